@@ -1,0 +1,23 @@
+/*
+ * cli.h: the subcommands of the `mxdb` command-line tool. Each subcommand is
+ * one function in a cli_*.c file, listed in the table of cli_main.c.
+ * A subcommand returns the process exit status: 0 success, 1 a negative
+ * answer (e.g. a signature that does not verify), 2 bad usage or input.
+ */
+#ifndef MX_CLI_H
+#define MX_CLI_H
+
+typedef int (*cli_fn)(int argc, char **argv); /* argv[0] is the subcommand name */
+
+typedef struct cli_command {
+	const char *name;
+	cli_fn run;
+	const char *usage;
+} cli_command;
+
+/* Reads all of stdin into a malloc'd NUL-terminated buffer; NULL on error. */
+char *cli_read_stdin(size_t *len);
+/* Prints "mxdb <cmd>: <message>" to stderr and returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

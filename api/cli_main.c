@@ -1,0 +1,87 @@
+/*
+ * cli_main.c: the `mxdb` command-line tool's entry point: finds the
+ * subcommand in the table and runs it. Owns the table and the helpers in
+ * cli.h; each subcommand lives in its own cli_*.c file.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mxdb.h"
+
+static const cli_command commands[] = {
+	{NULL, NULL, NULL},
+};
+
+char *cli_read_stdin(size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	if (buf == NULL)
+		return NULL;
+	for (;;) {
+		if (n + 1 >= cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (nb == NULL) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, stdin);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(stdin)) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "mxdb %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "mxdb %s: the mxdb command-line tool\n\nusage:\n", MXDB_VERSION);
+	for (const cli_command *c = commands; c->name != NULL; c++)
+		fprintf(out, "  mxdb %s\n", c->usage);
+	fprintf(out, "  mxdb --version\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("mxdb %s\n", MXDB_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (const cli_command *c = commands; c->name != NULL; c++)
+		if (strcmp(c->name, argv[1]) == 0)
+			return c->run(argc - 1, argv + 1);
+	fprintf(stderr, "mxdb: unknown command '%s' (try mxdb --help)\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,77 @@
+/*
+ * ev.h: one Matrix event (PDU) in memory, and the operations on its wire
+ * format: content hash, reference hash and event ID, redaction, signing,
+ * and the v12 room ID. An ev_t keeps the JSON it came from and points into
+ * it for the fields the auth rules and state resolution read all the time.
+ */
+#ifndef MX_EV_H
+#define MX_EV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "err.h"
+#include "keys.h"
+#include "room_version.h"
+
+#define EV_MAX_BYTES 65536 /* canonical JSON of a whole PDU */
+#define EV_MAX_ID 255      /* type, state_key, IDs, in bytes */
+
+typedef struct ev {
+	json_t *json;            /* owned: the PDU as signed (no "event_id" key for v4+) */
+	char *event_id;          /* owned */
+	const mx_room_version *rv;
+	/* Borrowed from json: */
+	const char *room_id;     /* NULL only for a v12 create event */
+	const char *type;
+	const char *state_key;   /* NULL: not a state event */
+	const char *sender;
+	const char *redacts;     /* NULL unless m.room.redaction */
+	json_t *content;
+	int64_t origin_server_ts;
+	int64_t depth;
+	/* Owned arrays of borrowed strings: */
+	const char **prev_events;
+	size_t n_prev;
+	const char **auth_events;
+	size_t n_auth;
+	/* Bookkeeping for the engine and state resolution. */
+	bool rejected;
+	uint64_t nid;            /* storage row id; 0 when not stored */
+} ev_t;
+
+/* Builds an ev_t from a PDU. Takes a new reference to json (the caller keeps
+ * its own). event_id NULL: computed from the reference hash (rooms v4+);
+ * otherwise used as given (test fixtures, older formats). Checks field types
+ * and the size limits, not signatures or hashes. */
+mxdb_status ev_from_json(json_t *json, const char *event_id, const mx_room_version *rv,
+                         ev_t **out, mxdb_error *err);
+void ev_free(ev_t *ev);
+
+/* Is this (type, state_key) the key the event sets? */
+bool ev_is_state(const ev_t *ev);
+
+/* sha256 over the canonical event without unsigned, signatures and hashes. */
+mxdb_status ev_content_hash(const json_t *pdu, unsigned char out[32], mxdb_error *err);
+/* Sets pdu.hashes.sha256; checks it (MXDB_EHASH on mismatch or absence). */
+mxdb_status ev_add_content_hash(json_t *pdu, mxdb_error *err);
+mxdb_status ev_check_content_hash(const json_t *pdu, mxdb_error *err);
+
+/* A new, redacted copy of pdu by the room version's rules. */
+json_t *ev_redact(const json_t *pdu, const mx_room_version *rv);
+
+/* Event ID for rooms v4+: "$" + URL-safe unpadded base64 of the sha256 of the
+ * redacted event without signatures, unsigned (and age_ts). out: 48 bytes. */
+mxdb_status ev_compute_id(const json_t *pdu, const mx_room_version *rv, char out[48],
+                          mxdb_error *err);
+
+/* Room v12: "!" + the create event's ID without its "$". */
+mxdb_status ev_room_id_from_create(const json_t *create_pdu, const mx_room_version *rv,
+                                   char out[48], mxdb_error *err);
+
+/* Completes a locally built PDU: content hash, then signature. */
+mxdb_status ev_hash_and_sign(json_t *pdu, const mx_key *key, const char *server_name,
+                             mxdb_error *err);
+
+#endif

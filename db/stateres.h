@@ -1,0 +1,28 @@
+/*
+ * stateres.h: Matrix state resolution v2 (rooms v2..v11) and v2.1 (room v12),
+ * exactly as the spec defines it. Works over an event-lookup interface so the
+ * same code serves stored rooms, federation and test fixtures.
+ *
+ * A state map is an mx_map from map_state_key(type, state_key) to an owned
+ * char * event ID (free it with map_free(m, free)).
+ */
+#ifndef MX_STATERES_H
+#define MX_STATERES_H
+
+#include <stddef.h>
+
+#include "ev.h"
+#include "map.h"
+
+typedef struct sr_lookup {
+	/* The event with that ID, or NULL if unknown. The event stays valid for
+	 * the whole resolution. */
+	const ev_t *(*get)(void *ctx, const char *event_id);
+	void *ctx;
+} sr_lookup;
+
+/* Resolves n state maps into a new one (*out, owned by the caller). */
+mxdb_status sr_resolve(const mx_room_version *rv, mx_map *const *state_sets, size_t n,
+                       const sr_lookup *lookup, mx_map **out, mxdb_error *err);
+
+#endif
