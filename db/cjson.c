@@ -310,7 +310,16 @@ static void sort_members(member *m, size_t n)
 
 static mxdb_status put_value(cj_buf *b, const json_t *v, mxdb_error *err);
 
-static mxdb_status put_object(cj_buf *b, const json_t *v, mxdb_error *err)
+static int skipped(const char *key, size_t len, const char *const *skip)
+{
+	for (; skip != NULL && *skip != NULL; skip++)
+		if (strlen(*skip) == len && memcmp(key, *skip, len) == 0)
+			return 1;
+	return 0;
+}
+
+static mxdb_status put_object(cj_buf *b, const json_t *v, const char *const *skip,
+                              mxdb_error *err)
 {
 	size_t n = json_object_size(v);
 	member stack[32], *m = stack;
@@ -321,10 +330,13 @@ static mxdb_status put_object(cj_buf *b, const json_t *v, mxdb_error *err)
 	}
 	size_t i = 0;
 	for (void *it = json_object_iter((json_t *)v); it != NULL && i < n;
-	     it = json_object_iter_next((json_t *)v, it), i++) {
+	     it = json_object_iter_next((json_t *)v, it)) {
 		m[i].key = json_object_iter_key(it);
 		m[i].len = json_object_iter_key_len(it);
+		if (skipped(m[i].key, m[i].len, skip))
+			continue;
 		m[i].val = json_object_iter_value(it);
+		i++;
 	}
 	n = i;
 	sort_members(m, n);
@@ -369,7 +381,7 @@ static mxdb_status put_value(cj_buf *b, const json_t *v, mxdb_error *err)
 	mxdb_status st;
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
-		return put_object(b, v, err);
+		return put_object(b, v, NULL, err);
 	case JSON_ARRAY:
 		PUT(b, "[", 1);
 		for (size_t i = 0, n = json_array_size(v); i < n; i++) {
@@ -399,12 +411,15 @@ static mxdb_status put_value(cj_buf *b, const json_t *v, mxdb_error *err)
 	return mx_fail(err, MXDB_EINTERNAL, "unknown JSON type");
 }
 
-mxdb_status cj_dump_buf(const json_t *v, cj_buf *buf, mxdb_error *err)
+/* The one entry point of the writer: skip applies to the top level only. */
+static mxdb_status dump(const json_t *v, const char *const *skip, cj_buf *buf, mxdb_error *err)
 {
 	if (v == NULL)
 		return mx_fail(err, MXDB_EINVAL, "no JSON value to write");
+	if (skip != NULL && !json_is_object(v))
+		return mx_fail(err, MXDB_EBADJSON, "not a JSON object");
 	size_t start = buf->len;
-	mxdb_status st = put_value(buf, v, err);
+	mxdb_status st = skip != NULL ? put_object(buf, v, skip, err) : put_value(buf, v, err);
 	if (st == MXDB_ENOMEM)
 		mx_fail(err, MXDB_ENOMEM, "out of memory writing canonical JSON");
 	if (st == MXDB_OK && buf_grow(buf, 0) != 0)
@@ -415,6 +430,18 @@ mxdb_status cj_dump_buf(const json_t *v, cj_buf *buf, mxdb_error *err)
 	}
 	buf->data[buf->len] = '\0'; /* not counted in len: lets callers print it */
 	return MXDB_OK;
+}
+
+mxdb_status cj_dump_buf(const json_t *v, cj_buf *buf, mxdb_error *err)
+{
+	return dump(v, NULL, buf, err);
+}
+
+mxdb_status cj_dump_buf_without(const json_t *obj, const char *const *skip, cj_buf *buf,
+                                mxdb_error *err)
+{
+	static const char *const none[] = {NULL};
+	return dump(obj, skip != NULL ? skip : none, buf, err);
 }
 
 mxdb_status cj_dump(const json_t *v, char **out, size_t *len, mxdb_error *err)

@@ -216,6 +216,11 @@ static void test_b64(void)
 	CHECK(b64_decode("YQ==", 4, back, sizeof(back)) == 1 && back[0] == 'a');
 	CHECK(b64_decode("YQ", 2, back, sizeof(back)) == 1 && back[0] == 'a');
 	CHECK(b64_decode("", 0, back, sizeof(back)) == 0);
+	/* unused low bits set in the last character, as in the spec's test seed */
+	CHECK(b64_decode("YR", 2, back, sizeof(back)) == 1 && back[0] == 'a');
+	CHECK(b64_decode("YWJ", 3, back, sizeof(back)) == 2 && memcmp(back, "ab", 2) == 0);
+	CHECK(b64_decode_url("_-", 2, back, sizeof(back)) == 1 && back[0] == 0xff);
+	CHECK(b64_decode("Y!", 2, back, sizeof(back)) == -1);
 	/* wrong alphabet, bad padding, stray bytes, overflow */
 	CHECK(b64_decode("-_8AYWI", 7, back, sizeof(back)) == -1);
 	CHECK(b64_decode_url("+/8AYWI", 7, back, sizeof(back)) == -1);
