@@ -106,18 +106,28 @@ mxdb_status cj_check(const json_t *v, mxdb_error *err)
 /* ---- parser ------------------------------------------------------------- */
 
 /* jansson accepts floats, exponents and -0 (which it reads as plain 0), so
- * the number tokens of the (already valid) text are looked at once more.
- * Integer range is left to cj_check, which sees the parsed value. */
+ * the number tokens of the (already valid) text are looked at once more, and
+ * their range checked on the way. jansson has already checked the strings,
+ * so this scan is all cj_parse adds to jansson's own parse. */
 static mxdb_status scan_numbers(const char *p, size_t len, mxdb_error *err)
 {
 	const char *start = p, *end = p + len;
 	while (p < end) {
 		char c = *p;
 		if (c == '"') {
-			for (p++; *p != '"'; p++)
-				if (*p == '\\')
-					p++;
-			p++;
+			/* the closing quote is the first one after an even run of
+			 * backslashes; memchr makes strings, most of the text, cheap */
+			const char *q = p + 1;
+			for (;;) {
+				q = memchr(q, '"', (size_t)(end - q));
+				const char *bs = q;
+				while (bs[-1] == '\\')
+					bs--;
+				if ((q - bs) % 2 == 0)
+					break;
+				q++;
+			}
+			p = q + 1;
 			continue;
 		}
 		if (c != '-' && (c < '0' || c > '9')) {
@@ -127,6 +137,7 @@ static mxdb_status scan_numbers(const char *p, size_t len, mxdb_error *err)
 		const char *tok = p;
 		if (*p == '-')
 			p++;
+		const char *digits = p;
 		while (p < end && *p >= '0' && *p <= '9')
 			p++;
 		if (p < end && *p == '.')
@@ -138,6 +149,10 @@ static mxdb_status scan_numbers(const char *p, size_t len, mxdb_error *err)
 		if (p - tok == 2 && tok[0] == '-' && tok[1] == '0')
 			return mx_fail(err, MXDB_EBADJSON, "-0 at byte %zu is not allowed",
 			               (size_t)(tok - start));
+		/* no leading zeros in valid JSON: the digit count orders the values */
+		if (p - digits > 16 || (p - digits == 16 && memcmp(digits, "9007199254740991", 16) > 0))
+			return mx_fail(err, MXDB_EBADJSON, "integer %.*s at byte %zu is outside +-(2^53-1)",
+			               (int)(p - tok), tok, (size_t)(tok - start));
 	}
 	return MXDB_OK;
 }
@@ -172,8 +187,6 @@ mxdb_status cj_parse(const char *text, size_t len, json_t **out, mxdb_error *err
 	if (v == NULL)
 		return parse_error(&je, err);
 	mxdb_status st = scan_numbers(text, len, err);
-	if (st == MXDB_OK)
-		st = cj_check(v, err);
 	if (st != MXDB_OK) {
 		json_decref(v);
 		return st;
