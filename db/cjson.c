@@ -197,10 +197,13 @@ mxdb_status cj_parse(const char *text, size_t len, json_t **out, mxdb_error *err
 
 /* ---- writer ------------------------------------------------------------- */
 
+/* Makes room for more bytes and a NUL; -1 when out of memory. */
 static int buf_grow(cj_buf *b, size_t more)
 {
 	if (b->cap - b->len > more)
 		return 0;
+	if (more > SIZE_MAX / 4 - b->len)
+		return -1;
 	size_t cap = b->cap ? b->cap : 256;
 	while (cap - b->len <= more)
 		cap *= 2;
@@ -219,6 +222,14 @@ static int buf_grow(cj_buf *b, size_t more)
 		memcpy((b)->data + (b)->len, (s), (n));       \
 		(b)->len += (n);                              \
 	} while (0)
+
+static mxdb_status put_char(cj_buf *b, char c)
+{
+	if (buf_grow(b, 1) != 0)
+		return MXDB_ENOMEM;
+	b->data[b->len++] = c;
+	return MXDB_OK;
+}
 
 /* Which bytes a string may hold unescaped: everything but controls, '"'
  * and '\\'. Non-ASCII and '/' go out raw, as the spec wants. */
@@ -354,34 +365,16 @@ static mxdb_status put_object(cj_buf *b, const json_t *v, const char *const *ski
 	n = i;
 	sort_members(m, n);
 
-	mxdb_status st = MXDB_OK;
-	if (buf_grow(b, 1) != 0)
-		st = MXDB_ENOMEM;
-	else
-		b->data[b->len++] = '{';
+	mxdb_status st = put_char(b, '{');
 	for (i = 0; i < n && st == MXDB_OK; i++) {
-		if (i > 0) {
-			if (buf_grow(b, 1) != 0) {
-				st = MXDB_ENOMEM;
-				break;
-			}
-			b->data[b->len++] = ',';
-		}
-		if ((st = put_string(b, m[i].key, m[i].len)) != MXDB_OK)
+		if (i > 0 && (st = put_char(b, ',')) != MXDB_OK)
 			break;
-		if (buf_grow(b, 1) != 0) {
-			st = MXDB_ENOMEM;
-			break;
-		}
-		b->data[b->len++] = ':';
-		st = put_value(b, m[i].val, err);
+		if ((st = put_string(b, m[i].key, m[i].len)) == MXDB_OK &&
+		    (st = put_char(b, ':')) == MXDB_OK)
+			st = put_value(b, m[i].val, err);
 	}
-	if (st == MXDB_OK) {
-		if (buf_grow(b, 1) != 0)
-			st = MXDB_ENOMEM;
-		else
-			b->data[b->len++] = '}';
-	}
+	if (st == MXDB_OK)
+		st = put_char(b, '}');
 	if (m != stack)
 		free(m);
 	if (st == MXDB_ENOMEM)
@@ -396,15 +389,15 @@ static mxdb_status put_value(cj_buf *b, const json_t *v, mxdb_error *err)
 	case JSON_OBJECT:
 		return put_object(b, v, NULL, err);
 	case JSON_ARRAY:
-		PUT(b, "[", 1);
+		if ((st = put_char(b, '[')) != MXDB_OK)
+			return st;
 		for (size_t i = 0, n = json_array_size(v); i < n; i++) {
-			if (i > 0)
-				PUT(b, ",", 1);
+			if (i > 0 && (st = put_char(b, ',')) != MXDB_OK)
+				return st;
 			if ((st = put_value(b, json_array_get(v, i), err)) != MXDB_OK)
 				return st;
 		}
-		PUT(b, "]", 1);
-		return MXDB_OK;
+		return put_char(b, ']');
 	case JSON_STRING:
 		return put_string(b, json_string_value(v), json_string_length(v));
 	case JSON_INTEGER:
