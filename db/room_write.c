@@ -348,7 +348,8 @@ static const char SQL_INS_CHANGE[] =
 	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,0)";
 static const char SQL_INS_MEMBER[] =
 	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
-static const char SQL_INS_TXN[] = "INSERT INTO txns(sender, txn_id, pos, seq) VALUES (?,?,?,?)";
+static const char SQL_INS_TXN[] =
+	"INSERT INTO txns(sender, txn_id, pos, seq, room_nid) VALUES (?,?,?,?,?)";
 static const char SQL_TARGET[] = "SELECT pos, type, state_key FROM events WHERE event_id = ? AND room_nid = ?";
 static const char SQL_REDACT[] = "UPDATE events SET content = ?, redacted_by = ? WHERE pos = ?";
 
@@ -521,6 +522,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 		sqlite3_bind_text(st, 2, txn_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (int64_t)pos);
 		sqlite3_bind_int64(st, 4, (int64_t)seq);
+		sqlite3_bind_int64(st, 5, room->nid);
 		if ((s = step_done(w, st, err, "transaction ID")) != MXDB_OK)
 			goto out;
 	}

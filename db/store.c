@@ -41,8 +41,8 @@ static const char *const core_steps[] = {
 	"CREATE TABLE memberships(user_id TEXT NOT NULL, room_nid INTEGER NOT NULL,"
 	" membership TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY(user_id, room_nid)) WITHOUT ROWID;"
 	"CREATE INDEX memberships_room ON memberships(room_nid, membership);"
-	"CREATE TABLE txns(sender TEXT NOT NULL, txn_id TEXT NOT NULL, pos INTEGER NOT NULL,"
-	" seq INTEGER NOT NULL, PRIMARY KEY(sender, txn_id)) WITHOUT ROWID;"
+	"CREATE TABLE txns(sender TEXT NOT NULL, room_nid INTEGER NOT NULL, txn_id TEXT NOT NULL,"
+	" pos INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(sender, room_nid, txn_id)) WITHOUT ROWID;"
 	"CREATE TABLE aliases(alias TEXT PRIMARY KEY, room_id TEXT NOT NULL, creator TEXT) WITHOUT ROWID;",
 };
 
