@@ -75,7 +75,8 @@ int main(void)
 				if (e[i].key_nid == e[j].key_nid)
 					e[i].event_nid = e[j].event_nid;
 		changes += (int64_t)n;
-		if (sg_add(w, g, 1, parent, e, n, &err) != MXDB_OK) {
+		int64_t depth = g % 3 == 0 ? g - 1 : -1; /* known or looked up */
+		if (sg_add(w, g, 1, parent, e, n, &depth, &err) != MXDB_OK || depth != g) {
 			CHECK_MSG(0, "sg_add %lld: %s", (long long)g, err.message);
 			break;
 		}
@@ -94,7 +95,9 @@ int main(void)
 	for (int64_t g = GROUPS + 1; g <= GROUPS + 200; g++) {
 		sg_entry e = {1 + (int64_t)randombytes_uniform(KEYS), ++ev};
 		fork_model[e.key_nid] = ev;
-		CHECK(sg_add(w, g, 1, parent, &e, 1, &err) == MXDB_OK);
+		int64_t depth = -1;
+		CHECK(sg_add(w, g, 1, parent, &e, 1, &depth, &err) == MXDB_OK);
+		CHECK(depth == 2500 + (g - GROUPS));
 		parent = g;
 		changes++;
 	}
