@@ -220,6 +220,20 @@ mxdb_status eng_room_get(mxdb *db, const char *name, eng_room **out, mxdb_error 
 
 /* ---- auth state over the cache ---- */
 
+/* The event types the auth rules read from the state (auth events). Only
+ * these are kept in the cache when written: rows of other types would make
+ * it grow with the table. */
+static bool auth_type(const char *type)
+{
+	static const char *const types[] = {"m.room.create", "m.room.power_levels",
+	                                    "m.room.join_rules", "m.room.member",
+	                                    "m.room.third_party_invite", NULL};
+	for (int i = 0; types[i] != NULL; i++)
+		if (strcmp(type, types[i]) == 0)
+			return true;
+	return false;
+}
+
 static const char SQL_CUR[] =
 	"SELECT c.nid, c.pos, e.event_id, e.content = '{}' FROM cur_state c"
 	" JOIN events e ON e.pos = c.pos WHERE c.room_nid = ? AND c.type = ? AND c.state_key = ?";
@@ -574,6 +588,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 		char key[2 * EV_MAX_ID + 8];
 		size_t kl = map_state_key(key, sizeof(key), ev->type, ev->state_key);
 		if (kl != 0 && strcmp(ev->type, "m.room.create") != 0 &&
+		    (auth_type(ev->type) || map_has(room->auth, key, kl)) &&
 		    auth_cache_put(room, key, kl, ev) == 0)
 			ev = NULL; /* the cache owns it now */
 		else if (kl != 0)
