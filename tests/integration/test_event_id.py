@@ -129,42 +129,73 @@ def rand_event(rng, version, i):
     return ev
 
 
-def run_cli(version, text):
+def run_cli(version, text, *extra):
     exe = os.path.join(os.environ.get("MXDB_BIN", "build/test"), "mxdb")
-    return subprocess.run([exe, "event-id", "--room-version", version], input=text,
-                          capture_output=True, timeout=30)
+    return subprocess.run([exe, "event-id", "--room-version", version, *extra], input=text,
+                          capture_output=True, timeout=60)
+
+
+def one_line(rng, ev):
+    """The event as one line of JSON, canonical or not (order, escapes)."""
+    if rng.random() < 0.5:
+        return canonicaljson.encode_canonical_json(ev)
+    return json.dumps(ev, ensure_ascii=rng.random() < 0.5,
+                      separators=rng.choice([(",", ":"), (", ", ": ")])).encode()
 
 
 def main():
     rng = random.Random(20261125)
     failures = 0
     checked = 0
+
+    def fail(msg):
+        nonlocal failures
+        failures += 1
+        if failures <= 8:
+            print(msg)
+
     for version in ("10", "11", "12"):
-        for i in range(300):
-            ev = rand_event(rng, version, i)
-            text = canonicaljson.encode_canonical_json(ev)
-            if rng.random() < 0.5:  # order and spacing must not matter
-                text = json.dumps(ev, indent=rng.choice([None, 2]), ensure_ascii=rng.random() < 0.5).encode()
-            want = event_id(ev, version)
-            p = run_cli(version, text)
-            got = p.stdout.decode().strip()
+        # Bulk: 300 events, one process (--lines).
+        events = [rand_event(rng, version, i) for i in range(300)]
+        lines = [one_line(rng, ev) for ev in events]
+        p = run_cli(version, b"\n".join(lines) + b"\n", "--lines")
+        got = p.stdout.decode().split("\n")
+        if p.returncode != 0 or len(got) != len(events) + 1:
+            fail("v%s --lines: rc=%d, %d lines, stderr=%s" %
+                 (version, p.returncode, len(got), p.stderr.decode()[:300]))
+        for i, ev in enumerate(events):
             checked += 1
-            if p.returncode != 0 or got != want:
-                failures += 1
-                if failures <= 5:
-                    print("v%s event %d: rc=%d got %r want %r stderr=%s\n  %s" %
-                          (version, i, p.returncode, got, want, p.stderr.decode().strip(),
-                           text.decode()[:400]))
-    # Bad input: exit status 2 with a message on stderr.
-    bad = [("10", b"not json"), ("10", b"[1,2]"), ("99", b"{}"),
-           ("10", b'{"type":"x"}'), ("11", b'{"type":1.5}')]
+            want = event_id(ev, version)
+            if i >= len(got) or got[i] != want:
+                fail("v%s event %d: got %r want %r\n  %s" %
+                     (version, i, got[i] if i < len(got) else None, want, lines[i][:400]))
+        # Single documents, pretty-printed over several lines.
+        for ev in events[:10]:
+            checked += 1
+            p = run_cli(version, json.dumps(ev, indent=2).encode())
+            want = event_id(ev, version) + "\n"
+            if p.returncode != 0 or p.stdout.decode() != want:
+                fail("v%s single: rc=%d got %r want %r" % (version, p.returncode, p.stdout, want))
+
+    # Bad input: exit status 2 with a message on stderr, nothing on stdout.
+    bad = [("10", b"not json"), ("10", b"[1,2]"), ("99", b"{}"), ("10", b'{"type":"x"}'),
+           ("11", b'{"type":1.5}'), ("11", b'{"a":1,"a":2}')]
     for version, text in bad:
         p = run_cli(version, text)
         checked += 1
         if p.returncode != 2 or not p.stderr or p.stdout:
-            failures += 1
-            print("bad input %r (v%s): rc=%d stdout=%r stderr=%r" %
-                  (text, version, p.returncode, p.stdout, p.stderr))
+            fail("bad input %r (v%s): rc=%d stdout=%r stderr=%r" %
+                 (text, version, p.returncode, p.stdout, p.stderr))
+    # --lines keeps going after a bad line and says which one.
+    ev = rand_event(rng, "11", 0)
+    good = canonicaljson.encode_canonical_json(ev)
+    p = run_cli("11", good + b"\n{}\n" + good + b"\n", "--lines")
+    out = p.stdout.decode().split("\n")
+    checked += 1
+    if (p.returncode != 2 or len(out) != 4 or out[0] != event_id(ev, "11") or
+            not out[1].startswith("error: ") or out[2] != out[0] or b"line 2" not in p.stderr):
+        fail("--lines with a bad line: rc=%d out=%r err=%r" % (p.returncode, out, p.stderr))
+
     print("test_event_id: %d checks, %d failed" % (checked, failures))
     return 1 if failures else 0
 

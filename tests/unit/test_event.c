@@ -350,6 +350,132 @@ static void test_v12_room_id(void)
 	json_decref(create);
 }
 
+/* ---- signing (spec appendices, "Cryptographic Test Vectors") ------------ */
+
+static void spec_key(mx_key *key)
+{
+	unsigned char seed[32];
+	const char *seed_b64 = "YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1";
+	CHECK(b64_decode(seed_b64, strlen(seed_b64), seed, sizeof(seed)) == 32);
+	CHECK(key_from_seed(key, seed, "1", NULL) == MXDB_OK);
+	CHECK(strcmp(key->key_id, "ed25519:1") == 0);
+}
+
+static const char *sig_of(const json_t *pdu, const char *server, const char *key_id)
+{
+	return json_string_value(
+		json_object_get(json_object_get(json_object_get(pdu, "signatures"), server), key_id));
+}
+
+/* Signs the spec's input event and compares every byte with its output. */
+static void expect_spec_signing(const char *in, const char *want_out, const char *want_hash,
+                                const char *want_sig)
+{
+	mx_key key;
+	mxdb_error err;
+	spec_key(&key);
+	json_t *pdu = parse(in);
+	CHECK_MSG(ev_hash_and_sign(pdu, V("10"), &key, "domain", &err) == MXDB_OK, "%s", err.message);
+	const char *hash = json_string_value(json_object_get(json_object_get(pdu, "hashes"), "sha256"));
+	CHECK_MSG(hash != NULL && strcmp(hash, want_hash) == 0, "hash %s", hash);
+	const char *sig = sig_of(pdu, "domain", "ed25519:1");
+	CHECK_MSG(sig != NULL && strcmp(sig, want_sig) == 0, "signature %s", sig);
+	json_t *want = parse(want_out);
+	CHECK(json_equal(pdu, want));
+	/* And it verifies, whole and redacted, with the public key alone. */
+	CHECK(ev_check_content_hash(pdu, &err) == MXDB_OK);
+	CHECK_MSG(ev_check_signature(pdu, V("10"), "domain", "ed25519:1", key.pk, &err) == MXDB_OK,
+	          "%s", err.message);
+	json_t *red = ev_redact(pdu, V("10"));
+	CHECK(ev_check_signature(red, V("10"), "domain", "ed25519:1", key.pk, &err) == MXDB_OK);
+	json_decref(red);
+	json_decref(want);
+	json_decref(pdu);
+}
+
+static void test_spec_signing_vectors(void)
+{
+	expect_spec_signing(
+		"{\"room_id\":\"!x:domain\",\"sender\":\"@a:domain\",\"origin\":\"domain\","
+		"\"origin_server_ts\":1000000,\"signatures\":{},\"hashes\":{},\"type\":\"X\","
+		"\"content\":{},\"prev_events\":[],\"auth_events\":[],\"depth\":3,"
+		"\"unsigned\":{\"age_ts\":1000000}}",
+		"{\"auth_events\":[],\"content\":{},\"depth\":3,"
+		"\"hashes\":{\"sha256\":\"5jM4wQpv6lnBo7CLIghJuHdW+s2CMBJPUOGOC89ncos\"},"
+		"\"origin\":\"domain\",\"origin_server_ts\":1000000,\"prev_events\":[],"
+		"\"room_id\":\"!x:domain\",\"sender\":\"@a:domain\",\"signatures\":{\"domain\":{"
+		"\"ed25519:1\":\"KxwGjPSDEtvnFgU00fwFz+l6d2pJM6XBIaMEn81SXPTRl16AqLAYqfIReFGZlHi5KLjAWbOoMszkwsQma+lYAg\"}},"
+		"\"type\":\"X\",\"unsigned\":{\"age_ts\":1000000}}",
+		"5jM4wQpv6lnBo7CLIghJuHdW+s2CMBJPUOGOC89ncos",
+		"KxwGjPSDEtvnFgU00fwFz+l6d2pJM6XBIaMEn81SXPTRl16AqLAYqfIReFGZlHi5KLjAWbOoMszkwsQma+lYAg");
+	expect_spec_signing(
+		"{\"content\":{\"body\":\"Here is the message content\"},\"event_id\":\"$0:domain\","
+		"\"origin\":\"domain\",\"origin_server_ts\":1000000,\"type\":\"m.room.message\","
+		"\"room_id\":\"!r:domain\",\"sender\":\"@u:domain\",\"signatures\":{},"
+		"\"unsigned\":{\"age_ts\":1000000}}",
+		"{\"content\":{\"body\":\"Here is the message content\"},\"event_id\":\"$0:domain\","
+		"\"hashes\":{\"sha256\":\"onLKD1bGljeBWQhWZ1kaP9SorVmRQNdN5aM2JYU2n/g\"},"
+		"\"origin\":\"domain\",\"origin_server_ts\":1000000,\"type\":\"m.room.message\","
+		"\"room_id\":\"!r:domain\",\"sender\":\"@u:domain\",\"signatures\":{\"domain\":{"
+		"\"ed25519:1\":\"Wm+VzmOUOz08Ds+0NTWb1d4CZrVsJSikkeRxh6aCcUwu6pNC78FunoD7KNWzqFn241eYHYMGCA5McEiVPdhzBA\"}},"
+		"\"unsigned\":{\"age_ts\":1000000}}",
+		"onLKD1bGljeBWQhWZ1kaP9SorVmRQNdN5aM2JYU2n/g",
+		"Wm+VzmOUOz08Ds+0NTWb1d4CZrVsJSikkeRxh6aCcUwu6pNC78FunoD7KNWzqFn241eYHYMGCA5McEiVPdhzBA");
+}
+
+/* What a signature covers, per version, and what breaks it. */
+static void test_sign_and_check(void)
+{
+	mx_key key, other;
+	mxdb_error err;
+	spec_key(&key);
+	CHECK(key_generate(&other, NULL) == MXDB_OK);
+	for (int v = 10; v <= 12; v++) {
+		char ver[4];
+		snprintf(ver, sizeof(ver), "%d", v);
+		json_t *pdu = parse("{" BASE ",\"type\":\"m.room.member\",\"state_key\":\"@a:x\","
+		                    "\"origin\":\"x\",\"content\":{\"membership\":\"join\",\"displayname\":\"A\"}}");
+		CHECK(ev_hash_and_sign(pdu, V(ver), &key, "x", &err) == MXDB_OK);
+		CHECK(ev_hash_and_sign(pdu, V(ver), &other, "y", &err) == MXDB_OK);
+		/* Both signatures sit side by side, and each verifies. */
+		CHECK(ev_check_signature(pdu, V(ver), "x", "ed25519:1", key.pk, &err) == MXDB_OK);
+		CHECK(ev_check_signature(pdu, V(ver), "y", other.key_id, other.pk, &err) == MXDB_OK);
+		CHECK(ev_check_signature(pdu, V(ver), "x", "ed25519:1", other.pk, &err) == MXDB_ESIGNATURE);
+		CHECK(ev_check_signature(pdu, V(ver), "z", "ed25519:1", key.pk, &err) == MXDB_ESIGNATURE);
+		/* The signature is over the redacted form, independently checked. */
+		json_t *red = ev_redact(pdu, V(ver));
+		CHECK(key_verify_json(red, "x", "ed25519:1", key.pk, &err) == MXDB_OK);
+		json_decref(red);
+		/* A key the redaction drops: signature holds, content hash breaks. */
+		json_object_set_new(json_object_get(pdu, "content"), "displayname", json_string("B"));
+		CHECK(ev_check_signature(pdu, V(ver), "x", "ed25519:1", key.pk, &err) == MXDB_OK);
+		CHECK(ev_check_content_hash(pdu, &err) == MXDB_EHASH);
+		/* origin: covered in v10 only. */
+		json_object_set_new(pdu, "origin", json_string("evil"));
+		CHECK_MSG(ev_check_signature(pdu, V(ver), "x", "ed25519:1", key.pk, &err) ==
+		                  (v == 10 ? MXDB_ESIGNATURE : MXDB_OK), "v%s origin", ver);
+		json_object_set_new(pdu, "origin", json_string("x"));
+		/* A kept key breaks it. */
+		json_object_set_new(json_object_get(pdu, "content"), "membership", json_string("leave"));
+		CHECK(ev_check_signature(pdu, V(ver), "x", "ed25519:1", key.pk, &err) == MXDB_ESIGNATURE);
+		json_decref(pdu);
+	}
+	/* The same event signed under v10 and v11 differs by the origin key. */
+	json_t *a = parse("{" BASE ",\"type\":\"X\",\"origin\":\"x\",\"content\":{}}");
+	json_t *b = json_deep_copy(a);
+	CHECK(ev_hash_and_sign(a, V("10"), &key, "x", &err) == MXDB_OK);
+	CHECK(ev_hash_and_sign(b, V("11"), &key, "x", &err) == MXDB_OK);
+	CHECK(strcmp(sig_of(a, "x", "ed25519:1"), sig_of(b, "x", "ed25519:1")) != 0);
+	json_decref(a);
+	json_decref(b);
+	/* Bad input. */
+	json_t *arr = json_array();
+	CHECK(ev_hash_and_sign(arr, V("11"), &key, "x", &err) == MXDB_EBADJSON);
+	CHECK(ev_hash_and_sign(arr, NULL, &key, "x", &err) == MXDB_EINVAL);
+	CHECK(ev_check_signature(arr, V("11"), "x", "ed25519:1", key.pk, &err) == MXDB_EBADJSON);
+	json_decref(arr);
+}
+
 /* ---- ev_from_json ------------------------------------------------------- */
 
 static const char good_event[] =
@@ -552,5 +678,7 @@ int main(void)
 	test_parse_good();
 	test_redacts();
 	test_parse_rejections();
+	test_spec_signing_vectors();
+	test_sign_and_check();
 	return test_summary("test_event");
 }
