@@ -27,5 +27,7 @@ int cli_canonical(int argc, char **argv);
 int cli_sign(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
+/* cli_stateres.c */
+int cli_stateres(int argc, char **argv);
 
 #endif

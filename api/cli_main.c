@@ -17,6 +17,7 @@ static const cli_command commands[] = {
 	{"sign", cli_sign, "sign --key FILE [--server NAME] [--lines] < JSON"},
 	{"verify", cli_verify, "verify --server NAME --key-id ID --public-key B64 < JSON"},
 	{"keygen", cli_keygen, "keygen FILE"},
+	{"stateres", cli_stateres, "stateres FILE.json"},
 	{NULL, NULL, NULL},
 };
 
