@@ -74,19 +74,23 @@ typedef struct sr_idset {
 	size_t n, cap;
 } sr_idset;
 void sr_idset_free(void *p);
-/* Unconflicted: key -> event ID (borrowed) held by every set alike.
- * Conflicted: key -> sr_idset of the distinct IDs the sets hold (a key some
- * set lacks is conflicted; the absence is not listed). Both new maps; free
- * the conflicted one with map_free(m, sr_idset_free). */
-mxdb_status sr_split(mx_map *const *sets, size_t n, mx_map **unconflicted, mx_map **conflicted,
-                     mxdb_error *err);
+/* The conflicted state: key -> sr_idset of the distinct IDs the sets hold
+ * (a key some set lacks is conflicted; the absence is not listed). Free it
+ * with map_free(m, sr_idset_free). The unconflicted state is not built: it
+ * is every key of sets[0] that is not conflicted (O(N) copies saved). */
+mxdb_status sr_split(mx_map *const *sets, size_t n, mx_map **conflicted, mxdb_error *err);
+/* The unconflicted event ID at key, or NULL. */
+const char *sr_unconflicted(mx_map *const *sets, size_t n, const mx_map *conflicted,
+                            const char *key, size_t klen);
 
 /* A partially resolved state: the admitted events (key -> const ev_t *)
- * over a base state map (key -> event ID) or over nothing. */
+ * over the unconflicted state (base = sets[0] without the conflicted keys)
+ * or over nothing (base NULL). */
 typedef struct sr_partial {
 	const struct sr_ctx *c;
 	mx_map *over;
-	const mx_map *base;
+	mx_map *base;
+	const mx_map *conflicted;
 } sr_partial;
 const ev_t *sr_partial_get(const sr_partial *p, const char *key, size_t klen);
 
