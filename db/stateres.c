@@ -239,42 +239,27 @@ static int add_full(sr_ctx *c, sr_list *full, uint32_t x)
 	return sr_list_push(full, x);
 }
 
-/* Everything after the split, for a resolution with conflicts. */
-static mxdb_status resolve_conflicts(sr_ctx *c, mx_map *const *sets, size_t n,
-                                     const mx_map *conf, mx_map *out)
+mxdb_status sr_full_conflicted_set(sr_ctx *c, mx_map *const *sets, size_t n, const mx_map *conf,
+                                   sr_list *diff, sr_list *full)
 {
-	sr_list *per_set = calloc(n, sizeof(*per_set));
-	sr_list conflicted = {0}, full = {0}, extra = {0}, power = {0}, rest = {0};
-	sr_partial p = {.c = c, .over = map_new(map_count(conf) * 2),
-	                .base = c->rv->stateres == MX_STATERES_V2_1 ? NULL : sets[0],
-	                .conflicted = conf};
+	sr_list *per_set = calloc(n ? n : 1, sizeof(*per_set));
+	sr_list conflicted = {0}, extra = {0};
 	mxdb_status rc = MXDB_OK;
 	size_t it, klen;
 	const char *key;
 	void *v;
-	if (per_set == NULL || p.over == NULL)
+	if (per_set == NULL)
 		goto nomem;
 
 	/* What every state set shares: the auth chains of the unconflicted events. */
 	it = 0;
-	while (map_next(sets[0], &it, &key, &klen, &v))
+	while (n > 0 && map_next(sets[0], &it, &key, &klen, &v))
 		if (!map_has(conf, key, klen) && (rc = sr_mark_common(c, v)) != MXDB_OK)
 			goto done;
 
 	/* The conflicted state set, and each set's share of it. */
 	it = 0;
 	while (map_next(conf, &it, &key, &klen, &v)) {
-		const sr_idset *s = v;
-		for (size_t k = 0; k < s->n; k++) {
-			uint32_t x;
-			if ((rc = sr_intern(c, s->ids[k], &x)) != MXDB_OK)
-				goto done;
-			if (!(c->nodes[x].flags & SR_CONFLICTED)) {
-				c->nodes[x].flags |= SR_CONFLICTED;
-				if (sr_list_push(&conflicted, x) != 0)
-					goto nomem;
-			}
-		}
 		for (size_t j = 0; j < n; j++) {
 			const char *id = map_get(sets[j], key, klen);
 			uint32_t x;
@@ -284,21 +269,57 @@ static mxdb_status resolve_conflicts(sr_ctx *c, mx_map *const *sets, size_t n,
 				goto done;
 			if (sr_list_push(&per_set[j], x) != 0)
 				goto nomem;
+			if (!(c->nodes[x].flags & SR_CONFLICTED)) {
+				c->nodes[x].flags |= SR_CONFLICTED;
+				if (sr_list_push(&conflicted, x) != 0)
+					goto nomem;
+			}
 		}
 	}
 
-	/* Full conflicted set: conflicted ∪ auth difference (∪ v2.1 subgraph). */
+	/* conflicted ∪ auth difference (∪ the v2.1 conflicted subgraph) */
 	for (size_t i = 0; i < conflicted.n; i++)
-		if (add_full(c, &full, conflicted.v[i]) != 0)
+		if (add_full(c, full, conflicted.v[i]) != 0)
 			goto nomem;
 	if ((rc = sr_auth_difference(c, per_set, n, &extra)) != MXDB_OK)
 		goto done;
+	for (size_t i = 0; diff != NULL && i < extra.n; i++)
+		if (sr_list_push(diff, extra.v[i]) != 0)
+			goto nomem;
 	if (c->rv->stateres == MX_STATERES_V2_1 &&
 	    (rc = sr_conflicted_subgraph(c, conflicted.v, conflicted.n, &extra)) != MXDB_OK)
 		goto done;
 	for (size_t i = 0; i < extra.n; i++)
-		if (add_full(c, &full, extra.v[i]) != 0)
+		if (add_full(c, full, extra.v[i]) != 0)
 			goto nomem;
+	goto done;
+nomem:
+	rc = mx_fail(c->err, MXDB_ENOMEM, "state resolution: out of memory");
+done:
+	for (size_t j = 0; per_set != NULL && j < n; j++)
+		sr_list_free(&per_set[j]);
+	free(per_set);
+	sr_list_free(&conflicted);
+	sr_list_free(&extra);
+	return rc;
+}
+
+/* Everything after the split, for a resolution with conflicts. */
+static mxdb_status resolve_conflicts(sr_ctx *c, mx_map *const *sets, size_t n,
+                                     const mx_map *conf, mx_map *out)
+{
+	sr_list full = {0}, power = {0}, rest = {0};
+	sr_partial p = {.c = c, .over = map_new(map_count(conf) * 2),
+	                .base = c->rv->stateres == MX_STATERES_V2_1 ? NULL : sets[0],
+	                .conflicted = conf};
+	mxdb_status rc = MXDB_OK;
+	size_t it, klen;
+	const char *key;
+	void *v;
+	if (p.over == NULL)
+		goto nomem;
+	if ((rc = sr_full_conflicted_set(c, sets, n, conf, NULL, &full)) != MXDB_OK)
+		goto done;
 
 	/* Steps 1-2: power events in reverse topological power order, checked
 	 * against the unconflicted state (v2) or the empty state (v2.1). */
@@ -332,12 +353,7 @@ static mxdb_status resolve_conflicts(sr_ctx *c, mx_map *const *sets, size_t n,
 nomem:
 	rc = mx_fail(c->err, MXDB_ENOMEM, "state resolution: out of memory");
 done:
-	for (size_t j = 0; per_set != NULL && j < n; j++)
-		sr_list_free(&per_set[j]);
-	free(per_set);
-	sr_list_free(&conflicted);
 	sr_list_free(&full);
-	sr_list_free(&extra);
 	sr_list_free(&power);
 	sr_list_free(&rest);
 	map_free(p.over, NULL);

@@ -127,6 +127,14 @@ mxdb_status sr_conflicted_subgraph(sr_ctx *c, const uint32_t *conflicted, size_t
  * against its auth events overridden, at the keys the rules select, by p. */
 mxdb_status sr_iterate(sr_ctx *c, sr_partial *p, const uint32_t *events, size_t n);
 
+/* The full conflicted set of sets[] given their conflicted state (from
+ * sr_split): marks the unconflicted events' chains common, the conflicted
+ * events SR_CONFLICTED and every member SR_FULL, and appends the members to
+ * full (conflicted events first). diff (may be NULL) gets the auth
+ * difference alone. */
+mxdb_status sr_full_conflicted_set(sr_ctx *c, mx_map *const *sets, size_t n, const mx_map *conf,
+                                   sr_list *diff, sr_list *full);
+
 /* stateres_sort.c: the orderings. */
 typedef struct sr_sortkey {
 	int64_t power;

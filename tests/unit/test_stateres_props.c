@@ -337,47 +337,21 @@ static mx_map *naive_full_set(room *r, mx_map **sets, size_t n, const mx_map *co
 	return full;
 }
 
-/* The resolver's way, with the index (as resolve_conflicts computes it). */
+/* The resolver's way, with the index. */
 static mx_map *indexed_full_set(room *r, mx_map **sets, size_t n, const mx_map *conf)
 {
 	sr_lookup lk = {room_get, r};
 	sr_ctx c;
 	mxdb_error err;
 	sr_ctx_init(&c, r->rv, &lk, 64, &err);
-	size_t it = 0, kl;
-	const char *k;
-	void *v;
-	while (map_next(sets[0], &it, &k, &kl, &v))
-		if (sr_unconflicted(sets, n, conf, k, kl) != NULL)
-			CHECK(sr_mark_common(&c, v) == MXDB_OK);
-	sr_list *per = calloc(n, sizeof(*per)), conflicted = {0}, extra = {0};
-	it = 0;
-	while (map_next(conf, &it, &k, &kl, &v)) {
-		const sr_idset *ids = v;
-		uint32_t x;
-		for (size_t i = 0; i < ids->n; i++)
-			if (sr_intern(&c, ids->ids[i], &x) == MXDB_OK)
-				sr_list_push(&conflicted, x);
-		for (size_t s = 0; s < n; s++) {
-			const char *id = map_get(sets[s], k, kl);
-			if (id != NULL && sr_intern(&c, id, &x) == MXDB_OK)
-				sr_list_push(&per[s], x);
-		}
-	}
-	CHECK(sr_auth_difference(&c, per, n, &extra) == MXDB_OK);
-	if (r->rv->stateres == MX_STATERES_V2_1)
-		CHECK(sr_conflicted_subgraph(&c, conflicted.v, conflicted.n, &extra) == MXDB_OK);
+	sr_list list = {0};
+	CHECK(sr_full_conflicted_set(&c, sets, n, conf, NULL, &list) == MXDB_OK);
 	mx_map *full = map_new(64);
-	for (size_t i = 0; i < conflicted.n + extra.n; i++) {
-		uint32_t x = i < conflicted.n ? conflicted.v[i] : extra.v[i - conflicted.n];
-		const char *id = c.nodes[x].ev->event_id;
+	for (size_t i = 0; i < list.n; i++) {
+		const char *id = c.nodes[list.v[i]].ev->event_id;
 		map_put(full, id, strlen(id), (void *)1, NULL);
 	}
-	for (size_t s = 0; s < n; s++)
-		sr_list_free(&per[s]);
-	free(per);
-	sr_list_free(&conflicted);
-	sr_list_free(&extra);
+	sr_list_free(&list);
 	sr_ctx_free(&c);
 	return full;
 }
