@@ -19,6 +19,10 @@
 	"'content':{'body':'hi'},'auth_events':" list "}"
 #define ROOM_PL(pl) CREATE, J_ALICE, pl, J_BOB, J_CAROL, JR("invite")
 #define TOPIC(id, sender) EVENT(id, "m.room.topic", "", sender, "{'topic':'t'}")
+/* alice creates the room naming zoe as creator (only v10 reads the name). */
+#define ZOE_NAMED_CREATOR                                          \
+	STATE(CREATE_C("{'creator':'@zoe:test'}"), J_ALICE,            \
+	      MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join"))
 #define HELLO(sender) MSG("e1", "m.room.message", sender, "{'body':'hi'}")
 
 static const auth_case cases[] = {
@@ -188,21 +192,13 @@ static const auth_case cases[] = {
 	{"no power levels: others send messages", V_ALL,
 	 STATE(CREATE, J_ALICE, J_BOB, JR("invite")), HELLO("@bob:test"), true, NULL},
 	{"v10 creator is content.creator", V10,
-	 STATE(CREATE_C("{'creator':'@zoe:test'}"), J_ALICE,
-	       MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join")),
-	 TOPIC("t1", "@zoe:test"), true, NULL},
+	 ZOE_NAMED_CREATOR, TOPIC("t1", "@zoe:test"), true, NULL},
 	{"v10 creator is content.creator", V11 | V12,
-	 STATE(CREATE_C("{'creator':'@zoe:test'}"), J_ALICE,
-	       MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join")),
-	 TOPIC("t1", "@zoe:test"), false, "0 is below the 50"},
+	 ZOE_NAMED_CREATOR, TOPIC("t1", "@zoe:test"), false, "0 is below the 50"},
 	{"v11 creator is the create sender", V11 | V12,
-	 STATE(CREATE_C("{'creator':'@zoe:test'}"), J_ALICE,
-	       MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join")),
-	 TOPIC("t1", "@alice:test"), true, NULL},
+	 ZOE_NAMED_CREATOR, TOPIC("t1", "@alice:test"), true, NULL},
 	{"v11 creator is the create sender", V10,
-	 STATE(CREATE_C("{'creator':'@zoe:test'}"), J_ALICE,
-	       MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join")),
-	 TOPIC("t1", "@alice:test"), false, "0 is below the 50"},
+	 ZOE_NAMED_CREATOR, TOPIC("t1", "@alice:test"), false, "0 is below the 50"},
 	{"v12 additional creator outranks every level", V12,
 	 STATE(CREATE_C("{'additional_creators':['@zoe:test']}"), J_ALICE, PL_BASE,
 	       MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join")),
@@ -260,15 +256,9 @@ static void test_redaction_applies(void)
 			J_BOB, J_CAROL,
 			MEMBER("m_olga", "@olga:other", "@olga:other", "join"),
 			MEMBER("m_pete", "@pete:other", "@pete:other", "join"),
-			MSG("z1", "m.room.message", "@zed:other", "{}"),
+			MSG("z1", "m.room.message", "@zed:other", "{}"), NULL,
 		};
-		for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) {
-			char *text = strdup(state[i]);
-			if (f.rv->creators_infinite_power)
-				fx_strip_creator(text);
-			fx_load(&f, text, false);
-			free(text);
-		}
+		fx_load_state(&f, state);
 		auth_state st = fx_state(&f);
 		for (size_t i = 0; i < sizeof redactions / sizeof redactions[0]; i += 3) {
 			char json[400];
@@ -294,9 +284,7 @@ static void test_without_event_lookup(void)
 	for (unsigned v = 0; v < 2; v++) {
 		fixture f;
 		fx_init(&f, rv_get(fx_versions[v]));
-		const char *const state[] = {BASE("invite")};
-		for (size_t i = 0; i < sizeof state / sizeof state[0]; i++)
-			fx_load(&f, state[i], false);
+		fx_load_state(&f, STATE(BASE("invite")));
 		ev_t *ok = fx_load(&f, CAROL_MSG_AUTH("['$pl:test','$pl:test']"), true);
 		ev_t *bad = fx_load(&f, MSG("e2", "m.room.message", "@dave:test", "{}"), true);
 		auth_state st = {.get = fx_get, .ctx = &f};
