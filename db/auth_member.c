@@ -16,8 +16,10 @@ static bool streq(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
-/* A room with no join rules event is treated as invite-only (the rules do
- * not say; every server does so). */
+/* A room with no join rules event is invite-only (the rules do not say;
+ * servers agree). A join rules event without a join_rule string matches no
+ * rule and so refuses every join but the creator's ("Otherwise, reject";
+ * Synapse would read invite there). */
 static const char *join_rule(const auth_ctx *c)
 {
 	const ev_t *jr = auth_state_get(c, "m.room.join_rules", "");
