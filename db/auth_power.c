@@ -44,8 +44,10 @@ const char *auth_room_creator(const mx_room_version *rv, const ev_t *create)
 
 bool auth_is_creator(const mx_room_version *rv, const ev_t *create, const char *user_id)
 {
+	if (user_id == NULL)
+		return false;
 	const char *first = auth_room_creator(rv, create);
-	if (first && user_id && strcmp(first, user_id) == 0)
+	if (first && strcmp(first, user_id) == 0)
 		return true;
 	if (!rv->creators_infinite_power || create == NULL)
 		return false;
