@@ -2,7 +2,7 @@
  * stateres_internal.h: the pieces state resolution is made of, shared by
  * stateres.c (the algorithm's steps and the final merge), authchain.c (the
  * auth-DAG index: auth chains, auth difference, conflicted subgraph) and
- * stateres_sort.c (the three orderings). Exposed so the unit tests can run
+ * stateres_sort.c (the two orderings and the sender power). Exposed so the unit tests can run
  * each sub-algorithm on its own. Private to db/ otherwise.
  *
  * Every event a resolution touches is interned once into a dense node table;
@@ -28,10 +28,9 @@ enum sr_node_flags {
 	SR_FULL = 1u << 3,       /* in the full conflicted set */
 	SR_POWER_SET = 1u << 4,  /* picked for the power-event phase */
 	SR_POWER_KNOWN = 1u << 5,/* power below is computed */
-	SR_MAINLINE = 1u << 6,   /* mainline below is an exact position */
+	SR_MAINLINE = 1u << 6,   /* mainline below is known (memoized during one sort) */
 	SR_REACH = 1u << 7,      /* (subgraph walk) reaches a conflicted event */
-	SR_DONE = 1u << 8,       /* (subgraph walk) finished */
-	SR_TOUCHED = 1u << 9,    /* (chain walks) reached by some state set */
+	SR_TOUCHED = 1u << 8,    /* (chain walks) reached by some state set */
 };
 
 typedef struct sr_node {
