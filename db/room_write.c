@@ -86,7 +86,6 @@ void eng_room_free(eng_room *room)
 	free(room);
 }
 
-static const char SQL_ALIAS[] = "SELECT room_id FROM aliases WHERE alias = ?";
 static const char SQL_ROOM[] = "SELECT nid, version, create_pos FROM rooms WHERE room_id = ?";
 static const char SQL_EXTREM[] =
 	"SELECT x.event_id, e.depth FROM extremities x JOIN events e ON e.event_id = x.event_id"
@@ -188,25 +187,13 @@ static mxdb_status room_load(mxdb *db, const char *room_id, eng_room **out, mxdb
 
 mxdb_status eng_room_get(mxdb *db, const char *name, eng_room **out, mxdb_error *err)
 {
-	char *resolved = NULL;
-	if (name == NULL || strlen(name) > EV_MAX_ID)
-		return mx_fail(err, MXDB_EINVAL, "bad table name");
-	if (name[0] == '#') {
-		sqlite3_stmt *st = store_stmt(&db->st->writer, SQL_ALIAS, err);
-		if (st == NULL)
-			return MXDB_EIO;
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			resolved = store_col_str(st, 0);
-		sqlite3_reset(st);
-		if (resolved == NULL)
-			return mx_fail(err, MXDB_ENOTFOUND, "no table with alias %s", name);
+	char *resolved;
+	mxdb_status s = rd_alias(&db->st->writer, name, &resolved, err);
+	if (s != MXDB_OK)
+		return s;
+	if (resolved != NULL)
 		name = resolved;
-	} else if (name[0] != '!') {
-		return mx_fail(err, MXDB_EINVAL, "a table is a room ID (!...) or an alias (#...)");
-	}
 	eng_room *room = map_get(db->rooms, name, strlen(name));
-	mxdb_status s = MXDB_OK;
 	if (room == NULL && (s = room_load(db, name, &room, err)) == MXDB_OK &&
 	    map_put(db->rooms, name, strlen(name), room, NULL) != 0) {
 		eng_room_free(room);
