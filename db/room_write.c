@@ -404,9 +404,8 @@ static mxdb_status apply_redaction(mxdb *db, eng_room *room, const ev_t *ev, mxd
 /* Persists ev (already authorized) in room and advances the room. Takes
  * ownership of ev. The seam for remote events: they will come here too,
  * with their own state group and cause. */
-mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
-                               const char *txn_id, const eng_row *cur_in,
-                               mxdb_write_result *res, mxdb_error *err)
+mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const char *txn_id,
+                        const eng_row *cur_in, mxdb_write_result *res, mxdb_error *err)
 {
 	store_conn *w = &db->st->writer;
 	eng_row cur = {0};
@@ -544,11 +543,9 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 
 	/* Everything is written: now advance the room and the counters. */
 	char *id = strdup(ev->event_id);
-	char **ex = realloc(room->extrem, sizeof(char *));
+	char **ex = room->n_extrem >= 1 ? room->extrem : malloc(sizeof(char *));
 	if (id == NULL || ex == NULL) {
 		free(id);
-		if (ex != NULL)
-			room->extrem = ex;
 		s = mx_fail(err, MXDB_ENOMEM, "extremities");
 		goto out;
 	}
