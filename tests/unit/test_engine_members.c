@@ -311,6 +311,24 @@ static void test_create_options(mxdb *db, const char *version)
 	REFUSED(mxdb_create_table(db, &bad, &room, &err), MXDB_EVERSION);
 }
 
+typedef struct last_change {
+	int n, content_null;
+	uint64_t seq;
+	char event[64], prev[64], key[64];
+} last_change;
+
+static int keep_last(void *ctx, const mxdb_change *c)
+{
+	last_change *l = ctx;
+	l->n++;
+	l->seq = c->seq;
+	l->content_null = c->content == NULL;
+	snprintf(l->event, sizeof(l->event), "%s", c->event);
+	snprintf(l->prev, sizeof(l->prev), "%s", c->prev ? c->prev : "");
+	snprintf(l->key, sizeof(l->key), "%s", c->key);
+	return 0;
+}
+
 /* Knocking: allowed by join rule "knock" only; the knocker sees the room's
  * stripped state; an invite then lets them in. A redacted row reads back
  * with its content stripped. */
@@ -340,8 +358,18 @@ static void test_knock_and_redacted_row(mxdb *db, const char *version)
 
 	mxdb_write_result r;
 	CHECK(mxdb_put(db, room, ALICE, "m.room.topic", "", "{\"topic\":\"secret\"}", NULL, &r, &err) == MXDB_OK);
-	CHECK(mxdb_redact(db, room, ALICE, r.event_id, NULL, NULL, NULL, &err) == MXDB_OK);
+	mxdb_write_result rr;
+	uint64_t seq0 = mxdb_last_seq(db);
+	CHECK(mxdb_redact(db, room, ALICE, r.event_id, NULL, NULL, &rr, &err) == MXDB_OK);
+	CHECK(rr.seq == seq0 + 1 && mxdb_last_seq(db) == seq0 + 1);
 	CHECK(mxdb_get(db, room, "m.room.topic", "", &content, NULL, &err) == MXDB_ENOTFOUND);
+	last_change lc = {0};
+	CHECK(mxdb_changes_since(db, seq0, room, 0, keep_last, &lc, &err) == MXDB_OK);
+	CHECK(lc.n == 1 && lc.seq == rr.seq && lc.content_null && strcmp(lc.event, r.event_id) == 0 &&
+	      strcmp(lc.prev, r.event_id) == 0 && strcmp(lc.key, "") == 0);
+	/* Redacting a message or an old version changes no row. */
+	CHECK(mxdb_redact(db, room, ALICE, rr.event_id, NULL, NULL, &rr, &err) == MXDB_OK);
+	CHECK(rr.seq == 0 && mxdb_last_seq(db) == seq0 + 1);
 	CHECK(mxdb_state_event(db, room, "m.room.topic", "", &content, &err) == MXDB_OK);
 	CHECK(content && !strstr(content, "secret") && strstr(content, r.event_id));
 	mxdb_free(content);
