@@ -139,11 +139,13 @@ static double scan_rate(mxdb *db, const char *room, long *rows_out)
 	return (double)n / (now_s() - t0);
 }
 
-/* Resident memory of one kind: "VmRSS:", "RssAnon:" (heap) or "RssFile:"
- * (the readers' mmap of the database file: page cache shared with the OS). */
+/* Resident memory of one kind, from /proc/self/status ("VmRSS:", "RssAnon:"
+ * the heap, "RssFile:" the database file mapped by each connection: the
+ * same page-cache pages counted once per connection) or smaps_rollup
+ * ("Pss:" counts each page once: heap plus the file pages in use). */
 static long rss_kb(const char *field)
 {
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f = fopen(strcmp(field, "Pss:") == 0 ? "/proc/self/smaps_rollup" : "/proc/self/status", "r");
 	char line[256];
 	long kb = -1;
 	while (f && fgets(line, sizeof(line), f))
@@ -250,9 +252,10 @@ int main(int argc, char **argv)
 		printf("  scan: %.0f rows/s (%ld rows, pages of 1000)\n", sr, scanned);
 		char wal[4096];
 		snprintf(wal, sizeof(wal), "%s-wal", mxdb_sqlite_path(db));
-		printf("  resident memory %.1f MB (heap %.1f MB, mapped file pages %.1f MB), file %.1f MB"
-		       " (+ WAL %.1f MB)\n", rss_kb("VmRSS:") / 1024.0, rss_kb("RssAnon:") / 1024.0,
-		       rss_kb("RssFile:") / 1024.0, file_size(mxdb_sqlite_path(db)) / 1e6,
+		printf("  memory: heap %.1f MB; proportional set (heap + file pages once) %.1f MB;"
+		       " VmRSS %.1f MB (counts the file once per mapping connection)\n",
+		       rss_kb("RssAnon:") / 1024.0, rss_kb("Pss:") / 1024.0, rss_kb("VmRSS:") / 1024.0);
+		printf("  file %.1f MB (+ WAL %.1f MB)\n", file_size(mxdb_sqlite_path(db)) / 1e6,
 		       file_size(wal) / 1e6);
 		storage(mxdb_sqlite_path(db));
 	}
