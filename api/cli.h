@@ -20,4 +20,7 @@ char *cli_read_stdin(size_t *len);
 /* Prints "mxdb <cmd>: <message>" to stderr and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* cli_event.c */
+int cli_event_id(int argc, char **argv);
+
 #endif

@@ -12,6 +12,7 @@
 #include "mxdb.h"
 
 static const cli_command commands[] = {
+	{"event-id", cli_event_id, "event-id [--room-version V] [--lines] < PDU"},
 	{NULL, NULL, NULL},
 };
 
