@@ -71,8 +71,9 @@ mxdb_status ev_check_content_hash(const json_t *pdu, mxdb_error *err);
 json_t *ev_redact(const json_t *pdu, const mx_room_version *rv);
 /* The same, but sharing the kept values with pdu (jansson references): cheap,
  * for hashing and signing; only the top level and content are new objects,
- * so treat anything below them as read-only. */
-json_t *ev_redact_shared(const json_t *pdu, const mx_room_version *rv);
+ * so treat anything below them as read-only. *out is a new reference. */
+mxdb_status ev_redact_shared(const json_t *pdu, const mx_room_version *rv, json_t **out,
+                             mxdb_error *err);
 
 /* Event ID for rooms v4+: "$" + URL-safe unpadded base64 of the sha256 of the
  * redacted event without signatures, unsigned (and age_ts). out: 48 bytes. */

@@ -77,14 +77,11 @@ static mxdb_status reference_id(const json_t *pdu, const mx_room_version *rv, ch
                                 char out[EV_ID_SIZE], mxdb_error *err)
 {
 	unsigned char hash[32];
-	if (rv == NULL)
-		return mx_fail(err, MXDB_EINVAL, "no room version");
-	if (!json_is_object(pdu))
-		return mx_fail(err, MXDB_EBADJSON, "an event must be a JSON object");
-	json_t *redacted = ev_redact_shared(pdu, rv);
-	if (redacted == NULL)
-		return mx_fail(err, MXDB_ENOMEM, "out of memory");
-	mxdb_status s = hash_without(redacted, reference_hash_skip, hash, err);
+	json_t *redacted;
+	mxdb_status s = ev_redact_shared(pdu, rv, &redacted, err);
+	if (s != MXDB_OK)
+		return s;
+	s = hash_without(redacted, reference_hash_skip, hash, err);
 	json_decref(redacted);
 	if (s != MXDB_OK)
 		return s;

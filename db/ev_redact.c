@@ -38,6 +38,17 @@ static int keep_nested(json_t *out, const json_t *content, const char *path)
 	return 0;
 }
 
+/* out[k] = src[k] for the keys in the NULL-terminated list that src has. */
+static int copy_keys(json_t *out, const json_t *src, const char *const *keys)
+{
+	for (const char *const *k = keys; k != NULL && *k != NULL; k++) {
+		json_t *v = json_object_get(src, *k);
+		if (v != NULL && json_object_set(out, *k, v) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static json_t *redact_content(json_t *content, const mx_redact_rule *rule)
 {
 	if (rule != NULL && rule->keep_all)
@@ -45,11 +56,8 @@ static json_t *redact_content(json_t *content, const mx_redact_rule *rule)
 	json_t *out = json_object();
 	if (out == NULL || rule == NULL)
 		return out;
-	for (const char *const *k = rule->keep_content; k != NULL && *k != NULL; k++) {
-		json_t *v = json_object_get(content, *k);
-		if (v != NULL && json_object_set(out, *k, v) != 0)
-			goto fail;
-	}
+	if (copy_keys(out, content, rule->keep_content) != 0)
+		goto fail;
 	for (const char *const *p = rule->keep_nested; p != NULL && *p != NULL; p++)
 		if (keep_nested(out, content, *p) != 0)
 			goto fail;
@@ -59,34 +67,36 @@ fail:
 	return NULL;
 }
 
-json_t *ev_redact_shared(const json_t *pdu, const mx_room_version *rv)
+mxdb_status ev_redact_shared(const json_t *pdu, const mx_room_version *rv, json_t **out,
+                             mxdb_error *err)
 {
-	if (!json_is_object(pdu) || rv == NULL)
-		return NULL;
-	json_t *out = json_object();
-	if (out == NULL)
-		return NULL;
-	for (const char *const *k = rv->redact_keep_top; *k != NULL; k++) {
-		json_t *v = json_object_get(pdu, *k);
-		if (v != NULL && json_object_set(out, *k, v) != 0)
-			goto fail;
-	}
+	*out = NULL;
+	if (rv == NULL)
+		return mx_fail(err, MXDB_EINVAL, "no room version");
+	if (!json_is_object(pdu))
+		return mx_fail(err, MXDB_EBADJSON, "an event must be a JSON object");
+	json_t *red = json_object();
+	if (red == NULL || copy_keys(red, pdu, rv->redact_keep_top) != 0)
+		goto fail;
 	json_t *content = json_object_get(pdu, "content");
 	if (json_is_object(content)) {
 		const char *type = json_string_value(json_object_get(pdu, "type"));
 		json_t *kept = redact_content(content, find_rule(rv, type));
-		if (kept == NULL || json_object_set_new(out, "content", kept) != 0)
+		if (kept == NULL || json_object_set_new(red, "content", kept) != 0)
 			goto fail;
 	}
-	return out;
+	*out = red;
+	return MXDB_OK;
 fail:
-	json_decref(out);
-	return NULL;
+	json_decref(red);
+	return mx_fail(err, MXDB_ENOMEM, "out of memory");
 }
 
 json_t *ev_redact(const json_t *pdu, const mx_room_version *rv)
 {
-	json_t *shared = ev_redact_shared(pdu, rv);
+	json_t *shared;
+	if (ev_redact_shared(pdu, rv, &shared, NULL) != MXDB_OK)
+		return NULL;
 	json_t *copy = json_deep_copy(shared);
 	json_decref(shared);
 	return copy;

@@ -31,9 +31,9 @@ mxdb_status ev_hash_and_sign(json_t *pdu, const mx_room_version *rv, const mx_ke
 	mxdb_status s = ev_add_content_hash(pdu, err);
 	if (s != MXDB_OK)
 		return s;
-	json_t *redacted = ev_redact_shared(pdu, rv);
-	if (redacted == NULL)
-		return mx_fail(err, MXDB_ENOMEM, "out of memory");
+	json_t *redacted;
+	if ((s = ev_redact_shared(pdu, rv, &redacted, err)) != MXDB_OK)
+		return s;
 	/* Dropped so that key_sign_json starts a fresh object instead of writing
 	 * into the one shared with pdu. */
 	json_object_del(redacted, "signatures");
@@ -52,14 +52,11 @@ mxdb_status ev_check_signature(const json_t *pdu, const mx_room_version *rv,
                                const char *server_name, const char *key_id,
                                const unsigned char pk[32], mxdb_error *err)
 {
-	if (rv == NULL)
-		return mx_fail(err, MXDB_EINVAL, "no room version");
-	if (!json_is_object(pdu))
-		return mx_fail(err, MXDB_EBADJSON, "an event must be a JSON object");
-	json_t *redacted = ev_redact_shared(pdu, rv);
-	if (redacted == NULL)
-		return mx_fail(err, MXDB_ENOMEM, "out of memory");
-	mxdb_status s = key_verify_json(redacted, server_name, key_id, pk, err);
+	json_t *redacted;
+	mxdb_status s = ev_redact_shared(pdu, rv, &redacted, err);
+	if (s != MXDB_OK)
+		return s;
+	s = key_verify_json(redacted, server_name, key_id, pk, err);
 	json_decref(redacted);
 	return s;
 }
