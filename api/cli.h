@@ -22,5 +22,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* cli_event.c */
 int cli_event_id(int argc, char **argv);
+/* cli_json.c */
+int cli_canonical(int argc, char **argv);
+int cli_sign(int argc, char **argv);
+int cli_verify(int argc, char **argv);
+int cli_keygen(int argc, char **argv);
+/* cli_stateres.c */
+int cli_stateres(int argc, char **argv);
 
 #endif

@@ -13,6 +13,11 @@
 
 static const cli_command commands[] = {
 	{"event-id", cli_event_id, "event-id [--room-version V] [--lines] < PDU"},
+	{"canonical", cli_canonical, "canonical [--lines] < JSON"},
+	{"sign", cli_sign, "sign --key FILE [--server NAME] [--lines] < JSON"},
+	{"verify", cli_verify, "verify --server NAME --key-id ID --public-key B64 < JSON"},
+	{"keygen", cli_keygen, "keygen FILE"},
+	{"stateres", cli_stateres, "stateres FILE.json"},
 	{NULL, NULL, NULL},
 };
 
