@@ -76,11 +76,13 @@ mxdb_status ev_redact_shared(const json_t *pdu, const mx_room_version *rv, json_
                              mxdb_error *err);
 
 /* Event ID for rooms v4+: "$" + URL-safe unpadded base64 of the sha256 of the
- * redacted event without signatures, unsigned (and age_ts). out: 48 bytes. */
+ * redacted event without signatures, unsigned (and age_ts): 44 characters. */
 mxdb_status ev_compute_id(const json_t *pdu, const mx_room_version *rv, char out[EV_ID_SIZE],
                           mxdb_error *err);
 
-/* Room v12: "!" + the create event's ID without its "$". */
+/* Room v12: "!" + the create event's ID without its "$". MXDB_EVERSION for a
+ * version whose room IDs are not derived; MXDB_EBADJSON when create_pdu is
+ * not an m.room.create or has a room_id (v12 auth rule 1.2 rejects it). */
 mxdb_status ev_room_id_from_create(const json_t *create_pdu, const mx_room_version *rv,
                                    char out[EV_ID_SIZE], mxdb_error *err);
 

@@ -1,5 +1,5 @@
 /*
- * ev_hash.c: the hashes and signatures of an event (spec: server-server-api,
+ * ev_hash.c: the hashes of an event (spec: server-server-api,
  * "Calculating the reference hash / content hash"): the content hash, the
  * event ID (reference hash) and the v12 room ID. Owns no state; the only
  * allocations are the temporary copies and buffers of one call. Signing is

@@ -212,6 +212,36 @@ static const struct known_id {
 	{"12", NULL, "$HxjicoUyadAVW9i5AhlATMUSGAvpY1NAnG8wBF04qPQ"},
 };
 
+/* A real event: the create event of a room version 5 room on jki.re (2019),
+ * as published with its ID in matrix-org/gomatrixserverlib's test data.
+ * Rooms v5 and v10 redact a create event alike, so the v10 ID must match,
+ * and its content hash was computed by Synapse. */
+static const char real_v5_create[] =
+	"{\"auth_events\": [], \"prev_events\": [], \"type\": \"m.room.create\", "
+	"\"room_id\": \"!uXDCzlYgCTHtiWCkEx:jki.re\", \"sender\": \"@erikj:jki.re\", "
+	"\"content\": {\"room_version\": \"5\", \"predecessor\": {\"room_id\": "
+	"\"!gdRMqOrTFdOCYHNwOo:half-shot.uk\", \"event_id\": "
+	"\"$LP7ROBc4b+cMc1UE9haIz8q5AK2AIW4eJ90FfKLvyZI\"}, \"creator\": \"@erikj:jki.re\"}, "
+	"\"depth\": 1, \"prev_state\": [], \"state_key\": \"\", \"origin\": \"jki.re\", "
+	"\"origin_server_ts\": 1560284621137, \"hashes\": {\"sha256\": "
+	"\"IX6zuNiJpJPNf70BLleL3HSCpjKeq9Uhu7uUpyDjBmc\"}, \"signatures\": {\"jki.re\": "
+	"{\"ed25519:auto\": \"O4IyFfF2PPtGp5uaDm8t57dZbdh8vc8Q64LgCwvzYRVItAMI0uisfiAFaxkVT7MRpzh6N2QNN5NMRXZKmgPYDA\"}}, "
+	"\"unsigned\": {\"age\": 1321650}}";
+
+static void test_real_event(void)
+{
+	json_t *pdu = parse(real_v5_create);
+	char id[EV_ID_SIZE];
+	mxdb_error err;
+	id_of("10", pdu, id);
+	CHECK_MSG(strcmp(id, "$RrGxF28UrHLmoASHndYb9Jb_1SFww2ptmtur9INS438") == 0, "got %s", id);
+	CHECK_MSG(ev_check_content_hash(pdu, &err) == MXDB_OK, "%s", err.message);
+	/* v11 redacts it differently (no origin, the whole content). */
+	id_of("11", pdu, id);
+	CHECK(strcmp(id, "$RrGxF28UrHLmoASHndYb9Jb_1SFww2ptmtur9INS438") != 0);
+	json_decref(pdu);
+}
+
 static const char v12_create[] =
 	"{\"auth_events\":[],\"content\":{\"additional_creators\":[\"@bob:node2.example\"],"
 	"\"m.federate\":true,\"room_version\":\"12\"},\"depth\":1,\"hashes\":{\"sha256\":\"Ym9ndXM\"},"
@@ -672,6 +702,7 @@ int main(void)
 	test_redact_content();
 	test_redact_is_a_copy();
 	test_known_ids();
+	test_real_event();
 	test_id_stability();
 	test_content_hash();
 	test_v12_room_id();
