@@ -46,7 +46,8 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS acct_receipts(room_id TEXT NOT NULL, user_id TEXT NOT NULL,"
 	" type TEXT NOT NULL, thread_id TEXT NOT NULL, event_id TEXT NOT NULL, ts INTEGER NOT NULL,"
 	" pos INTEGER NOT NULL, PRIMARY KEY(room_id, user_id, type, thread_id));"
-	"CREATE INDEX IF NOT EXISTS acct_receipts_pos ON acct_receipts(pos);";
+	"CREATE INDEX IF NOT EXISTS acct_receipts_pos ON acct_receipts(pos);"
+	"CREATE TABLE IF NOT EXISTS acct_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
 static int64_t now_ms(void)
 {
@@ -57,7 +58,7 @@ static int64_t now_ms(void)
 
 /* ---- SQL helpers ---- */
 
-static sqlite3_stmt *stmt_v(acct *a, mxdb_error *err, const char *sql, const char *types,
+static sqlite3_stmt *stmt_v(acct_db *a, mxdb_error *err, const char *sql, const char *types,
                             va_list ap)
 {
 	sqlite3_stmt *st;
@@ -79,7 +80,7 @@ static sqlite3_stmt *stmt_v(acct *a, mxdb_error *err, const char *sql, const cha
 	return st;
 }
 
-sqlite3_stmt *acct_stmt(acct *a, mxdb_error *err, const char *sql, const char *types, ...)
+sqlite3_stmt *acct_stmt(acct_db *a, mxdb_error *err, const char *sql, const char *types, ...)
 {
 	va_list ap;
 	va_start(ap, types);
@@ -88,7 +89,7 @@ sqlite3_stmt *acct_stmt(acct *a, mxdb_error *err, const char *sql, const char *t
 	return st;
 }
 
-mxdb_status acct_exec(acct *a, mxdb_error *err, const char *sql, const char *types, ...)
+mxdb_status acct_exec(acct_db *a, mxdb_error *err, const char *sql, const char *types, ...)
 {
 	va_list ap;
 	va_start(ap, types);
@@ -117,18 +118,24 @@ json_t *acct_col_json(sqlite3_stmt *st, int col)
 	return json_loadb(t, (size_t)sqlite3_column_bytes(st, col), 0, NULL);
 }
 
-uint64_t acct_next_pos(acct *a)
+mxdb_status acct_save_pos(acct_db *a, mxdb_error *err)
+{
+	return acct_exec(a, err, "INSERT OR REPLACE INTO acct_meta(key, value) VALUES('pos', ?)",
+	                 "i", (int64_t)a->pos);
+}
+
+uint64_t acct_next_pos(acct_db *a)
 {
 	return ++a->pos;
 }
 
-void acct_notify(acct *a)
+void acct_notify(acct_db *a)
 {
 	if (a->notify != NULL)
 		a->notify(a->notify_arg);
 }
 
-void acct_set_notify(acct *a, void (*fn)(void *arg), void *arg)
+void acct_set_notify(acct_db *a, void (*fn)(void *arg), void *arg)
 {
 	a->notify = fn;
 	a->notify_arg = arg;
@@ -136,14 +143,15 @@ void acct_set_notify(acct *a, void (*fn)(void *arg), void *arg)
 
 /* ---- open / close ---- */
 
-static mxdb_status load_pos(acct *a, mxdb_error *err)
+static mxdb_status load_pos(acct_db *a, mxdb_error *err)
 {
 	sqlite3_stmt *st = acct_stmt(
 		a, err,
 		"SELECT max(coalesce((SELECT max(pos) FROM acct_account_data),0),"
 		" coalesce((SELECT max(pos) FROM acct_to_device),0),"
 		" coalesce((SELECT max(pos) FROM acct_device_keys),0),"
-		" coalesce((SELECT max(pos) FROM acct_receipts),0))",
+		" coalesce((SELECT max(pos) FROM acct_receipts),0),"
+		" coalesce((SELECT value FROM acct_meta WHERE key = 'pos'),0))",
 		"");
 	if (st == NULL)
 		return MXDB_EIO;
@@ -153,11 +161,11 @@ static mxdb_status load_pos(acct *a, mxdb_error *err)
 	return MXDB_OK;
 }
 
-mxdb_status acct_open(acct **out, const char *path, const char *server_name, mxdb_error *err)
+mxdb_status acct_open(acct_db **out, const char *path, const char *server_name, mxdb_error *err)
 {
 	if (sodium_init() < 0)
 		return mx_fail(err, MXDB_EINTERNAL, "libsodium does not initialise");
-	acct *a = calloc(1, sizeof(*a));
+	acct_db *a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return mx_fail(err, MXDB_ENOMEM, "out of memory");
 	snprintf(a->server_name, sizeof(a->server_name), "%s", server_name);
@@ -198,7 +206,7 @@ fail:
 	return st;
 }
 
-void acct_close(acct *a)
+void acct_close(acct_db *a)
 {
 	if (a == NULL)
 		return;
@@ -209,12 +217,12 @@ void acct_close(acct *a)
 	free(a);
 }
 
-const char *acct_server_name(const acct *a)
+const char *acct_server_name(const acct_db *a)
 {
 	return a->server_name;
 }
 
-void acct_set_hash_cost(acct *a, unsigned long long opslimit, size_t memlimit)
+void acct_set_hash_cost(acct_db *a, unsigned long long opslimit, size_t memlimit)
 {
 	a->opslimit = opslimit < crypto_pwhash_OPSLIMIT_MIN ? crypto_pwhash_OPSLIMIT_MIN : opslimit;
 	a->memlimit = memlimit < crypto_pwhash_MEMLIMIT_MIN ? crypto_pwhash_MEMLIMIT_MIN : memlimit;
@@ -237,7 +245,7 @@ mxdb_status acct_check_localpart(const char *lp, mxdb_error *err)
 	return MXDB_OK;
 }
 
-static mxdb_status hash_password(acct *a, const char *pw, char out[crypto_pwhash_STRBYTES],
+static mxdb_status hash_password(acct_db *a, const char *pw, char out[crypto_pwhash_STRBYTES],
                                  mxdb_error *err)
 {
 	if (crypto_pwhash_str(out, pw, strlen(pw), a->opslimit, a->memlimit) != 0)
@@ -245,7 +253,7 @@ static mxdb_status hash_password(acct *a, const char *pw, char out[crypto_pwhash
 	return MXDB_OK;
 }
 
-mxdb_status acct_user_create(acct *a, const char *localpart, const char *password,
+mxdb_status acct_user_create(acct_db *a, const char *localpart, const char *password,
                              char **user_id, mxdb_error *err)
 {
 	mxdb_status st = acct_check_localpart(localpart, err);
@@ -281,7 +289,7 @@ mxdb_status acct_user_create(acct *a, const char *localpart, const char *passwor
 }
 
 /* The stored hash (NULL when none); *found says whether the user exists. */
-static char *user_hash(acct *a, const char *user_id, bool *found)
+static char *user_hash(acct_db *a, const char *user_id, bool *found)
 {
 	*found = false;
 	char *h = NULL;
@@ -297,14 +305,14 @@ static char *user_hash(acct *a, const char *user_id, bool *found)
 	return h;
 }
 
-bool acct_user_exists(acct *a, const char *user_id)
+bool acct_user_exists(acct_db *a, const char *user_id)
 {
 	bool found;
 	free(user_hash(a, user_id, &found));
 	return found;
 }
 
-mxdb_status acct_password_check(acct *a, const char *user_id, const char *password,
+mxdb_status acct_password_check(acct_db *a, const char *user_id, const char *password,
                                 mxdb_error *err)
 {
 	bool found;
@@ -316,7 +324,7 @@ mxdb_status acct_password_check(acct *a, const char *user_id, const char *passwo
 	return MXDB_OK;
 }
 
-mxdb_status acct_password_set(acct *a, const char *user_id, const char *password,
+mxdb_status acct_password_set(acct_db *a, const char *user_id, const char *password,
                               mxdb_error *err)
 {
 	char hash[crypto_pwhash_STRBYTES];
@@ -347,7 +355,7 @@ static void random_device_id(char out[11])
 	out[10] = '\0';
 }
 
-mxdb_status acct_login(acct *a, const char *user_id, const char *device_id,
+mxdb_status acct_login(acct_db *a, const char *user_id, const char *device_id,
                        const char *display_name, char **device_out, char **token,
                        mxdb_error *err)
 {
@@ -375,7 +383,7 @@ mxdb_status acct_login(acct *a, const char *user_id, const char *device_id,
 	return MXDB_OK;
 }
 
-mxdb_status acct_token_lookup(acct *a, const char *token, char **user_id, char **device_id)
+mxdb_status acct_token_lookup(acct_db *a, const char *token, char **user_id, char **device_id)
 {
 	size_t tl = strlen(token);
 	mxdb_status st = MXDB_ENOTFOUND;
@@ -411,13 +419,13 @@ mxdb_status acct_token_lookup(acct *a, const char *token, char **user_id, char *
 }
 
 /* Drops every cached token (after a bulk delete); caller holds mu. */
-static void token_cache_clear(acct *a)
+static void token_cache_clear(acct_db *a)
 {
 	map_free(a->tokens, free);
 	a->tokens = map_new(64);
 }
 
-mxdb_status acct_logout(acct *a, const char *token, mxdb_error *err)
+mxdb_status acct_logout(acct_db *a, const char *token, mxdb_error *err)
 {
 	pthread_mutex_lock(&a->mu);
 	free(map_del(a->tokens, token, strlen(token)));
@@ -426,7 +434,7 @@ mxdb_status acct_logout(acct *a, const char *token, mxdb_error *err)
 	return st;
 }
 
-mxdb_status acct_logout_all(acct *a, const char *user_id, mxdb_error *err)
+mxdb_status acct_logout_all(acct_db *a, const char *user_id, mxdb_error *err)
 {
 	pthread_mutex_lock(&a->mu);
 	token_cache_clear(a);
@@ -435,7 +443,7 @@ mxdb_status acct_logout_all(acct *a, const char *user_id, mxdb_error *err)
 	return st;
 }
 
-mxdb_status acct_device_delete(acct *a, const char *user_id, const char *device_id,
+mxdb_status acct_device_delete(acct_db *a, const char *user_id, const char *device_id,
                                mxdb_error *err)
 {
 	static const char *const sql[] = {
@@ -449,13 +457,14 @@ mxdb_status acct_device_delete(acct *a, const char *user_id, const char *device_
 	mxdb_status st = MXDB_OK;
 	pthread_mutex_lock(&a->mu);
 	token_cache_clear(a);
+	st = acct_save_pos(a, err);
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && st == MXDB_OK; i++)
 		st = acct_exec(a, err, sql[i], "ss", user_id, device_id);
 	pthread_mutex_unlock(&a->mu);
 	return st;
 }
 
-mxdb_status acct_devices(acct *a, const char *user_id, const char *device_id, json_t **out,
+mxdb_status acct_devices(acct_db *a, const char *user_id, const char *device_id, json_t **out,
                          mxdb_error *err)
 {
 	json_t *list = json_array();
@@ -487,7 +496,7 @@ mxdb_status acct_devices(acct *a, const char *user_id, const char *device_id, js
 	return MXDB_OK;
 }
 
-mxdb_status acct_device_rename(acct *a, const char *user_id, const char *device_id,
+mxdb_status acct_device_rename(acct_db *a, const char *user_id, const char *device_id,
                                const char *display_name, mxdb_error *err)
 {
 	pthread_mutex_lock(&a->mu);
@@ -504,7 +513,7 @@ mxdb_status acct_device_rename(acct *a, const char *user_id, const char *device_
 
 /* ---- profiles ---- */
 
-mxdb_status acct_profile_get(acct *a, const char *user_id, json_t **out, mxdb_error *err)
+mxdb_status acct_profile_get(acct_db *a, const char *user_id, json_t **out, mxdb_error *err)
 {
 	mxdb_status st = MXDB_OK;
 	pthread_mutex_lock(&a->mu);
@@ -528,7 +537,7 @@ mxdb_status acct_profile_get(acct *a, const char *user_id, json_t **out, mxdb_er
 	return st;
 }
 
-mxdb_status acct_profile_set(acct *a, const char *user_id, const char *field,
+mxdb_status acct_profile_set(acct_db *a, const char *user_id, const char *field,
                              const char *value, mxdb_error *err)
 {
 	const char *sql;
@@ -549,7 +558,7 @@ mxdb_status acct_profile_set(acct *a, const char *user_id, const char *field,
 
 /* ---- filters ---- */
 
-mxdb_status acct_filter_put(acct *a, const char *user_id, const json_t *filter, char **id,
+mxdb_status acct_filter_put(acct_db *a, const char *user_id, const json_t *filter, char **id,
                             mxdb_error *err)
 {
 	char *text = json_dumps(filter, JSON_COMPACT);
@@ -576,7 +585,7 @@ mxdb_status acct_filter_put(acct *a, const char *user_id, const json_t *filter, 
 	return MXDB_OK;
 }
 
-mxdb_status acct_filter_get(acct *a, const char *user_id, const char *id, json_t **out,
+mxdb_status acct_filter_get(acct_db *a, const char *user_id, const char *id, json_t **out,
                             mxdb_error *err)
 {
 	char *end;
@@ -599,7 +608,7 @@ mxdb_status acct_filter_get(acct *a, const char *user_id, const char *id, json_t
 
 /* ---- transaction IDs ---- */
 
-mxdb_status acct_txn_get(acct *a, const char *user_id, const char *device_id,
+mxdb_status acct_txn_get(acct_db *a, const char *user_id, const char *device_id,
                          const char *txn_id, char **event_id)
 {
 	mxdb_status st = MXDB_ENOTFOUND;
@@ -617,7 +626,7 @@ mxdb_status acct_txn_get(acct *a, const char *user_id, const char *device_id,
 	return st;
 }
 
-mxdb_status acct_txn_put(acct *a, const char *user_id, const char *device_id,
+mxdb_status acct_txn_put(acct_db *a, const char *user_id, const char *device_id,
                          const char *txn_id, const char *event_id, mxdb_error *err)
 {
 	pthread_mutex_lock(&a->mu);

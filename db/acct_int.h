@@ -2,7 +2,7 @@
  * acct_int.h: the accounts module's private state and SQL helpers, shared by
  * acct.c (users, devices, tokens, profiles, filters, txn IDs) and
  * acct_stream.c (account data, to-device, receipts, keys, sync). Only
- * acct*.c include it.
+ * acct_db*.c include it.
  */
 #ifndef MX_ACCT_INT_H
 #define MX_ACCT_INT_H
@@ -13,7 +13,7 @@
 #include "acct.h"
 #include "map.h"
 
-struct acct {
+struct acct_db {
 	sqlite3 *db;
 	pthread_mutex_t mu;        /* one connection: every call holds mu */
 	char server_name[256];
@@ -27,16 +27,19 @@ struct acct {
 
 /* Prepares sql and binds the arguments described by types, one letter each:
  * 's' text, 'n' text or NULL, 'i' int64. NULL on failure (err filled). */
-sqlite3_stmt *acct_stmt(acct *a, mxdb_error *err, const char *sql, const char *types, ...);
+sqlite3_stmt *acct_stmt(acct_db *a, mxdb_error *err, const char *sql, const char *types, ...);
 /* Runs a statement that returns no rows; finalizes it. */
-mxdb_status acct_exec(acct *a, mxdb_error *err, const char *sql, const char *types, ...);
+mxdb_status acct_exec(acct_db *a, mxdb_error *err, const char *sql, const char *types, ...);
 /* A column as a malloc'd string (NULL for SQL NULL). */
 char *acct_col_str(sqlite3_stmt *st, int col);
 /* Parses a JSON text column (NULL when it is not JSON). */
 json_t *acct_col_json(sqlite3_stmt *st, int col);
 /* The next stream position (caller holds mu). */
-uint64_t acct_next_pos(acct *a);
+uint64_t acct_next_pos(acct_db *a);
+/* Records the position before rows that hold it are deleted, so positions
+ * never go back after a restart (caller holds mu). */
+mxdb_status acct_save_pos(acct_db *a, mxdb_error *err);
 /* Tells the long-polls (caller has released mu). */
-void acct_notify(acct *a);
+void acct_notify(acct_db *a);
 
 #endif

@@ -18,12 +18,12 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static mxdb_status begin(acct *a, mxdb_error *err)
+static mxdb_status begin(acct_db *a, mxdb_error *err)
 {
 	return acct_exec(a, err, "BEGIN IMMEDIATE", "");
 }
 
-static mxdb_status end(acct *a, mxdb_status st, mxdb_error *err)
+static mxdb_status end(acct_db *a, mxdb_status st, mxdb_error *err)
 {
 	if (st == MXDB_OK)
 		return acct_exec(a, err, "COMMIT", "");
@@ -31,7 +31,7 @@ static mxdb_status end(acct *a, mxdb_status st, mxdb_error *err)
 	return st;
 }
 
-uint64_t acct_pos(acct *a)
+uint64_t acct_pos(acct_db *a)
 {
 	pthread_mutex_lock(&a->mu);
 	uint64_t p = a->pos;
@@ -41,7 +41,7 @@ uint64_t acct_pos(acct *a)
 
 /* ---- account data ---- */
 
-mxdb_status acct_data_put(acct *a, const char *user_id, const char *room_id, const char *type,
+mxdb_status acct_data_put(acct_db *a, const char *user_id, const char *room_id, const char *type,
                           const json_t *content, mxdb_error *err)
 {
 	char *text = json_dumps(content, JSON_COMPACT);
@@ -59,7 +59,7 @@ mxdb_status acct_data_put(acct *a, const char *user_id, const char *room_id, con
 	return st;
 }
 
-mxdb_status acct_data_get(acct *a, const char *user_id, const char *room_id, const char *type,
+mxdb_status acct_data_get(acct_db *a, const char *user_id, const char *room_id, const char *type,
                           json_t **out, mxdb_error *err)
 {
 	*out = NULL;
@@ -79,7 +79,7 @@ mxdb_status acct_data_get(acct *a, const char *user_id, const char *room_id, con
 
 /* ---- to-device ---- */
 
-static mxdb_status to_device_one(acct *a, const char *sender, const char *type,
+static mxdb_status to_device_one(acct_db *a, const char *sender, const char *type,
                                  const char *user, const char *device, const char *text,
                                  mxdb_error *err)
 {
@@ -103,7 +103,7 @@ static mxdb_status to_device_one(acct *a, const char *sender, const char *type,
 	return st;
 }
 
-mxdb_status acct_to_device_send(acct *a, const char *sender, const char *type,
+mxdb_status acct_to_device_send(acct_db *a, const char *sender, const char *type,
                                 const json_t *messages, mxdb_error *err)
 {
 	if (!json_is_object(messages))
@@ -138,7 +138,7 @@ mxdb_status acct_to_device_send(acct *a, const char *sender, const char *type,
 
 /* ---- receipts ---- */
 
-mxdb_status acct_receipt_put(acct *a, const char *room_id, const char *user_id,
+mxdb_status acct_receipt_put(acct_db *a, const char *room_id, const char *user_id,
                              const char *type, const char *event_id, const char *thread_id,
                              mxdb_error *err)
 {
@@ -176,7 +176,7 @@ static void receipt_add(json_t *rooms, sqlite3_stmt *q)
 	json_object_set_new(t, user, r);
 }
 
-mxdb_status acct_receipts_room(acct *a, const char *room_id, json_t **out, mxdb_error *err)
+mxdb_status acct_receipts_room(acct_db *a, const char *room_id, json_t **out, mxdb_error *err)
 {
 	json_t *rooms = json_object();
 	pthread_mutex_lock(&a->mu);
@@ -196,7 +196,7 @@ mxdb_status acct_receipts_room(acct *a, const char *room_id, json_t **out, mxdb_
 
 /* ---- sync ---- */
 
-mxdb_status acct_sync(acct *a, const char *user_id, const char *device_id, uint64_t since,
+mxdb_status acct_sync(acct_db *a, const char *user_id, const char *device_id, uint64_t since,
                       uint64_t upto, json_t **out, mxdb_error *err)
 {
 	json_t *global = json_array(), *rooms = json_object(), *todev = json_array(),
@@ -204,6 +204,8 @@ mxdb_status acct_sync(acct *a, const char *user_id, const char *device_id, uint6
 	pthread_mutex_lock(&a->mu);
 	acct_exec(a, NULL, "DELETE FROM acct_to_device WHERE user_id = ? AND device_id = ? AND pos <= ?",
 	          "ssi", user_id, device_id, (int64_t)since);
+	if (sqlite3_changes(a->db) > 0)
+		acct_save_pos(a, NULL);
 	sqlite3_stmt *q = acct_stmt(a, err,
 	                            "SELECT room_id, type, content FROM acct_account_data"
 	                            " WHERE user_id = ? AND pos > ? AND pos <= ? ORDER BY pos",
@@ -270,7 +272,7 @@ static bool split_key_id(const char *full, char *alg, size_t cap, const char **i
 	return true;
 }
 
-static mxdb_status store_keys(acct *a, const char *user, const char *dev, const json_t *keys,
+static mxdb_status store_keys(acct_db *a, const char *user, const char *dev, const json_t *keys,
                               bool fallback, mxdb_error *err)
 {
 	const char *full;
@@ -299,7 +301,7 @@ static mxdb_status store_keys(acct *a, const char *user, const char *dev, const 
 	return st;
 }
 
-static mxdb_status counts_locked(acct *a, const char *user, const char *dev, json_t **counts,
+static mxdb_status counts_locked(acct_db *a, const char *user, const char *dev, json_t **counts,
                                  mxdb_error *err)
 {
 	json_t *c = json_pack("{s:i}", "signed_curve25519", 0);
@@ -315,7 +317,7 @@ static mxdb_status counts_locked(acct *a, const char *user, const char *dev, jso
 	return q != NULL ? MXDB_OK : MXDB_EIO;
 }
 
-mxdb_status acct_keys_upload(acct *a, const char *user_id, const char *device_id,
+mxdb_status acct_keys_upload(acct_db *a, const char *user_id, const char *device_id,
                              const json_t *device_keys, const json_t *one_time_keys,
                              const json_t *fallback_keys, json_t **counts, mxdb_error *err)
 {
@@ -343,7 +345,7 @@ mxdb_status acct_keys_upload(acct *a, const char *user_id, const char *device_id
 	return st;
 }
 
-mxdb_status acct_otk_counts(acct *a, const char *user_id, const char *device_id,
+mxdb_status acct_otk_counts(acct_db *a, const char *user_id, const char *device_id,
                             json_t **counts, mxdb_error *err)
 {
 	pthread_mutex_lock(&a->mu);
@@ -352,7 +354,7 @@ mxdb_status acct_otk_counts(acct *a, const char *user_id, const char *device_id,
 	return st;
 }
 
-mxdb_status acct_fallback_unused(acct *a, const char *user_id, const char *device_id,
+mxdb_status acct_fallback_unused(acct_db *a, const char *user_id, const char *device_id,
                                  json_t **algs, mxdb_error *err)
 {
 	json_t *list = json_array();
@@ -369,7 +371,7 @@ mxdb_status acct_fallback_unused(acct *a, const char *user_id, const char *devic
 	return MXDB_OK;
 }
 
-mxdb_status acct_keys_query(acct *a, const json_t *query, json_t **out, mxdb_error *err)
+mxdb_status acct_keys_query(acct_db *a, const json_t *query, json_t **out, mxdb_error *err)
 {
 	if (!json_is_object(query))
 		return mx_fail(err, MXDB_EBADJSON, "device_keys must be an object");
@@ -414,7 +416,7 @@ mxdb_status acct_keys_query(acct *a, const json_t *query, json_t **out, mxdb_err
 }
 
 /* Takes one key for (user, dev, alg): a one-time key, else the fallback key. */
-static json_t *claim_one(acct *a, const char *user, const char *dev, const char *alg)
+static json_t *claim_one(acct_db *a, const char *user, const char *dev, const char *alg)
 {
 	json_t *res = NULL;
 	sqlite3_stmt *q = acct_stmt(a, NULL,
@@ -447,7 +449,7 @@ static json_t *claim_one(acct *a, const char *user, const char *dev, const char 
 	return res;
 }
 
-mxdb_status acct_keys_claim(acct *a, const json_t *claim, json_t **out, mxdb_error *err)
+mxdb_status acct_keys_claim(acct_db *a, const json_t *claim, json_t **out, mxdb_error *err)
 {
 	if (!json_is_object(claim))
 		return mx_fail(err, MXDB_EBADJSON, "one_time_keys must be an object");
