@@ -26,4 +26,7 @@ int cli_sign(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
 
+/* cli_event.c */
+int cli_event_id(int argc, char **argv);
+
 #endif

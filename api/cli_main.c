@@ -16,6 +16,7 @@ static const cli_command commands[] = {
 	{"sign", cli_sign, "sign --key FILE [--server NAME] [--lines] < JSON"},
 	{"verify", cli_verify, "verify --server NAME --key-id ID --public-key B64 < JSON"},
 	{"keygen", cli_keygen, "keygen FILE"},
+	{"event-id", cli_event_id, "event-id [--room-version V] [--lines] < PDU"},
 	{NULL, NULL, NULL},
 };
 
