@@ -7,37 +7,43 @@
 #include <time.h>
 
 #include "fed_store.h"
+#include "store.h"
 
-/* Every table of module 'fed'. Timestamps are Matrix milliseconds. */
-static const char fed_schema[] =
-	"CREATE TABLE IF NOT EXISTS schema_versions("
-	"  module TEXT PRIMARY KEY, version INTEGER NOT NULL);"
+/* The migrations of module 'fed': step i brings version i to i + 1.
+ * Timestamps are Matrix milliseconds. */
+static const char *const fed_steps[FED_SCHEMA_VERSION] = {
 	/* Remote servers' public keys. valid_until is already capped at
 	 * fetch time + 7 days; expired_ts is set for old_verify_keys (keys only
 	 * good for events signed before it). */
-	"CREATE TABLE IF NOT EXISTS fed_server_keys("
+	"CREATE TABLE fed_server_keys("
 	"  server_name TEXT NOT NULL, key_id TEXT NOT NULL, public_key BLOB NOT NULL,"
 	"  valid_until_ts INTEGER NOT NULL, expired_ts INTEGER,"
 	"  fetched_ts INTEGER NOT NULL,"
 	"  PRIMARY KEY(server_name, key_id));"
 	/* Outbound queue: one row per PDU or EDU per destination, sent in id
 	 * order; a row leaves only when the transaction holding it was accepted. */
-	"CREATE TABLE IF NOT EXISTS fed_outbox("
+	"CREATE TABLE fed_outbox("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, destination TEXT NOT NULL,"
 	"  kind INTEGER NOT NULL, body TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS fed_outbox_dest ON fed_outbox(destination, id);"
+	"CREATE INDEX fed_outbox_dest ON fed_outbox(destination, id);"
 	/* Per destination: back-off and the transaction in flight (re-sent with
 	 * the same txn_id and rows until acknowledged, so a receiver dedupes). */
-	"CREATE TABLE IF NOT EXISTS fed_destinations("
+	"CREATE TABLE fed_destinations("
 	"  destination TEXT PRIMARY KEY, retry_at INTEGER NOT NULL DEFAULT 0,"
 	"  backoff_ms INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,"
 	"  txn_counter INTEGER NOT NULL DEFAULT 0,"
 	"  pending_txn TEXT, pending_last_id INTEGER);"
 	/* Inbound transactions already processed: PUT /send is idempotent per
 	 * (origin, txn_id); the stored response is answered again. */
-	"CREATE TABLE IF NOT EXISTS fed_inbound_txns("
+	"CREATE TABLE fed_inbound_txns("
 	"  origin TEXT NOT NULL, txn_id TEXT NOT NULL, response TEXT NOT NULL,"
-	"  received_ts INTEGER NOT NULL, PRIMARY KEY(origin, txn_id));";
+	"  received_ts INTEGER NOT NULL, PRIMARY KEY(origin, txn_id));"
+	/* The room's current state group when a merge made it differ from the
+	 * state after its newest event (valid while that event is still the
+	 * newest, pos). */
+	"CREATE TABLE fed_room_sg("
+	"  room_nid INTEGER PRIMARY KEY, pos INTEGER NOT NULL, sg INTEGER NOT NULL);",
+};
 
 long long fed_now_ms(void)
 {
@@ -59,33 +65,7 @@ mxdb_status fed_store_exec(sqlite3 *db, const char *sql, mxdb_error *err)
 
 mxdb_status fed_store_migrate(sqlite3 *db, mxdb_error *err)
 {
-	mxdb_status st = fed_store_exec(db, "BEGIN IMMEDIATE", err);
-	if (st != MXDB_OK)
-		return st;
-	st = fed_store_exec(db, fed_schema, err);
-	sqlite3_stmt *q = NULL;
-	if (st == MXDB_OK &&
-	    sqlite3_prepare_v2(db, "SELECT version FROM schema_versions WHERE module='fed'", -1,
-	                       &q, NULL) != SQLITE_OK)
-		st = mx_fail(err, MXDB_EIO, "sqlite: %s", sqlite3_errmsg(db));
-	if (st == MXDB_OK) {
-		int rc = sqlite3_step(q);
-		if (rc == SQLITE_ROW && sqlite3_column_int(q, 0) > FED_SCHEMA_VERSION)
-			st = mx_fail(err, MXDB_EIO, "fed schema version %d is newer than this build (%d)",
-			             sqlite3_column_int(q, 0), FED_SCHEMA_VERSION);
-		else if (rc == SQLITE_DONE)
-			st = fed_store_exec(db,
-			                    "INSERT INTO schema_versions(module, version) VALUES('fed', 1)",
-			                    err);
-		else if (rc != SQLITE_ROW)
-			st = mx_fail(err, MXDB_EIO, "sqlite: %s", sqlite3_errmsg(db));
-	}
-	sqlite3_finalize(q);
-	if (st != MXDB_OK) {
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return st;
-	}
-	return fed_store_exec(db, "COMMIT", err);
+	return store_migrate(db, "fed", fed_steps, FED_SCHEMA_VERSION, err);
 }
 
 mxdb_status fed_store_open(const char *path, sqlite3 **out, mxdb_error *err)

@@ -13,8 +13,8 @@
 
 #define FED_SCHEMA_VERSION 1
 
-/* Creates the fed tables (and schema_versions) on db when missing and checks
- * the recorded version. Safe to call on every open, from any connection. */
+/* Brings the fed tables on db to FED_SCHEMA_VERSION (store_migrate). Safe
+ * to call on every open, from any connection. */
 mxdb_status fed_store_migrate(sqlite3 *db, mxdb_error *err);
 
 /* Opens an own connection to path (WAL, busy timeout, foreign keys) and
