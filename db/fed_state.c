@@ -49,15 +49,9 @@ mxdb_status fed_state_apply(mx_map *state, const ev_t *ev, mxdb_error *err)
 	return MXDB_OK;
 }
 
-/* Auth state over a state map. */
-typedef struct map_ctx {
-	const mx_map *state;
-	const sr_lookup *lookup;
-} map_ctx;
-
 static const ev_t *map_get_ev(void *ctx, const char *type, const char *state_key)
 {
-	map_ctx *c = ctx;
+	fed_map_ctx *c = ctx;
 	char key[2 * EV_MAX_ID + 8];
 	size_t kl = map_state_key(key, sizeof(key), type, state_key);
 	const char *id = kl ? map_get(c->state, key, kl) : NULL;
@@ -66,7 +60,7 @@ static const ev_t *map_get_ev(void *ctx, const char *type, const char *state_key
 
 static const ev_t *lookup_ev(void *ctx, const char *event_id)
 {
-	map_ctx *c = ctx;
+	fed_map_ctx *c = ctx;
 	return c->lookup->get(c->lookup->ctx, event_id);
 }
 
@@ -93,17 +87,23 @@ static const ev_t *auth_ev_event(void *ctx, const char *event_id)
 	return c->lookup->get(c->lookup->ctx, event_id);
 }
 
-mxdb_status fed_authorize(const ev_t *ev, const mx_map *state_before, const sr_lookup *lookup,
+void fed_map_auth_state(fed_map_ctx *ctx, const mx_map *state, const sr_lookup *lookup,
+                        auth_state *out)
+{
+	ctx->state = state;
+	ctx->lookup = lookup;
+	*out = (auth_state){.get = map_get_ev, .event = lookup_ev, .ctx = ctx};
+}
+
+mxdb_status fed_authorize(const ev_t *ev, const auth_state *before, const sr_lookup *lookup,
                           mxdb_error *err)
 {
 	auth_ev_ctx ac = {ev, lookup};
 	auth_state by_auth = {.get = auth_ev_get, .event = auth_ev_event, .ctx = &ac};
 	mxdb_status st = auth_check(ev, &by_auth, err);
-	if (st != MXDB_OK)
+	if (st != MXDB_OK || before == NULL)
 		return st;
-	map_ctx mc = {state_before, lookup};
-	auth_state before = {.get = map_get_ev, .event = lookup_ev, .ctx = &mc};
-	return auth_check(ev, &before, err);
+	return auth_check(ev, before, err);
 }
 
 void fed_state_diff(const mx_map *old_state, const mx_map *new_state, fed_diff_fn fn, void *ctx)

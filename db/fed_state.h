@@ -24,10 +24,18 @@ mxdb_status fed_state_before(const mx_room_version *rv, mx_map *const *after_pre
 /* Adds ev to state (in place) when it is an accepted state event. */
 mxdb_status fed_state_apply(mx_map *state, const ev_t *ev, mxdb_error *err);
 
+/* An auth_state over a state map; ctx keeps what it points to. */
+typedef struct fed_map_ctx {
+	const mx_map *state;
+	const sr_lookup *lookup;
+} fed_map_ctx;
+void fed_map_auth_state(fed_map_ctx *ctx, const mx_map *state, const sr_lookup *lookup,
+                        auth_state *out);
+
 /* Receipt checks 4 and 5: ev passes the auth rules against its own auth
- * events, then against state_before. MXDB_EFORBIDDEN: reject the event (it
- * is still stored, marked rejected, so the graph stays whole). */
-mxdb_status fed_authorize(const ev_t *ev, const mx_map *state_before, const sr_lookup *lookup,
+ * events, then (before not NULL) against the state before it.
+ * MXDB_EFORBIDDEN: reject the event. */
+mxdb_status fed_authorize(const ev_t *ev, const auth_state *before, const sr_lookup *lookup,
                           mxdb_error *err);
 
 /* Calls fn for each key whose event differs between old and new (old_id or

@@ -91,8 +91,12 @@ static const char SQL_ROOM[] = "SELECT nid, version, create_pos FROM rooms WHERE
 static const char SQL_EXTREM[] =
 	"SELECT x.event_id, e.depth FROM extremities x JOIN events e ON e.event_id = x.event_id"
 	" WHERE x.room_nid = ?";
+/* The state after the newest event, unless a federation merge stored the
+ * room's current group since (fed_room_sg, valid while pos is the newest). */
 static const char SQL_LAST_SG[] =
-	"SELECT sg FROM events WHERE room_nid = ? ORDER BY pos DESC LIMIT 1";
+	"SELECT COALESCE((SELECT f.sg FROM fed_room_sg f WHERE f.room_nid = ?1 AND f.pos ="
+	" (SELECT max(pos) FROM events WHERE room_nid = ?1)),"
+	" (SELECT sg FROM events WHERE room_nid = ?1 ORDER BY pos DESC LIMIT 1))";
 static const char SQL_ROOM_SEQ[] = "SELECT max(room_seq) FROM changes WHERE room_nid = ?";
 
 static mxdb_status load_ev(mxdb *db, const mx_room_version *rv, int64_t pos, ev_t **out,
@@ -301,8 +305,8 @@ mxdb_status eng_check_user(mxdb *db, const char *user_id, mxdb_error *err)
 	return MXDB_OK;
 }
 
-static mxdb_status change_add(eng_req *req, const eng_room *room, const ev_t *ev,
-                              const char *prev, const char *content, uint64_t seq, uint64_t pos)
+mxdb_status eng_change_add(eng_req *req, const eng_room *room, const ev_t *ev, const char *prev,
+                           const char *content, uint64_t seq, uint64_t pos)
 {
 	if (req->n_chg == req->cap_chg) {
 		size_t cap = req->cap_chg ? req->cap_chg * 2 : 4;
@@ -324,7 +328,7 @@ static mxdb_status change_add(eng_req *req, const eng_room *room, const ev_t *ev
 	c->c = (mxdb_change){.seq = seq, .room_seq = room->room_seq + 1, .pos = pos,
 	                     .room = c->room, .type = c->type, .key = c->key, .event = c->event,
 	                     .prev = c->prev, .sender = c->sender, .ts = ev->origin_server_ts,
-	                     .content = c->content, .cause = MXDB_CAUSE_LOCAL};
+	                     .content = c->content, .cause = req->cause};
 	return MXDB_OK;
 }
 
@@ -345,7 +349,7 @@ static const char SQL_UPD_CUR[] = "UPDATE cur_state SET pos = ? WHERE nid = ?";
 static const char SQL_INS_CUR[] =
 	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
 static const char SQL_INS_CHANGE[] =
-	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,0)";
+	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
 static const char SQL_INS_MEMBER[] =
 	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
 static const char SQL_INS_TXN[] =
@@ -458,6 +462,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 		sqlite3_bind_int64(st, 4, (int64_t)pos);
 		if (cur.pos != 0)
 			sqlite3_bind_int64(st, 5, cur.pos);
+		sqlite3_bind_int(st, 6, req->cause);
 		if ((s = step_done(w, st, err, "change")) != MXDB_OK)
 			goto out;
 		if (strcmp(ev->type, "m.room.member") == 0) {
@@ -515,6 +520,8 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 		goto out;
 	if (ev->redacts != NULL && (s = apply_redaction(db, room, ev, err)) != MXDB_OK)
 		goto out;
+	if (req->cause == MXDB_CAUSE_LOCAL && (s = fed_room_queue_local(db, room, ev, err)) != MXDB_OK)
+		goto out;
 	if (txn_id != NULL) {
 		if ((st = store_stmt(w, SQL_INS_TXN, err)) == NULL)
 			goto io;
@@ -526,7 +533,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 		if ((s = step_done(w, st, err, "transaction ID")) != MXDB_OK)
 			goto out;
 	}
-	if (seq != 0 && change_add(req, room, ev, cur.event_id, content, seq, pos) != MXDB_OK) {
+	if (seq != 0 && eng_change_add(req, room, ev, cur.event_id, content, seq, pos) != MXDB_OK) {
 		s = mx_fail(err, MXDB_ENOMEM, "change");
 		goto out;
 	}

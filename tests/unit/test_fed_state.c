@@ -46,6 +46,15 @@ static ev_t *mk(const char *sender, const char *type, const char *sk, const char
 	return ev;
 }
 
+/* fed_authorize against a state map. */
+static mxdb_status authorize(const ev_t *ev, const mx_map *state, mxdb_error *err)
+{
+	fed_map_ctx mc;
+	auth_state as;
+	fed_map_auth_state(&mc, state, &lookup, &as);
+	return fed_authorize(ev, &as, &lookup, err);
+}
+
 static mx_map *state_of(ev_t *const *list, int n)
 {
 	mx_map *m = map_new(16);
@@ -99,28 +108,28 @@ int main(void)
 	const char *ab[] = {create->event_id, pl->event_id, bj->event_id, NULL};
 	const char *pe[] = {ej->event_id, NULL};
 	ev_t *row_b = mk(B, "com.example.todo", "x", "{\"v\":\"bob\"}", ab, pe, t + 10);
-	CHECK(fed_authorize(row_b, base, &lookup, &err) == MXDB_OK);
+	CHECK(authorize(row_b, base, &err) == MXDB_OK);
 
 	/* Eve (level 0) may not write rows (state_default 50). */
 	const char *ae[] = {create->event_id, pl->event_id, ej->event_id, NULL};
 	ev_t *row_e = mk(E, "com.example.todo", "x", "{\"v\":\"eve\"}", ae, pe, t + 11);
-	CHECK(fed_authorize(row_e, base, &lookup, &err) == MXDB_EFORBIDDEN);
+	CHECK(authorize(row_e, base, &err) == MXDB_EFORBIDDEN);
 
 	/* Auth events that are not the ones the selection picks: eve cites bob's join. */
 	const char *wrong[] = {create->event_id, pl->event_id, bj->event_id, NULL};
 	ev_t *row_w = mk(E, "m.room.message", NULL, "{\"body\":\"hi\"}", wrong, pe, t + 12);
-	CHECK(fed_authorize(row_w, base, &lookup, &err) == MXDB_EFORBIDDEN);
+	CHECK(authorize(row_w, base, &err) == MXDB_EFORBIDDEN);
 
 	/* Passes its auth events but not the state before: alice banned bob,
 	 * and bob's later row still cites his old join. */
 	ev_t *ban = mk(A, "m.room.member", B, "{\"membership\":\"ban\"}",
 	               (const char *[]){create->event_id, pl->event_id, aj->event_id, bj->event_id, NULL}, pe, t + 13);
 	mx_map *after_ban = fed_state_copy(base);
-	CHECK(fed_authorize(ban, base, &lookup, &err) == MXDB_OK);
+	CHECK(authorize(ban, base, &err) == MXDB_OK);
 	CHECK(fed_state_apply(after_ban, ban, &err) == MXDB_OK);
 	ev_t *row_late = mk(B, "com.example.todo", "y", "{\"v\":1}", ab, (const char *[]){ban->event_id, NULL}, t + 14);
-	CHECK(fed_authorize(row_late, base, &lookup, &err) == MXDB_OK);
-	CHECK(fed_authorize(row_late, after_ban, &lookup, &err) == MXDB_EFORBIDDEN);
+	CHECK(authorize(row_late, base, &err) == MXDB_OK);
+	CHECK(authorize(row_late, after_ban, &err) == MXDB_EFORBIDDEN);
 
 	/* A fork: alice and bob write row x concurrently on top of the base. */
 	const char *aa[] = {create->event_id, pl->event_id, aj->event_id, NULL};
