@@ -449,8 +449,16 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 		bool cited = false;
 		for (size_t j = 0; j < ev->n_prev; j++)
 			cited = cited || strcmp(ev->prev_events[j], room->extrem[i]) == 0;
-		if (!cited)
-			ext[n_ext++] = room->extrem[i];
+		/* Copies: eng_persist below replaces room->extrem. */
+		if (!cited && (ext[n_ext++] = strdup(room->extrem[i])) == NULL)
+			s = mx_fail(err, MXDB_ENOMEM, "extremities");
+	}
+	/* State resolution looks ev up too: a copy joins the cache. */
+	ev_t *copy = NULL;
+	if (s == MXDB_OK && (s = ev_from_json(ev->json, ev->event_id, c->rv, &copy, err)) == MXDB_OK &&
+	    map_put(c->cache, id, strlen(id), copy, NULL) != 0) {
+		ev_free(copy);
+		s = mx_fail(err, MXDB_ENOMEM, "event cache");
 	}
 	if (s == MXDB_OK) {
 		ext[n_ext++] = id;
@@ -476,6 +484,8 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 		snprintf(out->why, sizeof(out->why), "merged (%zu extremities)", n_ext);
 	forget_room(db, room);
 	ev_free(ev);
+	for (size_t i = 0; ext && i + 1 < n_ext; i++)
+		free(ext[i]);
 	free(ext);
 	free(id);
 	mx_map *maps[] = {cur, after, merged, prev0};

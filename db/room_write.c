@@ -540,16 +540,24 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 
 	/* Everything is written: now advance the room and the counters. */
 	char *id = strdup(ev->event_id);
-	char **ex = realloc(room->extrem, sizeof(char *));
-	if (id == NULL || ex == NULL) {
-		free(id);
-		if (ex != NULL)
-			room->extrem = ex;
+	if (id == NULL) {
 		s = mx_fail(err, MXDB_ENOMEM, "extremities");
 		goto out;
 	}
-	for (size_t i = 0; i < room->n_extrem; i++)
-		free(ex[i]);
+	/* Several extremities (after a federation fork) shrink to one: free
+	 * them before the array shrinks. */
+	for (size_t i = 1; i < room->n_extrem; i++)
+		free(room->extrem[i]);
+	if (room->n_extrem > 1)
+		room->n_extrem = 1;
+	char **ex = realloc(room->extrem, sizeof(char *));
+	if (ex == NULL) {
+		free(id);
+		s = mx_fail(err, MXDB_ENOMEM, "extremities");
+		goto out;
+	}
+	if (room->n_extrem == 1)
+		free(ex[0]);
 	room->extrem = ex;
 	room->extrem[0] = id;
 	room->n_extrem = 1;
