@@ -14,7 +14,9 @@
 #include "config.h"
 #include "err.h"
 
-enum kind { K_STR, K_UINT, K_ULONG, K_CHOICE };
+/* K_BOOL: a bare flag sets it ("--x"; "--x=false" and "x = false" in a
+ * file clear it); K_LIST: each occurrence appends, ','-separated. */
+enum kind { K_STR, K_UINT, K_ULONG, K_CHOICE, K_BOOL, K_LIST };
 
 static const struct key {
 	const char *name;
@@ -39,6 +41,15 @@ static const struct key {
 	{"password_hash", K_CHOICE, S(password_hash), "interactive", "interactive|moderate|fast",
 	 "Argon2id cost (fast: for tests only)"},
 	{"room_version", K_STR, S(room_version), "", NULL, "version of new rooms (empty: newest)"},
+	{"federation", K_BOOL, S(federation), "true", NULL, "serve and send Matrix federation"},
+	{"tls_cert", K_STR, S(tls_cert), "", NULL, "PEM certificate: serve HTTPS"},
+	{"tls_key", K_STR, S(tls_key), "", NULL, "PEM private key for --tls-cert"},
+	{"federation_ca", K_STR, S(federation_ca), "", NULL, "CA file for peers (empty: system store)"},
+	{"federation_plain_http", K_BOOL, S(federation_plain_http), "false", NULL,
+	 "reach peers over http:// (local clusters)"},
+	{"peer", K_LIST, S(peer), "", NULL, "NAME=HOST:PORT: where a server is (repeatable)"},
+	{"federation_listen", K_STR, S(federation_listen), "", NULL,
+	 "separate HOST:PORT for federation (empty: the main listener)"},
 #undef S
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -89,6 +100,21 @@ static mxdb_status set_key(cfg *c, const struct key *k, const char *v, mxdb_erro
 		if (strlen(v) >= k->size)
 			return mx_fail(err, MXDB_EINVAL, "%s is too long", k->name);
 		memcpy(field, v, strlen(v) + 1);
+		return MXDB_OK;
+	case K_BOOL:
+		if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0)
+			*(bool *)field = true;
+		else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0)
+			*(bool *)field = false;
+		else
+			return mx_fail(err, MXDB_EINVAL, "%s must be true or false", k->name);
+		return MXDB_OK;
+	case K_LIST:
+		if (strlen(field) + strlen(v) + 2 > k->size)
+			return mx_fail(err, MXDB_EINVAL, "too many %s entries", k->name);
+		if (*v != '\0' && *field != '\0')
+			strcat(field, ",");
+		strcat(field, v);
 		return MXDB_OK;
 	case K_UINT:
 	case K_ULONG:
@@ -184,6 +210,11 @@ mxdb_status cfg_from_args(cfg *c, int argc, char **argv, mxdb_error *err)
 		a += 2;
 		const char *eq = strchr(a, '=');
 		size_t n = eq ? (size_t)(eq - a) : strlen(a);
+		const struct key *bk = find_key(a, n);
+		if (bk != NULL && bk->kind == K_BOOL && eq == NULL) {
+			*(bool *)((char *)c + bk->off) = true; /* a bare flag */
+			continue;
+		}
 		const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
 		if (val == NULL)
 			return mx_fail(err, MXDB_EINVAL, "--%.*s needs a value", (int)n, a);

@@ -24,6 +24,13 @@ typedef struct cfg {
 	char registration[16];   /* "open" or "closed" */
 	char password_hash[16];  /* "interactive", "moderate" or "fast" */
 	char room_version[16];   /* default version of new rooms ("" = engine default) */
+	/* Federation (docs/replication.md). */
+	char tls_cert[1024], tls_key[1024]; /* PEM files for serving HTTPS */
+	char federation_ca[1024];  /* CA file for peers' certificates ("" = system store) */
+	bool federation_plain_http; /* peers over http:// */
+	char peer[4096];           /* NAME=HOST:PORT entries, ','-separated (--peer repeats) */
+	char federation_listen[256]; /* separate HOST:PORT for federation ("" = main listener) */
+	bool federation;           /* serve and send federation at all */
 } cfg;
 
 void cfg_defaults(cfg *c);

@@ -24,6 +24,7 @@ typedef struct cs_ctx {
 	bool registration_open;
 	cs_typing *typing;  /* in-memory typing notifications */
 	int commit_sub;     /* mxdb_on_commit registration */
+	struct fed_service *fed; /* federation, NULL when off (joins of remote rooms) */
 } cs_ctx;
 
 /* The client API (/_matrix/client/{r0,v1,v3}), and /.well-known/matrix/client

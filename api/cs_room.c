@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cs.h"
+#include "fed_service.h"
 #include "cs_handlers.h"
 
 static void reply_event_id(http_req *r, const mxdb_write_result *res)
@@ -154,9 +155,27 @@ static char *profile_content(cs_ctx *c, const char *user)
 	return s;
 }
 
+/* A room this server does not have: joined through another server
+ * (federation), asking server_name or the room's or alias's own server. */
+static void join_remote(http_req *r, const char *room)
+{
+	char *room_id = NULL;
+	mxdb_error e;
+	mxdb_status st = fed_join(CS(r)->fed, room, r->user_id, http_query(r, "server_name"), &room_id, &e);
+	if (st != MXDB_OK)
+		cs_fail(r, st, &e);
+	else
+		http_reply_json(r, 200, json_pack("{s:s}", "room_id", room_id));
+	free(room_id);
+}
+
 static void join_room(http_req *r, const char *room)
 {
 	mxdb_room_info info;
+	if (CS(r)->fed != NULL && mxdb_room_info_get(CS(r)->db, room, &info, NULL) == MXDB_ENOTFOUND) {
+		join_remote(r, room);
+		return;
+	}
 	if (!resolve_room(r, room, &info))
 		return;
 	char *content = profile_content(CS(r), r->user_id);

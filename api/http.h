@@ -114,6 +114,9 @@ int64_t http_now_ms(void);
 /* The decoded value of a query parameter, or NULL. */
 const char *http_query(http_req *r, const char *name);
 const char *http_header(http_req *r, const char *name);
+/* The request target as the client sent it: raw path and query (new
+ * string; NULL when out of memory). Federation signs exactly this. */
+char *http_target(http_req *r);
 /* Adds a header to the coming reply. */
 void http_add_header(http_req *r, const char *name, const char *value);
 

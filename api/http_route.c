@@ -5,6 +5,7 @@
  * takes the access token and parses the JSON body. Also the query and header
  * accessors. Never calls a handler.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <microhttpd.h>
@@ -217,6 +218,40 @@ const char *http_query(http_req *r, const char *name)
 	MHD_http_unescape(d);
 	c->qval[c->nq++] = d;
 	return d;
+}
+
+typedef struct target_buf {
+	char *s;
+	size_t len;
+	bool oom;
+} target_buf;
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+	target_buf *b = cls;
+	size_t need = b->len + strlen(key) + (value ? strlen(value) : 0) + 3;
+	char *grown = realloc(b->s, need);
+	if (grown == NULL) {
+		b->oom = true;
+		return MHD_NO;
+	}
+	b->s = grown;
+	b->len += (size_t)sprintf(b->s + b->len, "%s%s%s%s", b->len ? "&" : "", key, value ? "=" : "",
+	                          value ? value : "");
+	return MHD_YES;
+}
+
+char *http_target(http_req *r)
+{
+	/* The server keeps arguments undecoded (unescape_none), in order. */
+	target_buf args = {0};
+	MHD_get_connection_values(r->conn->mc, MHD_GET_ARGUMENT_KIND, add_arg, &args);
+	char *out = NULL;
+	if (!args.oom && (out = malloc(strlen(r->url) + args.len + 2)) != NULL)
+		sprintf(out, "%s%s%s", r->url, args.len ? "?" : "", args.len ? args.s : "");
+	free(args.s);
+	return out;
 }
 
 const char *http_header(http_req *r, const char *name)

@@ -17,6 +17,7 @@
 #include "acct.h"
 #include "config.h"
 #include "cs.h"
+#include "fed_service.h"
 #include "http.h"
 #include "log.h"
 #include "mxdb.h"
@@ -29,6 +30,46 @@ static void set_hash_cost(acct_db *a, const char *name)
 		acct_set_hash_cost(a, 1, 8192);
 	else if (strcmp(name, "moderate") == 0)
 		acct_set_hash_cost(a, crypto_pwhash_OPSLIMIT_MODERATE, crypto_pwhash_MEMLIMIT_MODERATE);
+}
+
+/* How the federation handlers find the service from the HTTP app. */
+static fed_service *fed_from_cs(void *app)
+{
+	return ((cs_ctx *)app)->fed;
+}
+
+/* Federation: the service, its routes on the main listener, or on a
+ * listener of its own (--federation-listen). */
+static mxdb_status start_federation(const cfg *c, cs_ctx *cs, const http_config *main_hc,
+                                    http_server **own, mxdb_error *e)
+{
+	fed_options fo = {.plain_http = c->federation_plain_http,
+	                  .ca_file = c->federation_ca[0] ? c->federation_ca : NULL,
+	                  .peers = c->peer};
+	mxdb_status s = fed_start(cs->db, c->data, &fo, &cs->fed, e);
+	if (s != MXDB_OK)
+		return s;
+	cs->fed->acct = cs->acct;
+	fed_of = fed_from_cs;
+	if (c->federation_listen[0] == '\0') {
+		http_add_routes(cs->http, &fed_routes);
+		http_add_routes(cs->http, &fed_key_routes);
+		return MXDB_OK;
+	}
+	cfg fl = *c;
+	char host[256];
+	int port;
+	snprintf(fl.listen, sizeof(fl.listen), "%s", c->federation_listen);
+	if ((s = cfg_listen_addr(&fl, host, sizeof(host), &port, e)) != MXDB_OK)
+		return s;
+	http_config hc = *main_hc;
+	hc.host = host;
+	hc.port = port;
+	if ((s = http_new(own, &hc, e)) != MXDB_OK)
+		return s;
+	http_add_routes(*own, &fed_routes);
+	http_add_routes(*own, &fed_key_routes);
+	return http_start(*own, e);
 }
 
 static int make_dir(const char *path)
@@ -80,6 +121,7 @@ int main(int argc, char **argv)
 	cs_ctx cs = {.server_name = c.server_name,
 	             .registration_open = strcmp(c.registration, "open") == 0};
 	int rc = 1;
+	http_server *fed_http = NULL;
 	if (mxdb_open(c.data, &opt, &cs.db, &e) != MXDB_OK) {
 		log_error("cannot open the database in %s: %s", c.data, e.message);
 		return 1;
@@ -103,6 +145,10 @@ int main(int argc, char **argv)
 	}
 	http_add_routes(cs.http, &cs_client_routes);
 	http_add_routes(cs.http, &cs_wellknown_routes);
+	if (c.federation && start_federation(&c, &cs, &hc, &fed_http, &e) != MXDB_OK) {
+		log_error("federation: %s", e.message);
+		goto out;
+	}
 	if (http_start(cs.http, &e) != MXDB_OK) {
 		log_error("%s", e.message);
 		goto out;
@@ -116,8 +162,11 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	cs_quiesce(&cs);
+	http_stop(fed_http);
 	http_stop(cs.http);
 	cs.http = NULL;
+	fed_stop(cs.fed);
+	cs.fed = NULL;
 	cs_fini(&cs);
 	acct_close(cs.acct);
 	mxdb_close(cs.db);
