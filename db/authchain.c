@@ -113,7 +113,7 @@ mxdb_status sr_edges(sr_ctx *c, uint32_t n)
 	/* Interning adds nodes, never edges, so the slots stay ours. */
 	size_t off = c->n_edges;
 	for (size_t i = 0; i < ev->n_auth; i++) {
-		uint32_t a;
+		uint32_t a = 0;
 		mxdb_status rc = sr_intern(c, ev->auth_events[i], &a);
 		if (rc != MXDB_OK)
 			return rc;

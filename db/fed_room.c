@@ -293,8 +293,9 @@ static mxdb_status add_group(wctx *c, eng_room *room, int64_t parent, const mx_m
 			free(row.event_id);
 	}
 	if (s == MXDB_OK) {
+		int64_t depth = -1; /* sg_add looks the parent's depth up */
 		*sg = c->db->next_sg++;
-		s = sg_add(c->w, *sg, room->nid, parent, e, n, err);
+		s = sg_add(c->w, *sg, room->nid, parent, e, n, &depth, err);
 	}
 	free(e);
 	return s;
@@ -466,6 +467,7 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 	}
 	if (s == MXDB_OK) {
 		room->sg = before_sg;
+		room->sg_depth = -1;
 		/* cur_state rows now hold `cur`; eng_persist moves ev's row to ev
 		 * (cause remote) and gives ev the group before + ev. */
 		req->cause = MXDB_CAUSE_REMOTE;
@@ -600,7 +602,7 @@ mxdb_status fed_room_ingest(mxdb *db, ev_t **evs, size_t n, fed_result *out, mxd
 {
 	memset(out, 0, n * sizeof(*out));
 	ingest_arg a = {evs, n, out};
-	mxdb_status s = eng_submit(db, ingest_fn, &a, NULL, err);
+	mxdb_status s = eng_submit_atomic(db, ingest_fn, &a, NULL, err);
 	for (size_t i = 0; i < n; i++) {
 		ev_free(evs[i]); /* those the writer never reached */
 		evs[i] = NULL;
@@ -748,7 +750,7 @@ mxdb_status fed_room_join_remote(mxdb *db, const mx_room_version *rv, ev_t **cha
                                  ev_t **state, size_t n_state, ev_t *join, mxdb_error *err)
 {
 	join_arg a = {rv, chain, state, join, n_chain, n_state};
-	mxdb_status s = join->room_id ? eng_submit(db, join_fn, &a, NULL, err)
+	mxdb_status s = join->room_id ? eng_submit_atomic(db, join_fn, &a, NULL, err)
 	                              : mx_fail(err, MXDB_EBADJSON, "join without room_id");
 	for (size_t i = 0; i < n_chain; i++)
 		ev_free(chain[i]);

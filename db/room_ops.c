@@ -300,7 +300,7 @@ mxdb_status mxdb_create_table(mxdb *db, const mxdb_table_options *opt, char **ro
 	if (s == MXDB_OK && c.initial == NULL && (c.initial = json_array()) == NULL)
 		s = mx_fail(err, MXDB_ENOMEM, "initial_state");
 	if (s == MXDB_OK)
-		s = eng_submit(db, create_fn, &c, NULL, err);
+		s = eng_submit_atomic(db, create_fn, &c, NULL, err);
 	json_decref(c.pl_override);
 	json_decref(c.creation);
 	json_decref(c.initial);

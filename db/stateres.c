@@ -69,41 +69,49 @@ static int add_conflicted(mx_map *conf, mx_map *const *sets, size_t n, const cha
 	return 0;
 }
 
-mxdb_status sr_split(mx_map *const *sets, size_t n, mx_map **unconflicted, mx_map **conflicted,
-                     mxdb_error *err)
+mxdb_status sr_split(mx_map *const *sets, size_t n, mx_map **conflicted, mxdb_error *err)
 {
-	mx_map *un = map_new(n > 0 ? map_count(sets[0]) : 0), *conf = map_new(16);
-	if (un == NULL || conf == NULL)
+	mx_map *conf = map_new(16);
+	size_t *shared = calloc(n ? n : 1, sizeof(*shared)); /* keys of sets[i] also in sets[0] */
+	if (conf == NULL || shared == NULL)
 		goto nomem;
 	for (size_t j = 0; j < n; j++) {
+		/* A set whose keys all lie in sets[0] holds nothing new. */
+		if (j > 0 && shared[j] == map_count(sets[j]))
+			continue;
 		size_t it = 0, klen;
 		const char *key;
 		void *v;
 		while (map_next(sets[j], &it, &key, &klen, &v)) {
-			/* A key is settled by the first set holding it; sets before j
-			 * lack it, so it is conflicted. */
-			bool earlier = false;
-			for (size_t i = 0; i < j && !earlier; i++)
-				earlier = map_has(sets[i], key, klen);
-			if (earlier)
-				continue;
 			bool same = j == 0;
-			for (size_t i = 1; i < n && same; i++) {
-				const char *w = map_get(sets[i], key, klen);
-				same = w != NULL && strcmp(w, v) == 0;
+			if (j == 0) {
+				for (size_t i = 1; i < n; i++) {
+					const char *w = map_get(sets[i], key, klen);
+					shared[i] += w != NULL;
+					same = same && w != NULL && strcmp(w, v) == 0;
+				}
+			} else if (map_has(sets[0], key, klen) || map_has(conf, key, klen)) {
+				continue; /* settled while walking sets[0], or already conflicted */
 			}
-			if (same ? map_put(un, key, klen, v, NULL) != 0
-			         : add_conflicted(conf, sets, n, key, klen) != 0)
+			if (!same && add_conflicted(conf, sets, n, key, klen) != 0)
 				goto nomem;
 		}
 	}
-	*unconflicted = un;
+	free(shared);
 	*conflicted = conf;
 	return MXDB_OK;
 nomem:
-	map_free(un, NULL);
+	free(shared);
 	map_free(conf, sr_idset_free);
 	return mx_fail(err, MXDB_ENOMEM, "state resolution: out of memory");
+}
+
+const char *sr_unconflicted(mx_map *const *sets, size_t n, const mx_map *conflicted,
+                            const char *key, size_t klen)
+{
+	if (n == 0 || map_has(conflicted, key, klen))
+		return NULL;
+	return map_get(sets[0], key, klen);
 }
 
 /* ---- iterative auth checks ------------------------------------------------ */
@@ -113,7 +121,7 @@ const ev_t *sr_partial_get(const sr_partial *p, const char *key, size_t klen)
 	const ev_t *ev = map_get(p->over, key, klen);
 	if (ev != NULL || p->base == NULL)
 		return ev;
-	const char *id = map_get(p->base, key, klen);
+	const char *id = sr_unconflicted(&p->base, 1, p->conflicted, key, klen);
 	return id != NULL ? p->c->lookup->get(p->c->lookup->ctx, id) : NULL;
 }
 
@@ -197,22 +205,29 @@ mxdb_status sr_iterate(sr_ctx *c, sr_partial *p, const uint32_t *events, size_t 
 
 /* ---- the algorithm ------------------------------------------------------------ */
 
-static mxdb_status copy_state(const mx_map *from, mx_map *to, const mx_map *skip, bool is_event,
-                              mxdb_error *err)
+static mxdb_status put_copy(mx_map *to, const char *key, size_t klen, const char *id,
+                            mxdb_error *err)
+{
+	char *dup = strdup(id);
+	if (dup == NULL || map_put(to, key, klen, dup, NULL) != 0) {
+		free(dup);
+		return mx_fail(err, MXDB_ENOMEM, "state resolution: out of memory");
+	}
+	return MXDB_OK;
+}
+
+/* The unconflicted state into out: the keys of sets[0] not conflicted. */
+static mxdb_status copy_unconflicted(mx_map *const *sets, size_t n, const mx_map *conf,
+                                     mx_map *out, mxdb_error *err)
 {
 	size_t it = 0, klen;
 	const char *key;
 	void *v;
-	while (map_next(from, &it, &key, &klen, &v)) {
-		if (skip != NULL && map_has(skip, key, klen))
-			continue;
-		char *id = strdup(is_event ? ((const ev_t *)v)->event_id : (const char *)v);
-		if (id == NULL || map_put(to, key, klen, id, NULL) != 0) {
-			free(id);
-			return mx_fail(err, MXDB_ENOMEM, "state resolution: out of memory");
-		}
-	}
-	return MXDB_OK;
+	mxdb_status rc = MXDB_OK;
+	while (n > 0 && rc == MXDB_OK && map_next(sets[0], &it, &key, &klen, &v))
+		if (!map_has(conf, key, klen))
+			rc = put_copy(out, key, klen, v, err);
+	return rc;
 }
 
 /* Adds node x to the full conflicted set (once). */
@@ -224,41 +239,27 @@ static int add_full(sr_ctx *c, sr_list *full, uint32_t x)
 	return sr_list_push(full, x);
 }
 
-/* Everything after the split, for a resolution with conflicts. */
-static mxdb_status resolve_conflicts(sr_ctx *c, mx_map *const *sets, size_t n, const mx_map *un,
-                                     const mx_map *conf, mx_map *out)
+mxdb_status sr_full_conflicted_set(sr_ctx *c, mx_map *const *sets, size_t n, const mx_map *conf,
+                                   sr_list *diff, sr_list *full)
 {
-	sr_list *per_set = calloc(n, sizeof(*per_set));
-	sr_list conflicted = {0}, full = {0}, extra = {0}, power = {0}, rest = {0};
-	sr_partial p = {.c = c, .over = map_new(map_count(conf) * 2),
-	                .base = c->rv->stateres == MX_STATERES_V2_1 ? NULL : un};
+	sr_list *per_set = calloc(n ? n : 1, sizeof(*per_set));
+	sr_list conflicted = {0}, extra = {0};
 	mxdb_status rc = MXDB_OK;
 	size_t it, klen;
 	const char *key;
 	void *v;
-	if (per_set == NULL || p.over == NULL)
+	if (per_set == NULL)
 		goto nomem;
 
 	/* What every state set shares: the auth chains of the unconflicted events. */
 	it = 0;
-	while (map_next(un, &it, NULL, NULL, &v))
-		if ((rc = sr_mark_common(c, v)) != MXDB_OK)
+	while (n > 0 && map_next(sets[0], &it, &key, &klen, &v))
+		if (!map_has(conf, key, klen) && (rc = sr_mark_common(c, v)) != MXDB_OK)
 			goto done;
 
 	/* The conflicted state set, and each set's share of it. */
 	it = 0;
 	while (map_next(conf, &it, &key, &klen, &v)) {
-		const sr_idset *s = v;
-		for (size_t k = 0; k < s->n; k++) {
-			uint32_t x;
-			if ((rc = sr_intern(c, s->ids[k], &x)) != MXDB_OK)
-				goto done;
-			if (!(c->nodes[x].flags & SR_CONFLICTED)) {
-				c->nodes[x].flags |= SR_CONFLICTED;
-				if (sr_list_push(&conflicted, x) != 0)
-					goto nomem;
-			}
-		}
 		for (size_t j = 0; j < n; j++) {
 			const char *id = map_get(sets[j], key, klen);
 			uint32_t x;
@@ -268,21 +269,57 @@ static mxdb_status resolve_conflicts(sr_ctx *c, mx_map *const *sets, size_t n, c
 				goto done;
 			if (sr_list_push(&per_set[j], x) != 0)
 				goto nomem;
+			if (!(c->nodes[x].flags & SR_CONFLICTED)) {
+				c->nodes[x].flags |= SR_CONFLICTED;
+				if (sr_list_push(&conflicted, x) != 0)
+					goto nomem;
+			}
 		}
 	}
 
-	/* Full conflicted set: conflicted ∪ auth difference (∪ v2.1 subgraph). */
+	/* conflicted ∪ auth difference (∪ the v2.1 conflicted subgraph) */
 	for (size_t i = 0; i < conflicted.n; i++)
-		if (add_full(c, &full, conflicted.v[i]) != 0)
+		if (add_full(c, full, conflicted.v[i]) != 0)
 			goto nomem;
 	if ((rc = sr_auth_difference(c, per_set, n, &extra)) != MXDB_OK)
 		goto done;
+	for (size_t i = 0; diff != NULL && i < extra.n; i++)
+		if (sr_list_push(diff, extra.v[i]) != 0)
+			goto nomem;
 	if (c->rv->stateres == MX_STATERES_V2_1 &&
 	    (rc = sr_conflicted_subgraph(c, conflicted.v, conflicted.n, &extra)) != MXDB_OK)
 		goto done;
 	for (size_t i = 0; i < extra.n; i++)
-		if (add_full(c, &full, extra.v[i]) != 0)
+		if (add_full(c, full, extra.v[i]) != 0)
 			goto nomem;
+	goto done;
+nomem:
+	rc = mx_fail(c->err, MXDB_ENOMEM, "state resolution: out of memory");
+done:
+	for (size_t j = 0; per_set != NULL && j < n; j++)
+		sr_list_free(&per_set[j]);
+	free(per_set);
+	sr_list_free(&conflicted);
+	sr_list_free(&extra);
+	return rc;
+}
+
+/* Everything after the split, for a resolution with conflicts. */
+static mxdb_status resolve_conflicts(sr_ctx *c, mx_map *const *sets, size_t n,
+                                     const mx_map *conf, mx_map *out)
+{
+	sr_list full = {0}, power = {0}, rest = {0};
+	sr_partial p = {.c = c, .over = map_new(map_count(conf) * 2),
+	                .base = c->rv->stateres == MX_STATERES_V2_1 ? NULL : sets[0],
+	                .conflicted = conf};
+	mxdb_status rc = MXDB_OK;
+	size_t it, klen;
+	const char *key;
+	void *v;
+	if (p.over == NULL)
+		goto nomem;
+	if ((rc = sr_full_conflicted_set(c, sets, n, conf, NULL, &full)) != MXDB_OK)
+		goto done;
 
 	/* Steps 1-2: power events in reverse topological power order, checked
 	 * against the unconflicted state (v2) or the empty state (v2.1). */
@@ -305,19 +342,18 @@ static mxdb_status resolve_conflicts(sr_ctx *c, mx_map *const *sets, size_t n, c
 		goto done;
 
 	/* Step 5: the unconflicted state wins over whatever the checks put there. */
-	if ((rc = copy_state(un, out, NULL, false, c->err)) != MXDB_OK ||
-	    (rc = copy_state(p.over, out, un, true, c->err)) != MXDB_OK)
+	if ((rc = copy_unconflicted(sets, n, conf, out, c->err)) != MXDB_OK)
 		goto done;
+	it = 0;
+	while (map_next(p.over, &it, &key, &klen, &v))
+		if (sr_unconflicted(sets, n, conf, key, klen) == NULL &&
+		    (rc = put_copy(out, key, klen, ((const ev_t *)v)->event_id, c->err)) != MXDB_OK)
+			goto done;
 	goto done;
 nomem:
 	rc = mx_fail(c->err, MXDB_ENOMEM, "state resolution: out of memory");
 done:
-	for (size_t j = 0; per_set != NULL && j < n; j++)
-		sr_list_free(&per_set[j]);
-	free(per_set);
-	sr_list_free(&conflicted);
 	sr_list_free(&full);
-	sr_list_free(&extra);
 	sr_list_free(&power);
 	sr_list_free(&rest);
 	map_free(p.over, NULL);
@@ -334,23 +370,22 @@ mxdb_status sr_resolve(const mx_room_version *rv, mx_map *const *state_sets, siz
 		if (state_sets[i] == NULL)
 			return mx_fail(err, MXDB_EINVAL, "sr_resolve: state set %zu is NULL", i);
 	*out = NULL;
-	mx_map *un = NULL, *conf = NULL;
-	mxdb_status rc = sr_split(state_sets, n, &un, &conf, err);
+	mx_map *conf = NULL;
+	mxdb_status rc = sr_split(state_sets, n, &conf, err);
 	if (rc != MXDB_OK)
 		return rc;
-	mx_map *res = map_new(map_count(un) + map_count(conf));
+	mx_map *res = map_new(n > 0 ? map_count(state_sets[0]) + map_count(conf) : 0);
 	if (res == NULL) {
 		rc = mx_fail(err, MXDB_ENOMEM, "state resolution: out of memory");
 	} else if (map_count(conf) == 0) {
-		rc = copy_state(un, res, NULL, false, err);
+		rc = copy_unconflicted(state_sets, n, conf, res, err);
 	} else {
 		sr_ctx c;
 		if ((rc = sr_ctx_init(&c, rv, lookup, map_count(conf) * 8, err)) == MXDB_OK) {
-			rc = resolve_conflicts(&c, state_sets, n, un, conf, res);
+			rc = resolve_conflicts(&c, state_sets, n, conf, res);
 			sr_ctx_free(&c);
 		}
 	}
-	map_free(un, NULL);
 	map_free(conf, sr_idset_free);
 	if (rc != MXDB_OK) {
 		map_free(res, free);

@@ -2,7 +2,7 @@
  * stateres_internal.h: the pieces state resolution is made of, shared by
  * stateres.c (the algorithm's steps and the final merge), authchain.c (the
  * auth-DAG index: auth chains, auth difference, conflicted subgraph) and
- * stateres_sort.c (the three orderings). Exposed so the unit tests can run
+ * stateres_sort.c (the two orderings and the sender power). Exposed so the unit tests can run
  * each sub-algorithm on its own. Private to db/ otherwise.
  *
  * Every event a resolution touches is interned once into a dense node table;
@@ -28,10 +28,9 @@ enum sr_node_flags {
 	SR_FULL = 1u << 3,       /* in the full conflicted set */
 	SR_POWER_SET = 1u << 4,  /* picked for the power-event phase */
 	SR_POWER_KNOWN = 1u << 5,/* power below is computed */
-	SR_MAINLINE = 1u << 6,   /* mainline below is an exact position */
+	SR_MAINLINE = 1u << 6,   /* mainline below is known (memoized during one sort) */
 	SR_REACH = 1u << 7,      /* (subgraph walk) reaches a conflicted event */
-	SR_DONE = 1u << 8,       /* (subgraph walk) finished */
-	SR_TOUCHED = 1u << 9,    /* (chain walks) reached by some state set */
+	SR_TOUCHED = 1u << 8,    /* (chain walks) reached by some state set */
 };
 
 typedef struct sr_node {
@@ -74,19 +73,23 @@ typedef struct sr_idset {
 	size_t n, cap;
 } sr_idset;
 void sr_idset_free(void *p);
-/* Unconflicted: key -> event ID (borrowed) held by every set alike.
- * Conflicted: key -> sr_idset of the distinct IDs the sets hold (a key some
- * set lacks is conflicted; the absence is not listed). Both new maps; free
- * the conflicted one with map_free(m, sr_idset_free). */
-mxdb_status sr_split(mx_map *const *sets, size_t n, mx_map **unconflicted, mx_map **conflicted,
-                     mxdb_error *err);
+/* The conflicted state: key -> sr_idset of the distinct IDs the sets hold
+ * (a key some set lacks is conflicted; the absence is not listed). Free it
+ * with map_free(m, sr_idset_free). The unconflicted state is not built: it
+ * is every key of sets[0] that is not conflicted (O(N) copies saved). */
+mxdb_status sr_split(mx_map *const *sets, size_t n, mx_map **conflicted, mxdb_error *err);
+/* The unconflicted event ID at key, or NULL. */
+const char *sr_unconflicted(mx_map *const *sets, size_t n, const mx_map *conflicted,
+                            const char *key, size_t klen);
 
 /* A partially resolved state: the admitted events (key -> const ev_t *)
- * over a base state map (key -> event ID) or over nothing. */
+ * over the unconflicted state (base = sets[0] without the conflicted keys)
+ * or over nothing (base NULL). */
 typedef struct sr_partial {
 	const struct sr_ctx *c;
 	mx_map *over;
-	const mx_map *base;
+	mx_map *base;
+	const mx_map *conflicted;
 } sr_partial;
 const ev_t *sr_partial_get(const sr_partial *p, const char *key, size_t klen);
 
@@ -122,6 +125,14 @@ mxdb_status sr_conflicted_subgraph(sr_ctx *c, const uint32_t *conflicted, size_t
 /* The iterative auth checks: applies each event that passes the auth rules
  * against its auth events overridden, at the keys the rules select, by p. */
 mxdb_status sr_iterate(sr_ctx *c, sr_partial *p, const uint32_t *events, size_t n);
+
+/* The full conflicted set of sets[] given their conflicted state (from
+ * sr_split): marks the unconflicted events' chains common, the conflicted
+ * events SR_CONFLICTED and every member SR_FULL, and appends the members to
+ * full (conflicted events first). diff (may be NULL) gets the auth
+ * difference alone. */
+mxdb_status sr_full_conflicted_set(sr_ctx *c, mx_map *const *sets, size_t n, const mx_map *conf,
+                                   sr_list *diff, sr_list *full);
 
 /* stateres_sort.c: the orderings. */
 typedef struct sr_sortkey {

@@ -66,6 +66,17 @@ static void check_nodes(const char *what, const char *name, const sr_ctx *c, con
 	free(got);
 }
 
+/* Runs one case function over every case of a vectors file. */
+static void for_each_case(const char *file, void (*fn)(const json_t *cs, const char *name))
+{
+	json_t *f = load(file), *cs;
+	size_t i;
+	CHECK_MSG(json_array_size(json_object_get(f, "cases")) > 0, "%s has cases", file);
+	json_array_foreach(json_object_get(f, "cases"), i, cs)
+		fn(cs, json_string_value(json_object_get(cs, "name")));
+	json_decref(f);
+}
+
 /* ---- bare auth graphs: events that are only an ID and auth edges --------- */
 
 typedef struct graph {
@@ -117,65 +128,63 @@ static void intern_all(sr_ctx *c, const json_t *ids, sr_list *out)
 	json_t *v;
 	json_array_foreach(ids, i, v) {
 		uint32_t x;
-		mxdb_error err;
-		c->err = &err;
 		CHECK_MSG(sr_intern(c, json_string_value(v), &x) == MXDB_OK, "intern %s", json_string_value(v));
 		sr_list_push(out, x);
 	}
 }
 
-static void test_auth_chain(void)
+/* A bare-graph case: its auth_graph behind a lookup, and a context over it. */
+typedef struct graph_case {
+	graph g;
+	sr_ctx c;
+	mxdb_error err;
+} graph_case;
+
+static void graph_case_open(graph_case *gc, const json_t *cs, const char *version)
 {
-	json_t *f = load("algorithms/auth_chain.json"), *cs;
-	size_t i;
-	json_array_foreach(json_object_get(f, "cases"), i, cs) {
-		const char *name = json_string_value(json_object_get(cs, "name"));
-		graph g;
-		graph_init(&g, json_object_get(cs, "auth_graph"));
-		sr_ctx c;
-		mxdb_error err;
-		sr_ctx_init(&c, rv_get("10"), &g.lookup, 16, &err);
-		sr_list set = {0}, out = {0};
-		intern_all(&c, json_object_get(cs, "state_set_event_ids"), &set);
-		CHECK(sr_full_auth_chain(&c, set.v, set.n, &out) == MXDB_OK);
-		check_nodes("auth chain", name, &c, out.v, out.n,
-		            json_object_get(cs, "expected_full_auth_chain"), true);
-		sr_list_free(&set);
-		sr_list_free(&out);
-		sr_ctx_free(&c);
-		graph_free(&g);
-	}
-	json_decref(f);
+	graph_init(&gc->g, json_object_get(cs, "auth_graph"));
+	sr_ctx_init(&gc->c, rv_get(version), &gc->g.lookup, 16, &gc->err);
 }
 
-static void test_conflicted_subgraph(void)
+static void graph_case_close(graph_case *gc)
 {
-	json_t *f = load("algorithms/conflicted_subgraph.json"), *cs;
-	size_t i;
-	json_array_foreach(json_object_get(f, "cases"), i, cs) {
-		const char *name = json_string_value(json_object_get(cs, "name"));
-		graph g;
-		graph_init(&g, json_object_get(cs, "auth_graph"));
-		sr_ctx c;
-		mxdb_error err;
-		sr_ctx_init(&c, rv_get("12"), &g.lookup, 16, &err);
-		sr_list set = {0}, conf = {0}, chain = {0}, sub = {0};
-		intern_all(&c, json_object_get(cs, "state_set_event_ids"), &set);
-		intern_all(&c, json_object_get(cs, "conflicted_event_ids"), &conf);
-		CHECK(sr_full_auth_chain(&c, set.v, set.n, &chain) == MXDB_OK);
-		check_nodes("full auth chain", name, &c, chain.v, chain.n,
-		            json_object_get(cs, "expected_full_auth_chain"), true);
-		CHECK(sr_conflicted_subgraph(&c, conf.v, conf.n, &sub) == MXDB_OK);
-		check_nodes("conflicted subgraph", name, &c, sub.v, sub.n,
-		            json_object_get(cs, "expected_conflicted_subgraph"), true);
-		sr_list_free(&set);
-		sr_list_free(&conf);
-		sr_list_free(&chain);
-		sr_list_free(&sub);
-		sr_ctx_free(&c);
-		graph_free(&g);
-	}
-	json_decref(f);
+	sr_ctx_free(&gc->c);
+	graph_free(&gc->g);
+}
+
+/* The full auth chain of state_set_event_ids against the case's answer. */
+static void check_full_chain(graph_case *gc, const json_t *cs, const char *name)
+{
+	sr_list set = {0}, chain = {0};
+	intern_all(&gc->c, json_object_get(cs, "state_set_event_ids"), &set);
+	CHECK(sr_full_auth_chain(&gc->c, set.v, set.n, &chain) == MXDB_OK);
+	check_nodes("full auth chain", name, &gc->c, chain.v, chain.n,
+	            json_object_get(cs, "expected_full_auth_chain"), true);
+	sr_list_free(&set);
+	sr_list_free(&chain);
+}
+
+static void case_auth_chain(const json_t *cs, const char *name)
+{
+	graph_case gc;
+	graph_case_open(&gc, cs, "10");
+	check_full_chain(&gc, cs, name);
+	graph_case_close(&gc);
+}
+
+static void case_conflicted_subgraph(const json_t *cs, const char *name)
+{
+	graph_case gc;
+	graph_case_open(&gc, cs, "12");
+	check_full_chain(&gc, cs, name);
+	sr_list conf = {0}, sub = {0};
+	intern_all(&gc.c, json_object_get(cs, "conflicted_event_ids"), &conf);
+	CHECK(sr_conflicted_subgraph(&gc.c, conf.v, conf.n, &sub) == MXDB_OK);
+	check_nodes("conflicted subgraph", name, &gc.c, sub.v, sub.n,
+	            json_object_get(cs, "expected_conflicted_subgraph"), true);
+	sr_list_free(&conf);
+	sr_list_free(&sub);
+	graph_case_close(&gc);
 }
 
 /* The map key of a vector's "type|state_key". */
@@ -185,6 +194,15 @@ static size_t bar_key(char *key, size_t cap, const char *k)
 	char type[300];
 	snprintf(type, sizeof(type), "%.*s", (int)(bar - k), k);
 	return map_state_key(key, cap, type, bar + 1);
+}
+
+static size_t count_unconflicted(mx_map *const *sets, size_t n, const mx_map *conf)
+{
+	size_t it = 0, klen, count = 0;
+	const char *key;
+	while (n > 0 && map_next(sets[0], &it, &key, &klen, NULL))
+		count += sr_unconflicted(sets, n, conf, key, klen) != NULL;
+	return count;
 }
 
 /* State maps over bare IDs: "a|" -> "A". */
@@ -201,182 +219,136 @@ static mx_map *ids_state(const json_t *obj)
 	return m;
 }
 
-static void test_auth_difference(void)
+static void case_auth_difference(const json_t *cs, const char *name)
 {
-	json_t *f = load("algorithms/auth_difference.json"), *cs;
-	size_t i;
-	json_array_foreach(json_object_get(f, "cases"), i, cs) {
-		const char *name = json_string_value(json_object_get(cs, "name"));
-		json_t *sets = json_object_get(cs, "state_sets");
-		size_t n = json_array_size(sets);
-		graph g;
-		graph_init(&g, json_object_get(cs, "auth_graph"));
-		mxdb_error err;
+	json_t *sets = json_object_get(cs, "state_sets");
+	size_t n = json_array_size(sets);
+	graph g;
+	graph_init(&g, json_object_get(cs, "auth_graph"));
+	mxdb_error err;
 
-		/* The spec's definition, every set walked whole. */
-		sr_ctx c;
-		sr_ctx_init(&c, rv_get("10"), &g.lookup, 16, &err);
-		sr_list *per = calloc(n, sizeof(*per)), diff = {0};
-		for (size_t s = 0; s < n; s++) {
-			json_t *ids = json_array();
-			const char *k;
-			json_t *v;
-			json_object_foreach(json_array_get(sets, s), k, v)
-				json_array_append(ids, v);
-			intern_all(&c, ids, &per[s]);
-			json_decref(ids);
-		}
-		CHECK(sr_auth_difference(&c, per, n, &diff) == MXDB_OK);
-		check_nodes("auth difference", name, &c, diff.v, diff.n,
-		            json_object_get(cs, "auth_difference_spec_definition"), true);
-		for (size_t s = 0; s < n; s++)
-			sr_list_free(&per[s]);
-		sr_list_free(&diff);
-		sr_ctx_free(&c);
-
-		/* The resolver's way: unconflicted chains marked common, only the
-		 * conflicted events walked. The full conflicted set must agree. */
-		mx_map **maps = calloc(n, sizeof(*maps)), *un, *conf;
-		for (size_t s = 0; s < n; s++)
-			maps[s] = ids_state(json_array_get(sets, s));
-		CHECK(sr_split(maps, n, &un, &conf, &err) == MXDB_OK);
-		sr_ctx_init(&c, rv_get("10"), &g.lookup, 16, &err);
-		size_t it = 0, klen;
-		const char *key;
-		void *v;
-		while (map_next(un, &it, NULL, NULL, &v))
-			CHECK(sr_mark_common(&c, v) == MXDB_OK);
-		sr_list full = {0};
-		it = 0;
-		while (map_next(conf, &it, &key, &klen, &v)) {
-			const sr_idset *ids = v;
-			for (size_t k = 0; k < ids->n; k++) {
-				uint32_t x;
-				CHECK(sr_intern(&c, ids->ids[k], &x) == MXDB_OK);
-				c.nodes[x].flags |= SR_CONFLICTED;
-				sr_list_push(&full, x);
-			}
-			for (size_t s = 0; s < n; s++) {
-				const char *id = map_get(maps[s], key, klen);
-				uint32_t x;
-				if (id != NULL && sr_intern(&c, id, &x) == MXDB_OK)
-					sr_list_push(&per[s], x);
-			}
-		}
-		CHECK(sr_auth_difference(&c, per, n, &diff) == MXDB_OK);
-		for (size_t a = 0; a < diff.n; a++)
-			if (!(c.nodes[diff.v[a]].flags & SR_CONFLICTED))
-				sr_list_push(&full, diff.v[a]);
-		sr_list_free(&diff);
-		check_nodes("full conflicted set", name, &c, full.v, full.n,
-		            json_object_get(cs, "full_conflicted_set_either_way"), true);
-		for (size_t s = 0; s < n; s++) {
-			sr_list_free(&per[s]);
-			map_free(maps[s], free);
-		}
-		sr_list_free(&full);
-		sr_ctx_free(&c);
-		map_free(un, NULL);
-		map_free(conf, sr_idset_free);
-		free(maps);
-		free(per);
-		graph_free(&g);
-	}
-	json_decref(f);
-}
-
-static void test_split(void)
-{
-	json_t *f = load("algorithms/split_conflicted.json"), *cs;
-	size_t i;
-	json_array_foreach(json_object_get(f, "cases"), i, cs) {
-		const char *name = json_string_value(json_object_get(cs, "name"));
-		json_t *sets = json_object_get(cs, "state_sets");
-		size_t n = json_array_size(sets);
-		mx_map **maps = calloc(n + 1, sizeof(*maps)), *un, *conf;
-		for (size_t s = 0; s < n; s++)
-			maps[s] = ids_state(json_array_get(sets, s));
-		mxdb_error err;
-		CHECK(sr_split(maps, n, &un, &conf, &err) == MXDB_OK);
-		json_t *want_un = json_object_get(cs, "expected_unconflicted");
-		json_t *want_conf = json_object_get(cs, "expected_conflicted");
-		CHECK_MSG(map_count(un) == json_object_size(want_un), "%s: unconflicted count", name);
-		CHECK_MSG(map_count(conf) == json_object_size(want_conf), "%s: conflicted count", name);
+	/* The spec's definition, every set walked whole. */
+	sr_ctx c;
+	sr_ctx_init(&c, rv_get("10"), &g.lookup, 16, &err);
+	sr_list *per = calloc(n, sizeof(*per)), diff = {0};
+	for (size_t s = 0; s < n; s++) {
+		json_t *ids = json_array();
 		const char *k;
 		json_t *v;
-		json_object_foreach(want_un, k, v) {
-			char key[600];
-			size_t kl = bar_key(key, sizeof(key), k);
-			const char *got = map_get(un, key, kl);
-			CHECK_MSG(got && strcmp(got, json_string_value(v)) == 0, "%s: unconflicted %s", name, k);
-		}
-		json_object_foreach(want_conf, k, v) {
-			char key[600];
-			size_t kl = bar_key(key, sizeof(key), k);
-			const sr_idset *ids = map_get(conf, key, kl);
-			CHECK_MSG(ids != NULL, "%s: conflicted %s", name, k);
-			if (ids != NULL)
-				check_ids("conflicted", name, (const char **)ids->ids, ids->n, v, true);
-		}
-		for (size_t s = 0; s < n; s++)
-			map_free(maps[s], free);
-		free(maps);
-		map_free(un, NULL);
-		map_free(conf, sr_idset_free);
+		json_object_foreach(json_array_get(sets, s), k, v)
+			json_array_append(ids, v);
+		intern_all(&c, ids, &per[s]);
+		json_decref(ids);
 	}
-	json_decref(f);
+	CHECK(sr_auth_difference(&c, per, n, &diff) == MXDB_OK);
+	check_nodes("auth difference", name, &c, diff.v, diff.n,
+	            json_object_get(cs, "auth_difference_spec_definition"), true);
+	for (size_t s = 0; s < n; s++)
+		sr_list_free(&per[s]);
+	sr_list_free(&diff);
+	sr_ctx_free(&c);
+
+	/* The resolver's way: unconflicted chains marked common, only the
+	 * conflicted events walked. The full conflicted set must agree. */
+	mx_map **maps = calloc(n, sizeof(*maps)), *conf;
+	for (size_t s = 0; s < n; s++)
+		maps[s] = ids_state(json_array_get(sets, s));
+	CHECK(sr_split(maps, n, &conf, &err) == MXDB_OK);
+	sr_ctx_init(&c, rv_get("10"), &g.lookup, 16, &err);
+	sr_list full = {0};
+	CHECK(sr_full_conflicted_set(&c, maps, n, conf, NULL, &full) == MXDB_OK);
+	check_nodes("full conflicted set", name, &c, full.v, full.n,
+	            json_object_get(cs, "full_conflicted_set_either_way"), true);
+	for (size_t s = 0; s < n; s++)
+		map_free(maps[s], free);
+	sr_list_free(&full);
+	sr_ctx_free(&c);
+	map_free(conf, sr_idset_free);
+	free(maps);
+	free(per);
+	graph_free(&g);
 }
 
-static void test_topological_sort(void)
+static void case_split(const json_t *cs, const char *name)
 {
-	json_t *f = load("algorithms/topological_sort.json"), *cs;
-	size_t i;
-	json_array_foreach(json_object_get(f, "cases"), i, cs) {
-		const char *name = json_string_value(json_object_get(cs, "name"));
-		json_t *graphj = json_object_get(cs, "graph"), *keysj = json_object_get(cs, "keys");
-		size_t n = json_object_size(graphj);
-		const char **names = calloc(n, sizeof(*names));
-		sr_sortkey *keys = calloc(n, sizeof(*keys));
-		uint32_t *off = calloc(n + 1, sizeof(*off)), *order = calloc(n, sizeof(*order));
-		sr_list refs = {0};
-		mx_map *idx = map_new(n);
-		size_t j = 0;
-		const char *k;
-		json_t *v;
-		json_object_foreach(graphj, k, v) {
-			names[j] = k;
-			map_put(idx, k, strlen(k), (void *)(uintptr_t)(j + 1), NULL);
-			json_t *kk = json_object_get(keysj, k);
-			keys[j] = (sr_sortkey){json_integer_value(json_object_get(kk, "power_level")),
-			                       json_integer_value(json_object_get(kk, "origin_server_ts")), k};
-			j++;
-		}
-		j = 0;
-		json_object_foreach(graphj, k, v) {
-			off[j++] = (uint32_t)refs.n;
-			size_t a;
-			json_t *r;
-			json_array_foreach(v, a, r) {
-				const char *rid = json_string_value(r);
-				sr_list_push(&refs, (uint32_t)((uintptr_t)map_get(idx, rid, strlen(rid)) - 1));
-			}
-		}
-		off[n] = (uint32_t)refs.n;
-		mxdb_error err;
-		CHECK(sr_topo_sort(n, keys, off, refs.v, order, &err) == MXDB_OK);
-		const char **got = calloc(n, sizeof(*got));
-		for (size_t a = 0; a < n; a++)
-			got[a] = names[order[a]];
-		check_ids("topological sort", name, got, n, json_object_get(cs, "expected_order"), false);
-		free(got);
-		free(names);
-		free(keys);
-		free(off);
-		free(order);
-		sr_list_free(&refs);
-		map_free(idx, NULL);
+	json_t *sets = json_object_get(cs, "state_sets");
+	size_t n = json_array_size(sets);
+	mx_map **maps = calloc(n + 1, sizeof(*maps)), *conf;
+	for (size_t s = 0; s < n; s++)
+		maps[s] = ids_state(json_array_get(sets, s));
+	mxdb_error err;
+	CHECK(sr_split(maps, n, &conf, &err) == MXDB_OK);
+	json_t *want_un = json_object_get(cs, "expected_unconflicted");
+	json_t *want_conf = json_object_get(cs, "expected_conflicted");
+	CHECK_MSG(count_unconflicted(maps, n, conf) == json_object_size(want_un),
+	          "%s: unconflicted count", name);
+	CHECK_MSG(map_count(conf) == json_object_size(want_conf), "%s: conflicted count", name);
+	const char *k;
+	json_t *v;
+	json_object_foreach(want_un, k, v) {
+		char key[600];
+		size_t kl = bar_key(key, sizeof(key), k);
+		const char *got = sr_unconflicted(maps, n, conf, key, kl);
+		CHECK_MSG(got && strcmp(got, json_string_value(v)) == 0, "%s: unconflicted %s", name, k);
 	}
-	json_decref(f);
+	json_object_foreach(want_conf, k, v) {
+		char key[600];
+		size_t kl = bar_key(key, sizeof(key), k);
+		const sr_idset *ids = map_get(conf, key, kl);
+		CHECK_MSG(ids != NULL, "%s: conflicted %s", name, k);
+		if (ids != NULL)
+			check_ids("conflicted", name, (const char **)ids->ids, ids->n, v, true);
+	}
+	for (size_t s = 0; s < n; s++)
+		map_free(maps[s], free);
+	free(maps);
+	map_free(conf, sr_idset_free);
+}
+
+static void case_topological_sort(const json_t *cs, const char *name)
+{
+	json_t *graphj = json_object_get(cs, "graph"), *keysj = json_object_get(cs, "keys");
+	size_t n = json_object_size(graphj);
+	const char **names = calloc(n, sizeof(*names));
+	sr_sortkey *keys = calloc(n, sizeof(*keys));
+	uint32_t *off = calloc(n + 1, sizeof(*off)), *order = calloc(n, sizeof(*order));
+	sr_list refs = {0};
+	mx_map *idx = map_new(n);
+	size_t j = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(graphj, k, v) {
+		names[j] = k;
+		map_put(idx, k, strlen(k), (void *)(uintptr_t)(j + 1), NULL);
+		json_t *kk = json_object_get(keysj, k);
+		keys[j] = (sr_sortkey){json_integer_value(json_object_get(kk, "power_level")),
+		                       json_integer_value(json_object_get(kk, "origin_server_ts")), k};
+		j++;
+	}
+	j = 0;
+	json_object_foreach(graphj, k, v) {
+		off[j++] = (uint32_t)refs.n;
+		size_t a;
+		json_t *r;
+		json_array_foreach(v, a, r) {
+			const char *rid = json_string_value(r);
+			sr_list_push(&refs, (uint32_t)((uintptr_t)map_get(idx, rid, strlen(rid)) - 1));
+		}
+	}
+	off[n] = (uint32_t)refs.n;
+	mxdb_error err;
+	CHECK(sr_topo_sort(n, keys, off, refs.v, order, &err) == MXDB_OK);
+	const char **got = calloc(n, sizeof(*got));
+	for (size_t a = 0; a < n; a++)
+		got[a] = names[order[a]];
+	check_ids("topological sort", name, got, n, json_object_get(cs, "expected_order"), false);
+	free(got);
+	free(names);
+	free(keys);
+	free(off);
+	free(order);
+	sr_list_free(&refs);
+	map_free(idx, NULL);
 }
 
 /* A fixture holding a case's "events" (room version from the case). */
@@ -390,54 +362,42 @@ static sr_fixture *case_events(const json_t *cs)
 	return f;
 }
 
-static void test_power_events_sort(void)
+static void case_power_events_sort(const json_t *cs, const char *name)
 {
-	json_t *f = load("algorithms/power_events_sort.json"), *cs;
-	size_t i;
-	json_array_foreach(json_object_get(f, "cases"), i, cs) {
-		const char *name = json_string_value(json_object_get(cs, "name"));
-		sr_fixture *fx = case_events(cs);
-		sr_ctx c;
-		mxdb_error err;
-		sr_ctx_init(&c, fx->rv, &fx->lookup, 16, &err);
-		sr_list full = {0}, out = {0};
-		intern_all(&c, json_object_get(cs, "full_conflicted_set"), &full);
-		for (size_t a = 0; a < full.n; a++)
-			c.nodes[full.v[a]].flags |= SR_FULL;
-		CHECK(sr_power_sort(&c, full.v, full.n, &out) == MXDB_OK);
-		check_nodes("power events sort", name, &c, out.v, out.n,
-		            json_object_get(cs, "expected_order"), false);
-		sr_list_free(&full);
-		sr_list_free(&out);
-		sr_ctx_free(&c);
-		sr_fixture_free(fx);
-	}
-	json_decref(f);
+	sr_fixture *fx = case_events(cs);
+	sr_ctx c;
+	mxdb_error err;
+	sr_ctx_init(&c, fx->rv, &fx->lookup, 16, &err);
+	sr_list full = {0}, out = {0};
+	intern_all(&c, json_object_get(cs, "full_conflicted_set"), &full);
+	for (size_t a = 0; a < full.n; a++)
+		c.nodes[full.v[a]].flags |= SR_FULL;
+	CHECK(sr_power_sort(&c, full.v, full.n, &out) == MXDB_OK);
+	check_nodes("power events sort", name, &c, out.v, out.n,
+	            json_object_get(cs, "expected_order"), false);
+	sr_list_free(&full);
+	sr_list_free(&out);
+	sr_ctx_free(&c);
+	sr_fixture_free(fx);
 }
 
-static void test_mainline_sort(void)
+static void case_mainline_sort(const json_t *cs, const char *name)
 {
-	json_t *f = load("algorithms/mainline_sort.json"), *cs;
-	size_t i;
-	json_array_foreach(json_object_get(f, "cases"), i, cs) {
-		const char *name = json_string_value(json_object_get(cs, "name"));
-		sr_fixture *fx = case_events(cs);
-		sr_ctx c;
-		mxdb_error err;
-		sr_ctx_init(&c, fx->rv, &fx->lookup, 16, &err);
-		sr_list evs = {0};
-		intern_all(&c, json_object_get(cs, "events_to_sort"), &evs);
-		uint32_t pl;
-		CHECK(sr_intern(&c, json_string_value(json_object_get(cs, "power_levels_event")), &pl) ==
-		      MXDB_OK);
-		CHECK(sr_mainline_sort(&c, pl, evs.v, evs.n) == MXDB_OK);
-		check_nodes("mainline sort", name, &c, evs.v, evs.n, json_object_get(cs, "expected_order"),
-		            false);
-		sr_list_free(&evs);
-		sr_ctx_free(&c);
-		sr_fixture_free(fx);
-	}
-	json_decref(f);
+	sr_fixture *fx = case_events(cs);
+	sr_ctx c;
+	mxdb_error err;
+	sr_ctx_init(&c, fx->rv, &fx->lookup, 16, &err);
+	sr_list evs = {0};
+	intern_all(&c, json_object_get(cs, "events_to_sort"), &evs);
+	uint32_t pl;
+	CHECK(sr_intern(&c, json_string_value(json_object_get(cs, "power_levels_event")), &pl) ==
+	      MXDB_OK);
+	CHECK(sr_mainline_sort(&c, pl, evs.v, evs.n) == MXDB_OK);
+	check_nodes("mainline sort", name, &c, evs.v, evs.n, json_object_get(cs, "expected_order"),
+	            false);
+	sr_list_free(&evs);
+	sr_ctx_free(&c);
+	sr_fixture_free(fx);
 }
 
 /* The sender-power case lets only some events be looked up. */
@@ -452,34 +412,28 @@ static const ev_t *avail_get(void *ctx, const char *id)
 	return map_has(a->ok, id, strlen(id)) ? a->fx->lookup.get(a->fx, id) : NULL;
 }
 
-static void test_sender_power(void)
+static void case_sender_power(const json_t *cs, const char *name)
 {
-	json_t *f = load("algorithms/sender_power_level.json"), *cs;
-	size_t i;
-	json_array_foreach(json_object_get(f, "cases"), i, cs) {
-		const char *name = json_string_value(json_object_get(cs, "name"));
-		sr_fixture *fx = case_events(cs);
-		avail a = {fx, map_new(8)};
-		size_t j;
-		json_t *v;
-		json_array_foreach(json_object_get(cs, "available_event_ids"), j, v)
-			map_put(a.ok, json_string_value(v), strlen(json_string_value(v)), fx, NULL);
-		sr_lookup lk = {avail_get, &a};
-		sr_ctx c;
-		mxdb_error err;
-		sr_ctx_init(&c, fx->rv, &lk, 16, &err);
-		const char *id;
-		json_object_foreach(json_object_get(cs, "expected_power_level"), id, v) {
-			const ev_t *ev = fx->lookup.get(fx, id);
-			int64_t got = ev ? sr_sender_power(&c, ev) : -1;
-			CHECK_MSG(got == json_integer_value(v), "%s: %s has power %lld, want %lld", name, id,
-			          (long long)got, (long long)json_integer_value(v));
-		}
-		sr_ctx_free(&c);
-		map_free(a.ok, NULL);
-		sr_fixture_free(fx);
+	sr_fixture *fx = case_events(cs);
+	avail a = {fx, map_new(8)};
+	size_t j;
+	json_t *v;
+	json_array_foreach(json_object_get(cs, "available_event_ids"), j, v)
+		map_put(a.ok, json_string_value(v), strlen(json_string_value(v)), fx, NULL);
+	sr_lookup lk = {avail_get, &a};
+	sr_ctx c;
+	mxdb_error err;
+	sr_ctx_init(&c, fx->rv, &lk, 16, &err);
+	const char *id;
+	json_object_foreach(json_object_get(cs, "expected_power_level"), id, v) {
+		const ev_t *ev = fx->lookup.get(fx, id);
+		int64_t got = ev ? sr_sender_power(&c, ev) : -1;
+		CHECK_MSG(got == json_integer_value(v), "%s: %s has power %lld, want %lld", name, id,
+		          (long long)got, (long long)json_integer_value(v));
 	}
-	json_decref(f);
+	sr_ctx_free(&c);
+	map_free(a.ok, NULL);
+	sr_fixture_free(fx);
 }
 
 /* ---- the resolve fixtures' diagnostics ------------------------------------- */
@@ -496,46 +450,20 @@ static void test_diagnostics(const char *file)
 		sr_fixture_free(fx);
 		return;
 	}
-	mx_map *un, *conf;
-	CHECK(sr_split(fx->state_sets, fx->n_sets, &un, &conf, &err) == MXDB_OK);
-	CHECK_MSG(map_count(un) == json_object_size(json_object_get(diag, "unconflicted")),
+	mx_map *conf;
+	CHECK(sr_split(fx->state_sets, fx->n_sets, &conf, &err) == MXDB_OK);
+	CHECK_MSG(count_unconflicted(fx->state_sets, fx->n_sets, conf) ==
+	              json_object_size(json_object_get(diag, "unconflicted")),
 	          "%s: unconflicted", file);
 	CHECK_MSG(map_count(conf) == json_object_size(json_object_get(diag, "conflicted")),
 	          "%s: conflicted", file);
 
 	sr_ctx c;
 	sr_ctx_init(&c, fx->rv, &fx->lookup, 64, &err);
-	size_t it = 0, klen;
-	const char *key;
-	void *v;
-	while (map_next(un, &it, NULL, NULL, &v))
-		CHECK(sr_mark_common(&c, v) == MXDB_OK);
-	sr_list *per = calloc(fx->n_sets, sizeof(*per)), conflicted = {0}, diff = {0}, full = {0};
-	it = 0;
-	while (map_next(conf, &it, &key, &klen, &v)) {
-		const sr_idset *ids = v;
-		for (size_t k = 0; k < ids->n; k++) {
-			uint32_t x;
-			CHECK(sr_intern(&c, ids->ids[k], &x) == MXDB_OK);
-			sr_list_push(&conflicted, x);
-		}
-		for (size_t s = 0; s < fx->n_sets; s++) {
-			const char *id = map_get(fx->state_sets[s], key, klen);
-			uint32_t x;
-			if (id != NULL && sr_intern(&c, id, &x) == MXDB_OK)
-				sr_list_push(&per[s], x);
-		}
-	}
-	CHECK(sr_auth_difference(&c, per, fx->n_sets, &diff) == MXDB_OK);
+	sr_list diff = {0}, full = {0};
+	CHECK(sr_full_conflicted_set(&c, fx->state_sets, fx->n_sets, conf, &diff, &full) == MXDB_OK);
 	check_nodes("auth difference", file, &c, diff.v, diff.n,
 	            json_object_get(diag, "auth_difference"), true);
-	for (size_t i = 0; i < conflicted.n + diff.n; i++) {
-		uint32_t x = i < conflicted.n ? conflicted.v[i] : diff.v[i - conflicted.n];
-		if (!(c.nodes[x].flags & SR_FULL)) {
-			c.nodes[x].flags |= SR_FULL;
-			sr_list_push(&full, x);
-		}
-	}
 	check_nodes("full conflicted set", file, &c, full.v, full.n,
 	            json_object_get(diag, "full_conflicted_set"), true);
 	sr_list power = {0};
@@ -543,15 +471,10 @@ static void test_diagnostics(const char *file)
 	check_nodes("power events sorted", file, &c, power.v, power.n,
 	            json_object_get(diag, "power_events_sorted"), false);
 
-	for (size_t s = 0; s < fx->n_sets; s++)
-		sr_list_free(&per[s]);
-	free(per);
-	sr_list_free(&conflicted);
 	sr_list_free(&diff);
 	sr_list_free(&full);
 	sr_list_free(&power);
 	sr_ctx_free(&c);
-	map_free(un, NULL);
 	map_free(conf, sr_idset_free);
 	sr_fixture_free(fx);
 	json_decref(root);
@@ -576,14 +499,14 @@ int main(void)
 {
 	const char *v = getenv("MXDB_VECTORS");
 	snprintf(vec_dir, sizeof(vec_dir), "%s/stateres", v ? v : "../shared/vectors");
-	test_topological_sort();
-	test_power_events_sort();
-	test_mainline_sort();
-	test_auth_chain();
-	test_auth_difference();
-	test_conflicted_subgraph();
-	test_split();
-	test_sender_power();
+	for_each_case("algorithms/auth_chain.json", case_auth_chain);
+	for_each_case("algorithms/conflicted_subgraph.json", case_conflicted_subgraph);
+	for_each_case("algorithms/auth_difference.json", case_auth_difference);
+	for_each_case("algorithms/split_conflicted.json", case_split);
+	for_each_case("algorithms/topological_sort.json", case_topological_sort);
+	for_each_case("algorithms/power_events_sort.json", case_power_events_sort);
+	for_each_case("algorithms/mainline_sort.json", case_mainline_sort);
+	for_each_case("algorithms/sender_power_level.json", case_sender_power);
 	test_all_diagnostics();
 	return test_summary("test_stateres_algos");
 }
