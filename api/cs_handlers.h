@@ -39,6 +39,10 @@ void cs_device_put(http_req *r);
 void cs_device_delete(http_req *r);
 void cs_profile_get(http_req *r);
 void cs_profile_put(http_req *r);
+void cs_threepids(http_req *r);
+void cs_user_search(http_req *r);
+void cs_presence_get(http_req *r);
+void cs_presence_put(http_req *r);
 /* cs_user.c */
 void cs_filter_post(http_req *r);
 void cs_filter_get(http_req *r);
