@@ -204,14 +204,24 @@ mxdb_status acct_sync(acct_db *a, const char *user_id, const char *device_id, ui
 	json_t *global = json_array(), *rooms = json_object(), *todev = json_array(),
 	       *receipts = json_object(), *devlists = json_array();
 	pthread_mutex_lock(&a->mu);
-	acct_exec(a, NULL, "DELETE FROM acct_to_device WHERE user_id = ? AND device_id = ? AND pos <= ?",
-	          "ssi", user_id, device_id, (int64_t)since);
-	if (sqlite3_changes(a->db) > 0)
-		acct_save_pos(a, NULL);
+	/* Deleting is a write that would contend with the engine's writer on the
+	 * shared file: look first (a read), delete only when there is something. */
 	sqlite3_stmt *q = acct_stmt(a, err,
-	                            "SELECT room_id, type, content FROM acct_account_data"
-	                            " WHERE user_id = ? AND pos > ? AND pos <= ? ORDER BY pos",
-	                            "sii", user_id, (int64_t)since, (int64_t)upto);
+	                            "SELECT 1 FROM acct_to_device WHERE user_id = ? AND device_id = ?"
+	                            " AND pos <= ? LIMIT 1",
+	                            "ssi", user_id, device_id, (int64_t)since);
+	bool delivered = q != NULL && sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	if (delivered) {
+		acct_save_pos(a, NULL);
+		acct_exec(a, NULL,
+		          "DELETE FROM acct_to_device WHERE user_id = ? AND device_id = ? AND pos <= ?",
+		          "ssi", user_id, device_id, (int64_t)since);
+	}
+	q = acct_stmt(a, err,
+	              "SELECT room_id, type, content FROM acct_account_data"
+	              " WHERE user_id = ? AND pos > ? AND pos <= ? ORDER BY pos",
+	              "sii", user_id, (int64_t)since, (int64_t)upto);
 	while (q != NULL && sqlite3_step(q) == SQLITE_ROW) {
 		const char *room = (const char *)sqlite3_column_text(q, 0);
 		json_t *content = acct_col_json(q, 2);
