@@ -206,20 +206,14 @@ void cs_logout(http_req *r)
 {
 	mxdb_error e;
 	mxdb_status st = acct_logout(CS(r)->acct, r->token, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_logout_all(http_req *r)
 {
 	mxdb_error e;
 	mxdb_status st = acct_logout_all(CS(r)->acct, r->user_id, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_whoami(http_req *r)
@@ -242,10 +236,7 @@ void cs_password(http_req *r)
 	mxdb_status st = acct_password_set(CS(r)->acct, r->user_id, pw, &e);
 	if (st == MXDB_OK && !json_is_false(lo))
 		st = acct_logout_others(CS(r)->acct, r->user_id, r->token, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 /* ---- devices ---- */
@@ -281,10 +272,7 @@ void cs_device_put(http_req *r)
 		return;
 	mxdb_error e;
 	mxdb_status st = acct_device_rename(CS(r)->acct, r->user_id, r->param[0], name, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_device_delete(http_req *r)
@@ -300,10 +288,7 @@ void cs_device_delete(http_req *r)
 	if (!uia(r, "m.login.password", r->user_id))
 		return;
 	st = acct_device_delete(CS(r)->acct, r->user_id, r->param[0], &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 /* ---- profiles ---- */

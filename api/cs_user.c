@@ -71,10 +71,7 @@ static void account_data(http_req *r, bool put)
 		return;
 	}
 	mxdb_status st = acct_data_put(CS(r)->acct, r->user_id, room, type, r->body, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_account_data_get(http_req *r)
@@ -190,8 +187,5 @@ void cs_send_to_device(http_req *r)
 	mxdb_status st = acct_to_device_send(CS(r)->acct, r->user_id, r->param[0], msgs, &e);
 	if (st == MXDB_OK)
 		st = acct_txn_put(CS(r)->acct, r->user_id, r->device_id, txn, "", &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }

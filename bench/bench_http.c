@@ -319,9 +319,13 @@ int main(int argc, char **argv)
 	poller p = {.token = bob};
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.cv, NULL);
-	json_t *s = call(c, "GET", "/_matrix/client/v3/sync?timeout=0&filter=%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A1%7D%7D%7D",
+	/* an initial sync with a one-event timeline, for the token to poll from */
+	json_t *s = call(c, "GET",
+	                 "/_matrix/client/v3/sync?timeout=0&filter=%7B%22room%22%3A%7B%22timeline%22"
+	                 "%3A%7B%22limit%22%3A1%7D%7D%7D",
 	                 bob, NULL, NULL);
-	snprintf(p.since, sizeof(p.since), "%s", json_string_value(json_object_get(s, "next_batch")) ?: "");
+	const char *nb = json_string_value(json_object_get(s, "next_batch"));
+	snprintf(p.since, sizeof(p.since), "%s", nb ? nb : "");
 	json_decref(s);
 	pthread_t pt;
 	pthread_create(&pt, NULL, poller_main, &p);
