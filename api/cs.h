@@ -49,6 +49,8 @@ mxdb_status cs_auth(void *app, const char *token, char **user, char **device);
 bool cs_body_str(http_req *r, const char *key, bool required, const char **out);
 /* Replies with the error of a failed call. */
 void cs_fail(http_req *r, mxdb_status st, const mxdb_error *e);
+/* Replies {} on MXDB_OK, else the error. */
+void cs_done(http_req *r, mxdb_status st, const mxdb_error *e);
 /* Parses a JSON text from the engine (NULL on failure: replies 500). */
 json_t *cs_json(http_req *r, char *text);
 /* Replies with a JSON text the engine made; frees it. */
@@ -58,6 +60,9 @@ bool cs_is_local_user(cs_ctx *c, const char *user_id);
 /* Fails with 403 unless the user is joined to room (MXDB room ID or alias);
  * fills membership when not NULL. */
 bool cs_require_member(http_req *r, const char *room, const char *user, bool allow_left);
+/* Resolves room (ID or alias) into info (404 when unknown), then checks that
+ * the requesting user is joined (or, with allow_left, left it) (403). */
+bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_info *info);
 
 /* ---- typing (cs_ephemeral.c) ---- */
 cs_typing *cs_typing_new(void);

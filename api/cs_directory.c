@@ -62,10 +62,7 @@ void cs_alias_delete(http_req *r)
 		return;
 	}
 	st = mxdb_alias_delete(CS(r)->db, r->param[0], &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_visibility_get(http_req *r)
@@ -94,10 +91,7 @@ void cs_visibility_put(http_req *r)
 	mxdb_error e;
 	mxdb_status st = mxdb_set_visibility(CS(r)->db, r->param[0],
 	                                     vis != NULL && strcmp(vis, "public") == 0, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 /* content.key of the room's state event (type, ""), or NULL. */

@@ -12,7 +12,10 @@
 bool cs_token_pos(const char *tok, uint64_t *pos);
 void cs_token(char buf[32], uint64_t pos);
 bool cs_filter_passes(const json_t *filter, const char *type, const char *sender);
-json_t *cs_event_json(const mxdb_event *e, const char *device);
+/* An engine event as client JSON: transaction_id for the sending device,
+ * the full redaction event in unsigned.redacted_because. */
+json_t *cs_event_json(cs_ctx *c, const mxdb_event *e, const char *device);
+void cs_fix_redacted(cs_ctx *c, json_t *ev);
 
 /* cs_misc.c */
 void cs_versions(http_req *r);
@@ -36,6 +39,10 @@ void cs_device_put(http_req *r);
 void cs_device_delete(http_req *r);
 void cs_profile_get(http_req *r);
 void cs_profile_put(http_req *r);
+void cs_threepids(http_req *r);
+void cs_user_search(http_req *r);
+void cs_presence_get(http_req *r);
+void cs_presence_put(http_req *r);
 /* cs_user.c */
 void cs_filter_post(http_req *r);
 void cs_filter_get(http_req *r);

@@ -13,15 +13,14 @@
 #include "fed_service.h"
 #include "cs_handlers.h"
 
-static void reply_event_id(http_req *r, const mxdb_write_result *res)
+/* {"event_id"} after a write, or its error (unknown room 404, refused 403). */
+static void reply_write(http_req *r, mxdb_status st, const mxdb_error *e,
+                        const mxdb_write_result *res)
 {
-	http_reply_json(r, 200, json_pack("{s:s}", "event_id", res->event_id));
-}
-
-/* Maps a write failure; an unknown room is 404, a refused write 403. */
-static void write_failed(http_req *r, mxdb_status st, const mxdb_error *e)
-{
-	cs_fail(r, st, e);
+	if (st != MXDB_OK)
+		cs_fail(r, st, e);
+	else
+		http_reply_json(r, 200, json_pack("{s:s}", "event_id", res->event_id));
 }
 
 /* The room ID behind a room ID or alias; replies 404 when unknown. */
@@ -184,7 +183,7 @@ static void join_room(http_req *r, const char *room)
 	                                 content, NULL, &e);
 	free(content);
 	if (st != MXDB_OK)
-		write_failed(r, st, &e);
+		cs_fail(r, st, &e);
 	else
 		http_reply_json(r, 200, json_pack("{s:s}", "room_id", info.room_id));
 }
@@ -229,7 +228,7 @@ void cs_membership(http_req *r)
 	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, target,
 	                                 member_ops[i].op, reason, NULL, NULL, &e);
 	if (st != MXDB_OK)
-		write_failed(r, st, &e);
+		cs_fail(r, st, &e);
 	else
 		http_reply_empty(r);
 }
@@ -273,12 +272,10 @@ void cs_send(http_req *r)
 	snprintf(txn, sizeof(txn), "%s|%s", r->device_id, r->param[2]);
 	mxdb_write_result res;
 	mxdb_error e;
-	mxdb_status st = mxdb_send(CS(r)->db, r->param[0], r->user_id, r->param[1], r->body_len ? r->body_raw : NULL,
-	                           txn, &res, &e);
-	if (st != MXDB_OK)
-		write_failed(r, st, &e);
-	else
-		reply_event_id(r, &res);
+	const char *content = r->body_len ? r->body_raw : NULL;
+	mxdb_status st =
+		mxdb_send(CS(r)->db, r->param[0], r->user_id, r->param[1], content, txn, &res, &e);
+	reply_write(r, st, &e, &res);
 }
 
 void cs_state_put(http_req *r)
@@ -287,10 +284,7 @@ void cs_state_put(http_req *r)
 	mxdb_error e;
 	mxdb_status st = mxdb_put(CS(r)->db, r->param[0], r->user_id, r->param[1], r->param[2],
 	                          r->body_len ? r->body_raw : NULL, NULL, &res, &e);
-	if (st != MXDB_OK)
-		write_failed(r, st, &e);
-	else
-		reply_event_id(r, &res);
+	reply_write(r, st, &e, &res);
 }
 
 void cs_state_get(http_req *r)
@@ -391,17 +385,13 @@ void cs_redact(http_req *r)
 	mxdb_error e;
 	mxdb_status st =
 		mxdb_redact(CS(r)->db, r->param[0], r->user_id, r->param[1], reason, txn, &res, &e);
-	if (st != MXDB_OK)
-		write_failed(r, st, &e);
-	else
-		reply_event_id(r, &res);
+	reply_write(r, st, &e, &res);
 }
 
 void cs_event_get(http_req *r)
 {
 	mxdb_room_info info;
-	if (!resolve_room(r, r->param[0], &info) ||
-	    !cs_require_member(r, info.room_id, r->user_id, true))
+	if (!cs_room_member(r, r->param[0], true, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;
@@ -413,6 +403,7 @@ void cs_event_get(http_req *r)
 	json_t *ev = cs_json(r, json);
 	if (ev == NULL)
 		return;
+	cs_fix_redacted(CS(r), ev);
 	const char *room = json_string_value(json_object_get(ev, "room_id"));
 	if (room == NULL || strcmp(room, info.room_id) != 0)
 		http_reply_error(r, 404, "M_NOT_FOUND", "no such event in this room");

@@ -161,7 +161,7 @@ static json_t *joined_room(cs_ctx *c, const sync_req *s, http_req *r, const char
 			newly_joined = true;
 		if (!cs_filter_passes(s->tl_f, evs[i].type, evs[i].sender))
 			continue;
-		json_t *j = cs_event_json(&evs[i], r->device_id);
+		json_t *j = cs_event_json(c, &evs[i], r->device_id);
 		if (j != NULL)
 			json_array_append_new(tl, j);
 	}
@@ -200,7 +200,7 @@ static void add_invite(json_t *invite, const mxdb_user_room *ur)
 }
 
 /* Ephemeral events and room account data of joined rooms. */
-static void add_room_extras(cs_ctx *c, const sync_req *s, json_t *join,
+static void add_room_extras(cs_ctx *c, const sync_req *s, http_req *r, json_t *join,
                             const mxdb_user_room *rooms, size_t nrooms, json_t *acct_res)
 {
 	json_t *receipts = json_object_get(acct_res, "receipts");
@@ -212,7 +212,7 @@ static void add_room_extras(cs_ctx *c, const sync_req *s, json_t *join,
 		json_t *rcpt = NULL, *data = json_object_get(rdata, room);
 		bool typing = s->initial || cs_typing_changed(c->typing, room, s->t);
 		if (s->initial)
-			acct_receipts_room(c->acct, room, &rcpt, NULL);
+			acct_receipts_room(c->acct, room, r->user_id, &rcpt, NULL);
 		else
 			rcpt = json_incref(json_object_get(receipts, room));
 		if (rcpt != NULL && json_object_size(rcpt) == 0) {
@@ -235,6 +235,28 @@ static void add_room_extras(cs_ctx *c, const sync_req *s, json_t *join,
 		if (data != NULL)
 			json_object_set(json_object_get(entry, "account_data"), "events", data);
 	}
+}
+
+/* The users of list who share a joined room with user (or are user). */
+static json_t *shared_users(cs_ctx *c, const char *user, const mxdb_user_room *rooms,
+                            size_t nrooms, const json_t *list)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *u;
+	json_array_foreach(list, i, u) {
+		const char *other = json_string_value(u);
+		bool shared = other != NULL && strcmp(other, user) == 0;
+		for (size_t k = 0; k < nrooms && !shared && other != NULL; k++) {
+			char ms[16];
+			shared = strcmp(rooms[k].membership, "join") == 0 &&
+			         mxdb_member_of(c->db, rooms[k].room_id, other, ms, NULL) == MXDB_OK &&
+			         strcmp(ms, "join") == 0;
+		}
+		if (shared)
+			json_array_append(out, u);
+	}
+	return out;
 }
 
 /* Incremental timeline: groups events by room in order of appearance. */
@@ -278,7 +300,8 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 	mxdb_user_rooms(c->db, r->user_id, NULL, &rooms, &nrooms, NULL);
 	json_t *join = json_object(), *invite = json_object(), *leave = json_object();
 	json_t *acct_res = NULL;
-	acct_sync(c->acct, r->user_id, r->device_id, s->initial ? 0 : s->a, A, &acct_res, NULL);
+	acct_sync(c->acct, r->user_id, r->device_id, s->initial ? 0 : s->a, A, s->initial, &acct_res,
+	          NULL);
 	if (s->initial) {
 		for (size_t i = 0; i < nrooms; i++) {
 			if (!room_wanted(s, rooms[i].room_id))
@@ -301,12 +324,13 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 		incremental_rooms(c, s, r, &evs, rooms, nrooms, join, invite, leave);
 		mxdb_events_free(&evs);
 	}
-	add_room_extras(c, s, join, rooms, nrooms, acct_res);
+	add_room_extras(c, s, r, join, rooms, nrooms, acct_res);
+	json_t *changed = shared_users(c, r->user_id, rooms, nrooms,
+	                               json_object_get(acct_res, "device_lists"));
 	mxdb_user_rooms_free(rooms, nrooms);
 
 	json_t *global = json_object_get(acct_res, "account_data");
 	json_t *todev = json_object_get(acct_res, "to_device");
-	json_t *changed = json_object_get(acct_res, "device_lists");
 	bool empty = json_object_size(join) == 0 && json_object_size(invite) == 0 &&
 	             json_object_size(leave) == 0 && json_array_size(global) == 0 &&
 	             json_array_size(todev) == 0 && json_array_size(changed) == 0;
@@ -316,6 +340,7 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 		json_decref(invite);
 		json_decref(leave);
 		json_decref(acct_res);
+		json_decref(changed);
 		return NULL;
 	}
 	char next[96];
@@ -324,7 +349,7 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 	acct_otk_counts(c->acct, r->user_id, r->device_id, &counts, NULL);
 	acct_fallback_unused(c->acct, r->user_id, r->device_id, &fallback, NULL);
 	json_t *res = json_pack(
-		"{s:s, s:{s:o, s:o, s:o, s:{}}, s:{s:O}, s:{s:[]}, s:{s:O}, s:{s:O, s:[]}, s:o, s:o}",
+		"{s:s, s:{s:o, s:o, s:o, s:{}}, s:{s:O}, s:{s:[]}, s:{s:O}, s:{s:o, s:[]}, s:o, s:o}",
 		"next_batch", next, "rooms", "join", join, "invite", invite, "leave", leave, "knock",
 		"account_data", "events", global, "presence", "events", "to_device", "events", todev,
 		"device_lists", "changed", changed, "left", "device_one_time_keys_count",

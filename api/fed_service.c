@@ -169,6 +169,10 @@ mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, cons
 	json_t *made = NULL, *answer = NULL, *event = NULL; /* event: ours, signed */
 	long status = 0;
 	*room_id_out = NULL;
+	/* Our own rooms and aliases are ours to know: nothing to ask anyone. */
+	const char *owner = via ? via : fed_server_of(room);
+	if (owner != NULL && strcmp(owner, f->server_name) == 0)
+		return mx_fail(err, MXDB_ENOTFOUND, "unknown room %s", room);
 	mxdb_status s = room[0] == '#' ? resolve_alias(f, room, &room_id, err)
 	                : (room_id = strdup(room)) ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "room");
 	if (s == MXDB_OK && via == NULL)

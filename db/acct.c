@@ -443,6 +443,47 @@ mxdb_status acct_logout_all(acct_db *a, const char *user_id, mxdb_error *err)
 	return st;
 }
 
+mxdb_status acct_logout_others(acct_db *a, const char *user_id, const char *keep_token,
+                               mxdb_error *err)
+{
+	pthread_mutex_lock(&a->mu);
+	token_cache_clear(a);
+	mxdb_status st = acct_exec(a, err, "DELETE FROM acct_tokens WHERE user_id = ? AND token != ?",
+	                           "ss", user_id, keep_token ? keep_token : "");
+	pthread_mutex_unlock(&a->mu);
+	return st;
+}
+
+mxdb_status acct_user_search(acct_db *a, const char *term, int64_t limit, json_t **out,
+                             mxdb_error *err)
+{
+	char pattern[600];
+	snprintf(pattern, sizeof(pattern), "%%%s%%", term);
+	json_t *list = json_array();
+	pthread_mutex_lock(&a->mu);
+	sqlite3_stmt *q = acct_stmt(a, err,
+	                            "SELECT user_id, displayname, avatar_url FROM acct_users"
+	                            " WHERE user_id LIKE ?1 OR displayname LIKE ?1"
+	                            " ORDER BY user_id LIMIT ?2",
+	                            "si", pattern, limit + 1);
+	while (q != NULL && sqlite3_step(q) == SQLITE_ROW) {
+		json_t *u = json_pack("{s:s}", "user_id", (const char *)sqlite3_column_text(q, 0));
+		if (sqlite3_column_type(q, 1) != SQLITE_NULL)
+			json_object_set_new(u, "display_name", json_string((const char *)sqlite3_column_text(q, 1)));
+		if (sqlite3_column_type(q, 2) != SQLITE_NULL)
+			json_object_set_new(u, "avatar_url", json_string((const char *)sqlite3_column_text(q, 2)));
+		json_array_append_new(list, u);
+	}
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&a->mu);
+	if (q == NULL) {
+		json_decref(list);
+		return MXDB_EIO;
+	}
+	*out = list;
+	return MXDB_OK;
+}
+
 mxdb_status acct_device_delete(acct_db *a, const char *user_id, const char *device_id,
                                mxdb_error *err)
 {
