@@ -20,4 +20,10 @@ char *cli_read_stdin(size_t *len);
 /* Prints "mxdb <cmd>: <message>" to stderr and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* cli_json.c */
+int cli_canonical(int argc, char **argv);
+int cli_sign(int argc, char **argv);
+int cli_verify(int argc, char **argv);
+int cli_keygen(int argc, char **argv);
+
 #endif

@@ -12,6 +12,10 @@
 #include "mxdb.h"
 
 static const cli_command commands[] = {
+	{"canonical", cli_canonical, "canonical [--lines] < JSON"},
+	{"sign", cli_sign, "sign --key FILE [--server NAME] [--lines] < JSON"},
+	{"verify", cli_verify, "verify --server NAME --key-id ID --public-key B64 < JSON"},
+	{"keygen", cli_keygen, "keygen FILE"},
 	{NULL, NULL, NULL},
 };
 

@@ -1,6 +1,7 @@
 /*
  * b64.h: unpadded base64 as Matrix uses it (standard and URL-safe), over
- * libsodium's codec. Decoding accepts input with or without padding.
+ * libsodium's codec. Decoding accepts input with or without padding, and
+ * (as Python's decoder does) non-zero unused bits in the last character.
  */
 #ifndef MX_B64_H
 #define MX_B64_H

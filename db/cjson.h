@@ -33,6 +33,11 @@ typedef struct cj_buf {
 	size_t len, cap;
 } cj_buf;
 mxdb_status cj_dump_buf(const json_t *v, cj_buf *buf, mxdb_error *err);
+/* The same for an object, leaving out the top-level keys listed in skip
+ * (NULL-terminated), e.g. {"signatures", "unsigned", NULL} when signing:
+ * no copy of the object is made. */
+mxdb_status cj_dump_buf_without(const json_t *obj, const char *const *skip, cj_buf *buf,
+                                mxdb_error *err);
 void cj_buf_free(cj_buf *buf);
 
 #endif
