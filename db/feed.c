@@ -82,6 +82,67 @@ mxdb_status feed_msg_parse(const void *data, size_t len, json_t **rec, mxdb_erro
 	return MXDB_OK;
 }
 
+static const char *const cause_names[] = {
+	[MXDB_CAUSE_LOCAL] = "local",
+	[MXDB_CAUSE_REMOTE] = "remote",
+	[MXDB_CAUSE_MERGE] = "merge",
+};
+
+mxdb_status feed_change_json(const mxdb_change *c, json_t **out, mxdb_error *err)
+{
+	json_t *content = NULL;
+	if (c->content != NULL) {
+		json_error_t je;
+		content = json_loads(c->content, JSON_REJECT_DUPLICATES, &je);
+		if (!json_is_object(content)) {
+			json_decref(content);
+			return mx_fail(err, MXDB_EINTERNAL, "change %llu: content is not a JSON object: %s",
+			               (unsigned long long)c->seq, je.text);
+		}
+	}
+	unsigned cause = (unsigned)c->cause < 3 ? (unsigned)c->cause : 0;
+	json_t *r = json_pack("{sI sI ss ss ss ss s? ss sI so* ss}", "seq", (json_int_t)c->seq, "room_seq",
+	                      (json_int_t)c->room_seq, "room", c->room, "type", c->type, "key", c->key,
+	                      "event", c->event, "prev", c->prev ? json_string(c->prev) : json_null(),
+	                      "sender", c->sender, "ts", (json_int_t)c->ts, "content",
+	                      content ? content : json_null(), "cause", cause_names[cause]);
+	if (r == NULL)
+		return mx_fail(err, MXDB_ENOMEM, "change %llu: cannot build the record",
+		               (unsigned long long)c->seq);
+	*out = r;
+	return MXDB_OK;
+}
+
+mxdb_status feed_json_change(const json_t *rec, mxdb_change *c, char **content_buf, mxdb_error *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->seq = feed_rec_u64(rec, "seq");
+	c->room_seq = feed_rec_u64(rec, "room_seq");
+	c->room = json_string_value(json_object_get(rec, "room"));
+	c->type = json_string_value(json_object_get(rec, "type"));
+	c->key = json_string_value(json_object_get(rec, "key"));
+	c->event = json_string_value(json_object_get(rec, "event"));
+	c->prev = json_string_value(json_object_get(rec, "prev"));
+	c->sender = json_string_value(json_object_get(rec, "sender"));
+	c->ts = json_integer_value(json_object_get(rec, "ts"));
+	const char *cause = json_string_value(json_object_get(rec, "cause"));
+	for (unsigned i = 0; cause && i < 3; i++)
+		if (strcmp(cause, cause_names[i]) == 0)
+			c->cause = (mxdb_cause)i;
+	free(*content_buf);
+	*content_buf = NULL;
+	json_t *content = json_object_get(rec, "content");
+	if (json_is_object(content)) {
+		*content_buf = json_dumps(content, JSON_COMPACT);
+		if (*content_buf == NULL)
+			return mx_fail(err, MXDB_ENOMEM, "out of memory");
+		c->content = *content_buf;
+	}
+	if (c->seq == 0 || c->room == NULL || c->type == NULL || c->key == NULL || c->event == NULL)
+		return mx_fail(err, MXDB_EBADJSON, "not a change record");
+	return MXDB_OK;
+}
+
 uint64_t feed_rec_u64(const json_t *rec, const char *key)
 {
 	json_int_t v = json_integer_value(json_object_get(rec, key));

@@ -35,6 +35,12 @@ mxdb_status feed_pub_send(feed_pub *p, const char *room, const unsigned char *cb
                           mxdb_error *err);
 void feed_pub_close(feed_pub *p);
 
+/* A change as the record object (content parsed from its JSON text). */
+mxdb_status feed_change_json(const mxdb_change *c, json_t **out, mxdb_error *err);
+/* The reverse, for mxdb_watch: fills c with pointers into rec; the content
+ * text is written into *content_buf (malloc'd, replaced on each call). */
+mxdb_status feed_json_change(const json_t *rec, mxdb_change *c, char **content_buf, mxdb_error *err);
+
 /* Splits an nng feed message into its room and its record (a JSON object). */
 mxdb_status feed_msg_parse(const void *data, size_t len, json_t **rec, mxdb_error *err);
 
