@@ -16,6 +16,14 @@ static const cli_command commands[] = {
 	{"sign", cli_sign, "sign --key FILE [--server NAME] [--lines] < JSON"},
 	{"verify", cli_verify, "verify --server NAME --key-id ID --public-key B64 < JSON"},
 	{"keygen", cli_keygen, "keygen FILE"},
+	{"register", cli_register, "register [--server URL] USER [--password P]"},
+	{"login", cli_login, "login [--server URL] USER [--password P]"},
+	{"table", cli_table, "table create NAME [--public] [--writer @USER[=LEVEL]]... | table info TABLE"},
+	{"put", cli_put, "put TABLE TYPE KEY [JSON] [--if-match VERSION|*] [--if-none-match]"},
+	{"get", cli_get, "get TABLE TYPE KEY [--etag]"},
+	{"del", cli_del, "del TABLE TYPE KEY [--if-match VERSION|*]"},
+	{"scan", cli_scan, "scan TABLE [--type T] [--prefix P] [--limit N]"},
+	{"history", cli_history, "history TABLE TYPE KEY"},
 	{NULL, NULL, NULL},
 };
 
