@@ -26,6 +26,8 @@ int cli_sign(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
 
+/* cli_event.c */
+int cli_event_id(int argc, char **argv);
 /* cli_client.c, cli_watch.c: talking to a server (exit statuses in cli_http.h) */
 int cli_register(int argc, char **argv);
 int cli_login(int argc, char **argv);

@@ -188,11 +188,11 @@ int cli_verify(int argc, char **argv)
 			pk_b64 = optarg;
 			break;
 		default:
-			return cli_usage_error(argv[0], usage);
+			return cli_usage_error(argv[0], "%s", usage);
 		}
 	}
 	if (server == NULL || key_id == NULL || pk_b64 == NULL || optind != argc)
-		return cli_usage_error(argv[0], usage);
+		return cli_usage_error(argv[0], "%s", usage);
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
 	if (b64_decode(pk_b64, strlen(pk_b64), pk, sizeof(pk)) != (long)sizeof(pk))
 		return cli_usage_error(argv[0], "the public key is not 32 bytes of base64");

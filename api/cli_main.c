@@ -16,6 +16,7 @@ static const cli_command commands[] = {
 	{"sign", cli_sign, "sign --key FILE [--server NAME] [--lines] < JSON"},
 	{"verify", cli_verify, "verify --server NAME --key-id ID --public-key B64 < JSON"},
 	{"keygen", cli_keygen, "keygen FILE"},
+	{"event-id", cli_event_id, "event-id [--room-version V] [--lines] < PDU"},
 	{"register", cli_register, "register [--server URL] USER [--password P]"},
 	{"login", cli_login, "login [--server URL] USER [--password P]"},
 	{"table", cli_table, "table create NAME [--public] [--writer @USER[=LEVEL]]... | table info TABLE"},
@@ -24,6 +25,7 @@ static const cli_command commands[] = {
 	{"del", cli_del, "del TABLE TYPE KEY [--if-match VERSION|*]"},
 	{"scan", cli_scan, "scan TABLE [--type T] [--prefix P] [--limit N]"},
 	{"history", cli_history, "history TABLE TYPE KEY"},
+	{"watch", cli_watch, "watch TABLE [--since SEQ] [--feed URL] [--count N] [--timeout MS]"},
 	{NULL, NULL, NULL},
 };
 

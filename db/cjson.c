@@ -106,18 +106,28 @@ mxdb_status cj_check(const json_t *v, mxdb_error *err)
 /* ---- parser ------------------------------------------------------------- */
 
 /* jansson accepts floats, exponents and -0 (which it reads as plain 0), so
- * the number tokens of the (already valid) text are looked at once more.
- * Integer range is left to cj_check, which sees the parsed value. */
+ * the number tokens of the (already valid) text are looked at once more, and
+ * their range checked on the way. jansson has already checked the strings,
+ * so this scan is all cj_parse adds to jansson's own parse. */
 static mxdb_status scan_numbers(const char *p, size_t len, mxdb_error *err)
 {
 	const char *start = p, *end = p + len;
 	while (p < end) {
 		char c = *p;
 		if (c == '"') {
-			for (p++; *p != '"'; p++)
-				if (*p == '\\')
-					p++;
-			p++;
+			/* the closing quote is the first one after an even run of
+			 * backslashes; memchr makes strings, most of the text, cheap */
+			const char *q = p + 1;
+			for (;;) {
+				q = memchr(q, '"', (size_t)(end - q));
+				const char *bs = q;
+				while (bs[-1] == '\\')
+					bs--;
+				if ((q - bs) % 2 == 0)
+					break;
+				q++;
+			}
+			p = q + 1;
 			continue;
 		}
 		if (c != '-' && (c < '0' || c > '9')) {
@@ -127,6 +137,7 @@ static mxdb_status scan_numbers(const char *p, size_t len, mxdb_error *err)
 		const char *tok = p;
 		if (*p == '-')
 			p++;
+		const char *digits = p;
 		while (p < end && *p >= '0' && *p <= '9')
 			p++;
 		if (p < end && *p == '.')
@@ -138,6 +149,10 @@ static mxdb_status scan_numbers(const char *p, size_t len, mxdb_error *err)
 		if (p - tok == 2 && tok[0] == '-' && tok[1] == '0')
 			return mx_fail(err, MXDB_EBADJSON, "-0 at byte %zu is not allowed",
 			               (size_t)(tok - start));
+		/* no leading zeros in valid JSON: the digit count orders the values */
+		if (p - digits > 16 || (p - digits == 16 && memcmp(digits, "9007199254740991", 16) > 0))
+			return mx_fail(err, MXDB_EBADJSON, "integer %.*s at byte %zu is outside +-(2^53-1)",
+			               (int)(p - tok), tok, (size_t)(tok - start));
 	}
 	return MXDB_OK;
 }
@@ -172,8 +187,6 @@ mxdb_status cj_parse(const char *text, size_t len, json_t **out, mxdb_error *err
 	if (v == NULL)
 		return parse_error(&je, err);
 	mxdb_status st = scan_numbers(text, len, err);
-	if (st == MXDB_OK)
-		st = cj_check(v, err);
 	if (st != MXDB_OK) {
 		json_decref(v);
 		return st;
@@ -184,10 +197,13 @@ mxdb_status cj_parse(const char *text, size_t len, json_t **out, mxdb_error *err
 
 /* ---- writer ------------------------------------------------------------- */
 
+/* Makes room for more bytes and a NUL; -1 when out of memory. */
 static int buf_grow(cj_buf *b, size_t more)
 {
 	if (b->cap - b->len > more)
 		return 0;
+	if (more > SIZE_MAX / 4 - b->len)
+		return -1;
 	size_t cap = b->cap ? b->cap : 256;
 	while (cap - b->len <= more)
 		cap *= 2;
@@ -206,6 +222,14 @@ static int buf_grow(cj_buf *b, size_t more)
 		memcpy((b)->data + (b)->len, (s), (n));       \
 		(b)->len += (n);                              \
 	} while (0)
+
+static mxdb_status put_char(cj_buf *b, char c)
+{
+	if (buf_grow(b, 1) != 0)
+		return MXDB_ENOMEM;
+	b->data[b->len++] = c;
+	return MXDB_OK;
+}
 
 /* Which bytes a string may hold unescaped: everything but controls, '"'
  * and '\\'. Non-ASCII and '/' go out raw, as the spec wants. */
@@ -341,34 +365,16 @@ static mxdb_status put_object(cj_buf *b, const json_t *v, const char *const *ski
 	n = i;
 	sort_members(m, n);
 
-	mxdb_status st = MXDB_OK;
-	if (buf_grow(b, 1) != 0)
-		st = MXDB_ENOMEM;
-	else
-		b->data[b->len++] = '{';
+	mxdb_status st = put_char(b, '{');
 	for (i = 0; i < n && st == MXDB_OK; i++) {
-		if (i > 0) {
-			if (buf_grow(b, 1) != 0) {
-				st = MXDB_ENOMEM;
-				break;
-			}
-			b->data[b->len++] = ',';
-		}
-		if ((st = put_string(b, m[i].key, m[i].len)) != MXDB_OK)
+		if (i > 0 && (st = put_char(b, ',')) != MXDB_OK)
 			break;
-		if (buf_grow(b, 1) != 0) {
-			st = MXDB_ENOMEM;
-			break;
-		}
-		b->data[b->len++] = ':';
-		st = put_value(b, m[i].val, err);
+		if ((st = put_string(b, m[i].key, m[i].len)) == MXDB_OK &&
+		    (st = put_char(b, ':')) == MXDB_OK)
+			st = put_value(b, m[i].val, err);
 	}
-	if (st == MXDB_OK) {
-		if (buf_grow(b, 1) != 0)
-			st = MXDB_ENOMEM;
-		else
-			b->data[b->len++] = '}';
-	}
+	if (st == MXDB_OK)
+		st = put_char(b, '}');
 	if (m != stack)
 		free(m);
 	if (st == MXDB_ENOMEM)
@@ -383,15 +389,15 @@ static mxdb_status put_value(cj_buf *b, const json_t *v, mxdb_error *err)
 	case JSON_OBJECT:
 		return put_object(b, v, NULL, err);
 	case JSON_ARRAY:
-		PUT(b, "[", 1);
+		if ((st = put_char(b, '[')) != MXDB_OK)
+			return st;
 		for (size_t i = 0, n = json_array_size(v); i < n; i++) {
-			if (i > 0)
-				PUT(b, ",", 1);
+			if (i > 0 && (st = put_char(b, ',')) != MXDB_OK)
+				return st;
 			if ((st = put_value(b, json_array_get(v, i), err)) != MXDB_OK)
 				return st;
 		}
-		PUT(b, "]", 1);
-		return MXDB_OK;
+		return put_char(b, ']');
 	case JSON_STRING:
 		return put_string(b, json_string_value(v), json_string_length(v));
 	case JSON_INTEGER:

@@ -20,14 +20,19 @@
  * Matrix forbids (floats, -0, big integers, duplicate keys, bad Unicode). */
 mxdb_status cj_parse(const char *text, size_t len, json_t **out, mxdb_error *err);
 
-/* Checks a jansson value built in memory against the same rules. */
+/* Checks a jansson value built in memory against the same rules: no reals,
+ * integers within +-(2^53-1), strings and keys valid UTF-8 without U+0000
+ * (jansson's *_nocheck setters skip those). The writer itself refuses reals
+ * and out-of-range integers, so this is for values from untrusted code. */
 mxdb_status cj_check(const json_t *v, mxdb_error *err);
 
 /* Writes v as canonical JSON into a new malloc'd NUL-terminated buffer. */
 mxdb_status cj_dump(const json_t *v, char **out, size_t *len, mxdb_error *err);
 
 /* Appends the canonical form of v to a growing buffer (no allocation per call
- * when the buffer is reused: the hot path of hashing and signing). */
+ * when the buffer is reused: the hot path of hashing and signing). A NUL
+ * follows the text but is not counted in len; on failure len is unchanged.
+ * Reset len to 0 to reuse the buffer. */
 typedef struct cj_buf {
 	char *data;
 	size_t len, cap;

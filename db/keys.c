@@ -142,6 +142,25 @@ static mxdb_status publish(const char *tmp, const char *path, mxdb_error *err)
 	return MXDB_OK;
 }
 
+/* Makes the new directory entry durable: a server that signed events with a
+ * key must find the same key after a crash. Best effort. */
+static void sync_dir_of(char *tmp_path)
+{
+	char *slash = strrchr(tmp_path, '/');
+	const char *dir = ".";
+	if (slash == tmp_path)
+		dir = "/";
+	else if (slash != NULL) {
+		*slash = '\0';
+		dir = tmp_path;
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
 mxdb_status key_save(const mx_key *key, const char *path, mxdb_error *err)
 {
 	const char *version = strchr(key->key_id, ':');
@@ -173,6 +192,8 @@ mxdb_status key_save(const mx_key *key, const char *path, mxdb_error *err)
 	else
 		st = publish(tmp, path, err);
 	unlink(tmp); /* after link() the key lives on under path */
+	if (st == MXDB_OK)
+		sync_dir_of(tmp);
 out:
 	sodium_memzero(text, sizeof(text));
 	free(tmp);

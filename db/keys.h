@@ -25,10 +25,13 @@ mxdb_status key_from_seed(mx_key *key, const unsigned char seed[32], const char 
                           mxdb_error *err);
 /* Makes a new random key with a random version "a_XXXX". */
 mxdb_status key_generate(mx_key *key, mxdb_error *err);
-/* Reads a key file; writes one (mode 0600, created atomically). */
+/* Reads a key file (the first line; MXDB_ENOTFOUND when it is missing,
+ * MXDB_EINVAL when malformed). Writes one: mode 0600, created atomically, and
+ * never replacing an existing file (MXDB_EEXISTS). */
 mxdb_status key_load(mx_key *key, const char *path, mxdb_error *err);
 mxdb_status key_save(const mx_key *key, const char *path, mxdb_error *err);
-/* Loads path, or generates and saves a key there when the file is missing. */
+/* Loads path, or generates and saves a key there when the file is missing
+ * (when another process wins that race, its key is loaded). */
 mxdb_status key_load_or_create(mx_key *key, const char *path, mxdb_error *err);
 /* The public key, unpadded base64. */
 void key_public_b64(const mx_key *key, char out[64]);
@@ -38,7 +41,8 @@ void key_public_b64(const mx_key *key, char out[64]);
 mxdb_status key_sign_json(const mx_key *key, const char *server_name, json_t *obj,
                           mxdb_error *err);
 
-/* Verifies obj's signatures[server_name][key_id] with the public key pk. */
+/* Verifies obj's signatures[server_name][key_id] with the public key pk:
+ * MXDB_ESIGNATURE, with the reason, when it is missing, malformed or wrong. */
 mxdb_status key_verify_json(const json_t *obj, const char *server_name, const char *key_id,
                             const unsigned char pk[32], mxdb_error *err);
 

@@ -14,11 +14,14 @@ enum mx_stateres_algo {
 	MX_STATERES_V2_1 = 21, /* room v12 */
 };
 
-/* Content keys a redaction keeps for one event type. */
+/* Content keys a redaction keeps for one event type. A type with no rule
+ * keeps no content at all. */
 typedef struct mx_redact_rule {
 	const char *type;                /* e.g. "m.room.member"; NULL ends the list */
 	const char *const *keep_content; /* NULL-terminated; NULL pointer = keep none */
-	const char *const *keep_nested;  /* "a.b" paths kept inside objects (v11 invite) */
+	const char *const *keep_nested;  /* "a.b" paths kept inside objects (v11 invite):
+	                                    content.a becomes {"b": content.a.b} */
+	bool keep_all;                   /* v11+ m.room.create: content kept whole */
 } mx_redact_rule;
 
 typedef struct mx_room_version {

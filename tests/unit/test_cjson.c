@@ -132,6 +132,12 @@ static void test_rejections(void)
 	REJECT("[9007199254740992]", MXDB_EBADJSON, "2^53");
 	REJECT("[-9007199254740992]", MXDB_EBADJSON, "2^53");
 	REJECT("[99999999999999999999999]", MXDB_EBADJSON, "out of range");
+	REJECT("[10000000000000000]", MXDB_EBADJSON, "2^53");
+	REJECT("{\"a\":[1,{\"b\":-9999999999999999}]}", MXDB_EBADJSON, "2^53");
+	/* the number scan finds the end of strings ending in escaped backslashes */
+	REJECT("[\"\\\\\",1.5]", MXDB_EBADJSON, "floating-point");
+	REJECT("[\"\\\\\\\"\",-0]", MXDB_EBADJSON, "-0");
+	REJECT("{\"\\\\\":-0}", MXDB_EBADJSON, "-0");
 	REJECT("{\"a\":1,\"a\":2}", MXDB_EBADJSON, "duplicate");
 	REJECT("{\"b\":{\"x\":1,\"x\":1}}", MXDB_EBADJSON, "duplicate");
 	REJECT("[\"a\xff\"]", MXDB_EBADJSON, "0xff");

@@ -1,0 +1,220 @@
+/*
+ * room_queue.c: the single writer thread with group commit. Callers queue a
+ * request and block; the writer takes everything queued, runs each request
+ * inside its own SAVEPOINT of ONE transaction (a refused write rolls back
+ * alone), commits once (one fsync for the whole group), publishes the new
+ * stream position, runs the callbacks in seq order, then wakes the callers.
+ * Owns the queue, the thread and the position counters' recovery.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+enum { BATCH_MAX = 1024 };
+
+static const char SQL_MAX_POS[] = "SELECT coalesce(max(pos), 0) FROM events";
+static const char SQL_MAX_SEQ[] = "SELECT coalesce(max(seq), 0) FROM changes";
+static const char SQL_MAX_SG[] = "SELECT coalesce(max(sg), 0) FROM state_groups";
+
+static mxdb_status max_of(store_conn *c, const char *sql, int64_t *out, mxdb_error *err)
+{
+	sqlite3_stmt *st = store_stmt(c, sql, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	int rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? MXDB_OK : store_fail(c, err, "counters");
+}
+
+mxdb_status eng_load_counters(mxdb *db, mxdb_error *err)
+{
+	int64_t pos, seq, sg;
+	mxdb_status s;
+	if ((s = max_of(&db->st->writer, SQL_MAX_POS, &pos, err)) != MXDB_OK ||
+	    (s = max_of(&db->st->writer, SQL_MAX_SEQ, &seq, err)) != MXDB_OK ||
+	    (s = max_of(&db->st->writer, SQL_MAX_SG, &sg, err)) != MXDB_OK)
+		return s;
+	db->next_pos = (uint64_t)pos + 1;
+	db->next_seq = (uint64_t)seq + 1;
+	db->next_sg = sg + 1;
+	pthread_mutex_lock(&db->plock);
+	db->pos = (uint64_t)pos;
+	db->seq = (uint64_t)seq;
+	pthread_mutex_unlock(&db->plock);
+	return MXDB_OK;
+}
+
+static void room_free_v(void *p)
+{
+	eng_room_free(p);
+}
+
+static void req_drop_changes(eng_req *r)
+{
+	for (size_t i = 0; i < r->n_chg; i++)
+		eng_change_free(&r->chg[i]);
+	free(r->chg);
+	r->chg = NULL;
+	r->n_chg = r->cap_chg = 0;
+}
+
+static void run_one(mxdb *db, eng_req *r)
+{
+	store_conn *w = &db->st->writer;
+	uint64_t pos = db->next_pos, seq = db->next_seq;
+	int64_t sg = db->next_sg;
+	mx_clear(&r->err);
+	r->status = store_exec(w, "SAVEPOINT req", &r->err);
+	if (r->status != MXDB_OK)
+		return;
+	r->status = r->fn(db, r, r->arg, &r->err);
+	if (r->status == MXDB_OK) {
+		r->status = store_exec(w, "RELEASE req", &r->err);
+		if (r->status == MXDB_OK)
+			return;
+	}
+	store_exec(w, "ROLLBACK TO req", NULL);
+	store_exec(w, "RELEASE req", NULL);
+	db->next_pos = pos;
+	db->next_seq = seq;
+	db->next_sg = sg;
+	req_drop_changes(r);
+}
+
+/* After a failed commit nothing of the batch is stored: forget the cached
+ * rooms (some advanced) and reread the counters. */
+static void batch_failed(mxdb *db, eng_req *batch, mxdb_status s, const char *why)
+{
+	map_free(db->rooms, room_free_v);
+	db->rooms = map_new(64);
+	eng_load_counters(db, NULL);
+	for (eng_req *r = batch; r != NULL; r = r->next)
+		if (r->status == MXDB_OK) {
+			r->status = mx_fail(&r->err, s, "commit failed: %s", why);
+			req_drop_changes(r);
+		}
+}
+
+static void run_batch(mxdb *db, eng_req *batch)
+{
+	store_conn *w = &db->st->writer;
+	mxdb_error e;
+	mxdb_status s = db->rooms == NULL ? mx_fail(&e, MXDB_ENOMEM, "room cache")
+	                                  : store_exec(w, "BEGIN IMMEDIATE", &e);
+	if (s != MXDB_OK) {
+		for (eng_req *r = batch; r != NULL; r = r->next)
+			r->status = mx_fail(&r->err, s, "%s", e.message);
+	} else {
+		for (eng_req *r = batch; r != NULL; r = r->next)
+			run_one(db, r);
+		if ((s = store_exec(w, "COMMIT", &e)) != MXDB_OK) {
+			store_exec(w, "ROLLBACK", NULL);
+			batch_failed(db, batch, s, e.message);
+		}
+	}
+	uint64_t pos = db->next_pos - 1;
+	pthread_mutex_lock(&db->plock);
+	bool moved = pos != db->pos;
+	db->pos = pos;
+	db->seq = db->next_seq - 1;
+	pthread_cond_broadcast(&db->pcond);
+	pthread_mutex_unlock(&db->plock);
+	if (moved)
+		for (eng_req *r = batch; r != NULL; r = r->next)
+			eng_dispatch(db, r->chg, r->n_chg, pos);
+	if (moved)
+		eng_dispatch(db, NULL, 0, pos);
+	for (eng_req *r = batch; r != NULL; r = r->next)
+		req_drop_changes(r);
+	pthread_mutex_lock(&db->qlock);
+	for (eng_req *r = batch, *next; r != NULL; r = next) {
+		next = r->next; /* r belongs to its caller once done is set */
+		r->done = true;
+	}
+	pthread_cond_broadcast(&db->done);
+	pthread_mutex_unlock(&db->qlock);
+}
+
+static void *writer_main(void *arg)
+{
+	mxdb *db = arg;
+	pthread_mutex_lock(&db->qlock);
+	for (;;) {
+		while (db->qhead == NULL && !db->closing)
+			pthread_cond_wait(&db->qcond, &db->qlock);
+		if (db->qhead == NULL)
+			break;
+		eng_req *batch = db->qhead, *last = batch;
+		for (int n = 1; n < BATCH_MAX && last->next != NULL; n++)
+			last = last->next;
+		db->qhead = last->next;
+		if (db->qhead == NULL)
+			db->qtail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&db->qlock);
+		run_batch(db, batch);
+		pthread_mutex_lock(&db->qlock);
+	}
+	pthread_mutex_unlock(&db->qlock);
+	return NULL;
+}
+
+mxdb_status eng_submit(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res, mxdb_error *err)
+{
+	if (db->writer_started && pthread_equal(pthread_self(), db->writer))
+		return mx_fail(err, MXDB_EINVAL, "a callback must not write");
+	eng_req r = {.fn = fn, .arg = arg};
+	pthread_mutex_lock(&db->qlock);
+	if (db->closing) {
+		pthread_mutex_unlock(&db->qlock);
+		return mx_fail(err, MXDB_ECLOSED, "the database is closing");
+	}
+	if (db->qtail != NULL)
+		db->qtail->next = &r;
+	else
+		db->qhead = &r;
+	db->qtail = &r;
+	pthread_cond_signal(&db->qcond);
+	while (!r.done)
+		pthread_cond_wait(&db->done, &db->qlock);
+	pthread_mutex_unlock(&db->qlock);
+	if (res != NULL)
+		*res = r.res;
+	if (r.status != MXDB_OK && err != NULL)
+		*err = r.err;
+	return r.status;
+}
+
+mxdb_status eng_start(mxdb *db, mxdb_error *err)
+{
+	db->rooms = map_new(64);
+	if (db->rooms == NULL)
+		return mx_fail(err, MXDB_ENOMEM, "room cache");
+	mxdb_status s = eng_load_counters(db, err);
+	if (s != MXDB_OK)
+		return s;
+	if (pthread_create(&db->writer, NULL, writer_main, db) != 0)
+		return mx_fail(err, MXDB_EINTERNAL, "cannot start the writer thread");
+	db->writer_started = true;
+	return MXDB_OK;
+}
+
+void eng_stop(mxdb *db)
+{
+	if (db->writer_started) {
+		pthread_mutex_lock(&db->qlock);
+		db->closing = true;
+		pthread_cond_signal(&db->qcond);
+		pthread_mutex_unlock(&db->qlock);
+		pthread_join(db->writer, NULL);
+		db->writer_started = false;
+	}
+	pthread_mutex_lock(&db->plock);
+	pthread_cond_broadcast(&db->pcond); /* release mxdb_wait */
+	pthread_mutex_unlock(&db->plock);
+	if (db->rooms != NULL)
+		map_free(db->rooms, room_free_v);
+	db->rooms = NULL;
+}

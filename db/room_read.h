@@ -1,0 +1,24 @@
+/*
+ * room_read.h: what the read files (room_read.c, room_stream.c) share: the
+ * column list of a client-format event and its builder.
+ */
+#ifndef MX_ROOM_READ_H
+#define MX_ROOM_READ_H
+
+#include "engine.h"
+
+/* Select these (events e joined with rooms r) and hand the statement to
+ * rd_event_row at the first column's index. */
+#define RD_EVENT_COLS                                                                   \
+	"e.pos, r.room_id, e.event_id, e.type, e.state_key, e.sender, e.ts, e.content,"    \
+	" e.redacts, e.redacted_by, e.txn_id"
+#define RD_EVENT_NCOLS 11
+
+/* The client-format event of the row (new JSON object). */
+json_t *rd_client_event(sqlite3_stmt *st, int col);
+/* Fills ev (owned strings) from the row. */
+mxdb_status rd_event_row(sqlite3_stmt *st, int col, mxdb_event *ev, mxdb_error *err);
+/* Runs st (bound) and collects the client-format events into a JSON array text. */
+mxdb_status rd_event_array(store_conn *c, sqlite3_stmt *st, char **json, mxdb_error *err);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * store_sg.c: state groups, the state at any event, as delta chains with a
+ * bounded walk. A group at chain depth d stores its delta against an
+ * ancestor: at d - SG_L^j when SG_L^j divides d (largest such j <= SG_LEVELS),
+ * else against its parent. Following base links from any group therefore
+ * steps at most SG_L - 1 times per level, and every change is written at
+ * most once per level plus once in its own group. Owns the tables
+ * state_groups and state_deltas; never touches events or current state.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+static const char SQL_GROUP[] = "SELECT base, depth FROM state_groups WHERE sg = ?";
+static const char SQL_DELTAS[] = "SELECT key_nid, pos FROM state_deltas WHERE sg = ?";
+static const char SQL_ADD_GROUP[] =
+	"INSERT INTO state_groups(sg, room_nid, parent, base, depth) VALUES (?, ?, ?, ?, ?)";
+static const char SQL_ADD_DELTA[] = "INSERT OR REPLACE INTO state_deltas(sg, key_nid, pos) VALUES (?, ?, ?)";
+
+static mxdb_status group_get(store_conn *c, int64_t sg, int64_t *base, int64_t *depth,
+                             mxdb_error *err)
+{
+	sqlite3_stmt *st = store_stmt(c, SQL_GROUP, err);
+	if (st == NULL)
+		return err ? err->code : MXDB_EIO;
+	sqlite3_bind_int64(st, 1, sg);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*base = sqlite3_column_int64(st, 0);
+		*depth = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return MXDB_OK;
+	if (rc == SQLITE_DONE)
+		return mx_fail(err, MXDB_EINTERNAL, "state group %lld missing", (long long)sg);
+	return store_fail(c, err, "state group");
+}
+
+/* Adds to m every entry of the chain from sg down to (not including) the
+ * first group at depth <= stop; entries nearer to sg win. */
+static mxdb_status walk(store_conn *c, int64_t sg, int64_t stop, mx_map *m, mxdb_error *err)
+{
+	while (sg != 0) {
+		int64_t base, depth;
+		mxdb_status s = group_get(c, sg, &base, &depth, err);
+		if (s != MXDB_OK)
+			return s;
+		if (depth <= stop)
+			break;
+		sqlite3_stmt *st = store_stmt(c, SQL_DELTAS, err);
+		if (st == NULL)
+			return err ? err->code : MXDB_EIO;
+		sqlite3_bind_int64(st, 1, sg);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t key = sqlite3_column_int64(st, 0);
+			if (map_has(m, (const char *)&key, sizeof(key)))
+				continue;
+			if (map_put(m, (const char *)&key, sizeof(key),
+			            (void *)(intptr_t)sqlite3_column_int64(st, 1), NULL) != 0) {
+				sqlite3_reset(st);
+				return mx_fail(err, MXDB_ENOMEM, "state map");
+			}
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_fail(c, err, "state deltas");
+		sg = base;
+	}
+	return MXDB_OK;
+}
+
+mxdb_status sg_load(store_conn *c, int64_t sg, mx_map **out, mxdb_error *err)
+{
+	mx_map *m = map_new(64);
+	if (m == NULL)
+		return mx_fail(err, MXDB_ENOMEM, "state map");
+	mxdb_status s = walk(c, sg, 0, m, err);
+	if (s != MXDB_OK) {
+		map_free(m, NULL);
+		return s;
+	}
+	*out = m;
+	return MXDB_OK;
+}
+
+/* The largest SG_L^j (1 <= j <= SG_LEVELS) dividing depth, or 1. */
+static int64_t checkpoint_span(int64_t depth)
+{
+	int64_t span = 1, p = 1;
+	for (int j = 1; j <= SG_LEVELS; j++) {
+		p *= SG_L;
+		if (depth % p == 0)
+			span = p;
+	}
+	return span;
+}
+
+/* The ancestor of sg (inclusive) at depth target, following base links: they
+ * land on it exactly, because every base link from below a multiple of
+ * SG_L^j stays at or above it. 0 for target 0 (no group). */
+static mxdb_status ancestor_at(store_conn *c, int64_t sg, int64_t target, int64_t *out,
+                               mxdb_error *err)
+{
+	while (sg != 0) {
+		int64_t base, depth;
+		mxdb_status s = group_get(c, sg, &base, &depth, err);
+		if (s != MXDB_OK)
+			return s;
+		if (depth == target)
+			break;
+		if (depth < target)
+			return mx_fail(err, MXDB_EINTERNAL, "state group chain skipped depth %lld",
+			               (long long)target);
+		sg = base;
+	}
+	*out = sg;
+	return MXDB_OK;
+}
+
+static mxdb_status write_deltas(store_conn *c, int64_t sg, const mx_map *m, mxdb_error *err)
+{
+	size_t it = 0;
+	const char *k;
+	size_t kl;
+	void *v;
+	while (map_next(m, &it, &k, &kl, &v)) {
+		int64_t key;
+		memcpy(&key, k, sizeof(key));
+		sqlite3_stmt *st = store_stmt(c, SQL_ADD_DELTA, err);
+		if (st == NULL)
+			return err ? err->code : MXDB_EIO;
+		sqlite3_bind_int64(st, 1, sg);
+		sqlite3_bind_int64(st, 2, key);
+		sqlite3_bind_int64(st, 3, (int64_t)(intptr_t)v);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_fail(c, err, "state delta");
+	}
+	return MXDB_OK;
+}
+
+mxdb_status sg_add(store_conn *c, int64_t sg, int64_t room_nid, int64_t parent,
+                   const sg_entry *changes, size_t n, mxdb_error *err)
+{
+	int64_t pbase, pdepth = 0, base = parent;
+	mxdb_status s;
+	if (parent != 0 && (s = group_get(c, parent, &pbase, &pdepth, err)) != MXDB_OK)
+		return s;
+	int64_t depth = pdepth + 1, span = checkpoint_span(depth);
+	mx_map *delta = map_new(n + (span > 1 ? (size_t)span : 0));
+	if (delta == NULL)
+		return mx_fail(err, MXDB_ENOMEM, "state delta");
+	for (size_t i = 0; i < n; i++)
+		if (map_put(delta, (const char *)&changes[i].key_nid, sizeof(int64_t),
+		            (void *)(intptr_t)changes[i].event_nid, NULL) != 0) {
+			map_free(delta, NULL);
+			return mx_fail(err, MXDB_ENOMEM, "state delta");
+		}
+	if (span > 1) {
+		/* A checkpoint: fold the parent's chain down to depth - span in. */
+		s = ancestor_at(c, parent, depth - span, &base, err);
+		if (s == MXDB_OK)
+			s = walk(c, parent, depth - span, delta, err);
+		if (s != MXDB_OK) {
+			map_free(delta, NULL);
+			return s;
+		}
+	}
+	sqlite3_stmt *st = store_stmt(c, SQL_ADD_GROUP, err);
+	if (st == NULL) {
+		map_free(delta, NULL);
+		return err ? err->code : MXDB_EIO;
+	}
+	sqlite3_bind_int64(st, 1, sg);
+	sqlite3_bind_int64(st, 2, room_nid);
+	sqlite3_bind_int64(st, 3, parent);
+	sqlite3_bind_int64(st, 4, base);
+	sqlite3_bind_int64(st, 5, depth);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	s = rc == SQLITE_DONE ? write_deltas(c, sg, delta, err) : store_fail(c, err, "state group");
+	map_free(delta, NULL);
+	return s;
+}
