@@ -101,9 +101,9 @@ mxdb_status feed_change_json(const mxdb_change *c, json_t **out, mxdb_error *err
 		}
 	}
 	unsigned cause = (unsigned)c->cause < 3 ? (unsigned)c->cause : 0;
-	json_t *r = json_pack("{sI sI ss ss ss ss s? ss sI so* ss}", "seq", (json_int_t)c->seq, "room_seq",
+	json_t *r = json_pack("{sI sI ss ss ss ss ss? ss sI so* ss}", "seq", (json_int_t)c->seq, "room_seq",
 	                      (json_int_t)c->room_seq, "room", c->room, "type", c->type, "key", c->key,
-	                      "event", c->event, "prev", c->prev ? json_string(c->prev) : json_null(),
+	                      "event", c->event, "prev", c->prev,
 	                      "sender", c->sender, "ts", (json_int_t)c->ts, "content",
 	                      content ? content : json_null(), "cause", cause_names[cause]);
 	if (r == NULL)
