@@ -45,11 +45,12 @@ int cli_watch(int argc, char **argv)
 	cli_conn c = {0};
 	char feed[1024] = "", room[512];
 	uint64_t since = MXDB_WATCH_NOW;
-	long count = -1, timeout = -1;
+	long count = -1, timeout = -1, recv_buf = 0;
 	static const struct option opts[] = {CLI_CONN_OPTIONS, {"feed", required_argument, NULL, 'f'},
 	                                     {"since", required_argument, NULL, 's'},
 	                                     {"count", required_argument, NULL, 'n'},
 	                                     {"timeout", required_argument, NULL, 't'},
+	                                     {"recv-buf", required_argument, NULL, 'r'},
 	                                     {NULL, 0, NULL, 0}};
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1)
@@ -61,6 +62,8 @@ int cli_watch(int argc, char **argv)
 			count = strtol(optarg, NULL, 10);
 		else if (o == 't')
 			timeout = strtol(optarg, NULL, 10);
+		else if (o == 'r') /* tests shrink it to make nng drop */
+			recv_buf = strtol(optarg, NULL, 10);
 		else if (!cli_conn_option(&c, o, optarg))
 			return CLI_USAGE;
 	if (optind + 1 != argc)
@@ -71,7 +74,7 @@ int cli_watch(int argc, char **argv)
 	mxdb_error err;
 	if (rc == CLI_OK) {
 		mxdb_watch_options wo = {.feed_url = feed, .room = room, .since = since, .server = c.server,
-		                         .token = *c.token ? c.token : NULL};
+		                         .token = *c.token ? c.token : NULL, .recv_buf = (int)recv_buf};
 		if (mxdb_watch_open(&wo, &w, &err) != MXDB_OK) {
 			fprintf(stderr, "mxdb watch: %s\n", err.message);
 			rc = err.code == MXDB_EFORBIDDEN ? CLI_DENIED : CLI_FAILED;
