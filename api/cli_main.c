@@ -25,7 +25,7 @@ static const cli_command commands[] = {
 	{"del", cli_del, "del TABLE TYPE KEY [--if-match VERSION|*]"},
 	{"scan", cli_scan, "scan TABLE [--type T] [--prefix P] [--limit N]"},
 	{"history", cli_history, "history TABLE TYPE KEY"},
-	{"watch", cli_watch, "watch TABLE [--since SEQ] [--feed URL] [--count N] [--timeout MS]"},
+	{"watch", cli_watch, "watch TABLE [--since SEQ] [--feed URL] [--count N] [--timeout MS] [--stats]"},
 	{NULL, NULL, NULL},
 };
 

@@ -46,11 +46,13 @@ int cli_watch(int argc, char **argv)
 	char feed[1024] = "", room[512];
 	uint64_t since = MXDB_WATCH_NOW;
 	long count = -1, timeout = -1, recv_buf = 0;
+	int stats = 0;
 	static const struct option opts[] = {CLI_CONN_OPTIONS, {"feed", required_argument, NULL, 'f'},
 	                                     {"since", required_argument, NULL, 's'},
 	                                     {"count", required_argument, NULL, 'n'},
 	                                     {"timeout", required_argument, NULL, 't'},
 	                                     {"recv-buf", required_argument, NULL, 'r'},
+	                                     {"stats", no_argument, NULL, 'x'},
 	                                     {NULL, 0, NULL, 0}};
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1)
@@ -64,6 +66,8 @@ int cli_watch(int argc, char **argv)
 			timeout = strtol(optarg, NULL, 10);
 		else if (o == 'r') /* tests shrink it to make nng drop */
 			recv_buf = strtol(optarg, NULL, 10);
+		else if (o == 'x')
+			stats = 1;
 		else if (!cli_conn_option(&c, o, optarg))
 			return CLI_USAGE;
 	if (optind + 1 != argc)
@@ -99,6 +103,12 @@ int cli_watch(int argc, char **argv)
 			fflush(stdout);
 			got++;
 		}
+	}
+	if (stats && w != NULL) {
+		uint64_t gaps, catchups;
+		mxdb_watch_stats(w, &gaps, &catchups);
+		fprintf(stderr, "mxdb watch: %ld changes, %" PRIu64 " gaps, %" PRIu64 " catch-up reads\n", got, gaps,
+		        catchups);
 	}
 	mxdb_watch_close(w);
 	cli_conn_finish(&c);
