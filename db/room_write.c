@@ -174,6 +174,7 @@ static mxdb_status room_load(mxdb *db, const char *room_id, eng_room **out, mxdb
 			s = store_fail(w, err, "extremities");
 	}
 	int64_t v = 0;
+	room->sg_depth = -1;
 	if (s == MXDB_OK && (s = int_query(w, SQL_LAST_SG, room->nid, &room->sg, err)) == MXDB_OK &&
 	    (s = int_query(w, SQL_ROOM_SEQ, room->nid, &v, err)) == MXDB_OK)
 		room->room_seq = (uint64_t)v;
@@ -339,6 +340,7 @@ static const char SQL_INS_EVENT[] =
 	"INSERT INTO events(pos, event_id, room_nid, type, state_key, sender, ts, depth, sg,"
 	" redacts, txn_id, content, skel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char SQL_INS_EDGE[] = "INSERT OR IGNORE INTO event_edges(prev_id, pos) VALUES (?, ?)";
+static const char SQL_UPD_EXTREM[] = "UPDATE extremities SET event_id = ? WHERE room_nid = ?";
 static const char SQL_DEL_EXTREM[] = "DELETE FROM extremities WHERE room_nid = ?";
 static const char SQL_INS_EXTREM[] = "INSERT INTO extremities(room_nid, event_id) VALUES (?, ?)";
 static const char SQL_UPD_CUR[] = "UPDATE cur_state SET pos = ? WHERE nid = ?";
@@ -348,7 +350,8 @@ static const char SQL_INS_CHANGE[] =
 	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,0)";
 static const char SQL_INS_MEMBER[] =
 	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
-static const char SQL_INS_TXN[] = "INSERT INTO txns(sender, txn_id, pos, seq) VALUES (?,?,?,?)";
+static const char SQL_INS_TXN[] =
+	"INSERT INTO txns(sender, txn_id, pos, seq, room_nid) VALUES (?,?,?,?,?)";
 static const char SQL_TARGET[] = "SELECT pos, type, state_key FROM events WHERE event_id = ? AND room_nid = ?";
 static const char SQL_REDACT[] = "UPDATE events SET content = ?, redacted_by = ? WHERE pos = ?";
 
@@ -410,7 +413,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 	cj_buf skel = {0};
 	static const char *const no_content[] = {"content", NULL};
 	uint64_t pos = db->next_pos, seq = 0;
-	int64_t sg = room->sg, key_nid = 0;
+	int64_t sg = room->sg, key_nid = 0, sg_depth = room->sg_depth;
 	sqlite3_stmt *st;
 	mxdb_status s = MXDB_OK;
 
@@ -425,6 +428,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 	if (s != MXDB_OK)
 		goto out;
 
+	req->dirty = true;
 	if (ev_is_state(ev)) {
 		key_nid = cur.key_nid;
 		if (key_nid != 0) {
@@ -446,7 +450,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 			key_nid = sqlite3_last_insert_rowid(w->db);
 		sg = db->next_sg;
 		sg_entry e = {key_nid, (int64_t)pos};
-		if ((s = sg_add(w, sg, room->nid, room->sg, &e, 1, err)) != MXDB_OK)
+		if ((s = sg_add(w, sg, room->nid, room->sg, &e, 1, &sg_depth, err)) != MXDB_OK)
 			goto out;
 		seq = db->next_seq;
 		if ((st = store_stmt(w, SQL_INS_CHANGE, err)) == NULL)
@@ -501,15 +505,22 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 			goto out;
 	}
 	/* A local event references every extremity, so it becomes the only one. */
-	if ((st = store_stmt(w, SQL_DEL_EXTREM, err)) == NULL)
-		goto io;
-	sqlite3_bind_int64(st, 1, room->nid);
-	if ((s = step_done(w, st, err, "extremities")) != MXDB_OK)
-		goto out;
-	if ((st = store_stmt(w, SQL_INS_EXTREM, err)) == NULL)
-		goto io;
-	sqlite3_bind_int64(st, 1, room->nid);
-	sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
+	if (room->n_extrem == 1) {
+		if ((st = store_stmt(w, SQL_UPD_EXTREM, err)) == NULL)
+			goto io;
+		sqlite3_bind_text(st, 1, ev->event_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, room->nid);
+	} else {
+		if ((st = store_stmt(w, SQL_DEL_EXTREM, err)) == NULL)
+			goto io;
+		sqlite3_bind_int64(st, 1, room->nid);
+		if ((s = step_done(w, st, err, "extremities")) != MXDB_OK)
+			goto out;
+		if ((st = store_stmt(w, SQL_INS_EXTREM, err)) == NULL)
+			goto io;
+		sqlite3_bind_int64(st, 1, room->nid);
+		sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
+	}
 	if ((s = step_done(w, st, err, "extremities")) != MXDB_OK)
 		goto out;
 	if (ev->redacts != NULL && (s = apply_redaction(db, room, ev, err)) != MXDB_OK)
@@ -521,6 +532,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 		sqlite3_bind_text(st, 2, txn_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (int64_t)pos);
 		sqlite3_bind_int64(st, 4, (int64_t)seq);
+		sqlite3_bind_int64(st, 5, room->nid);
 		if ((s = step_done(w, st, err, "transaction ID")) != MXDB_OK)
 			goto out;
 	}
@@ -546,6 +558,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 	room->n_extrem = 1;
 	room->depth = ev->depth;
 	room->sg = sg;
+	room->sg_depth = sg_depth;
 	db->next_pos++;
 	if (seq != 0) {
 		db->next_seq++;
