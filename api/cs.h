@@ -26,7 +26,8 @@ typedef struct cs_ctx {
 	int commit_sub;     /* mxdb_on_commit registration */
 } cs_ctx;
 
-/* The client API (/_matrix/client/{r0,v1,v3}) and /.well-known/matrix. */
+/* The client API (/_matrix/client/{r0,v1,v3}), and /.well-known/matrix/client
+ * with /_matrix/client/versions. */
 extern const http_routes cs_client_routes;
 extern const http_routes cs_wellknown_routes;
 

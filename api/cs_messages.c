@@ -65,11 +65,32 @@ bool cs_filter_passes(const json_t *f, const char *type, const char *sender)
 	return true;
 }
 
-json_t *cs_event_json(const mxdb_event *e, const char *device)
+/* Clients expect unsigned.redacted_because to be the whole redaction event;
+ * fills it in when the stored event only names it. */
+void cs_fix_redacted(cs_ctx *c, json_t *ev)
+{
+	json_t *u = json_object_get(ev, "unsigned");
+	json_t *rb = json_object_get(u, "redacted_because");
+	const char *id = json_string_value(json_object_get(rb, "event_id"));
+	if (id == NULL || json_object_get(rb, "sender") != NULL)
+		return;
+	char *text = NULL;
+	if (mxdb_event_get(c->db, id, &text, NULL) != MXDB_OK)
+		return;
+	json_t *full = json_loads(text, 0, NULL);
+	mxdb_free(text);
+	if (json_is_object(full))
+		json_object_set_new(u, "redacted_because", full);
+	else
+		json_decref(full);
+}
+
+json_t *cs_event_json(cs_ctx *c, const mxdb_event *e, const char *device)
 {
 	json_t *ev = json_loads(e->json, 0, NULL);
 	if (ev == NULL)
 		return NULL;
+	cs_fix_redacted(c, ev);
 	/* The engine keys transaction IDs as "<device>|<txn>"; only the device
 	 * that sent the event sees its transaction_id. */
 	if (e->txn_id != NULL && device != NULL) {
@@ -121,6 +142,10 @@ void cs_messages(http_req *r)
 		return;
 	const char *dir = http_query(r, "dir"), *from = http_query(r, "from");
 	const char *to = http_query(r, "to");
+	if (from != NULL && from[0] == '\0')
+		from = NULL;
+	if (to != NULL && to[0] == '\0')
+		to = NULL;
 	bool back = dir == NULL || strcmp(dir, "b") == 0;
 	if (dir != NULL && strcmp(dir, "b") != 0 && strcmp(dir, "f") != 0) {
 		http_reply_error(r, 400, "M_INVALID_PARAM", "dir must be b or f");
@@ -159,7 +184,7 @@ void cs_messages(http_req *r)
 		last = back ? ev->pos - 1 : ev->pos;
 		if (!cs_filter_passes(filter, ev->type, ev->sender))
 			continue;
-		json_t *j = cs_event_json(ev, r->device_id);
+		json_t *j = cs_event_json(CS(r), ev, r->device_id);
 		if (j != NULL)
 			json_array_append_new(chunk, j);
 	}
@@ -196,11 +221,11 @@ static uint64_t find_pos(cs_ctx *c, const char *room, const char *event_id)
 	return found;
 }
 
-static json_t *events_array(const mxdb_events *evs, const char *device)
+static json_t *events_array(cs_ctx *c, const mxdb_events *evs, const char *device)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < evs->n; i++) {
-		json_t *j = cs_event_json(&evs->ev[i], device);
+		json_t *j = cs_event_json(c, &evs->ev[i], device);
 		if (j != NULL)
 			json_array_append_new(a, j);
 	}
@@ -240,8 +265,8 @@ void cs_context(http_req *r)
 	mxdb_free(state);
 	http_reply_json(r, 200,
 	                json_pack("{s:o, s:o, s:o, s:s, s:s, s:o}", "event", event, "events_before",
-	                          events_array(&before, r->device_id), "events_after",
-	                          events_array(&after, r->device_id), "start", start, "end", end,
+	                          events_array(CS(r), &before, r->device_id), "events_after",
+	                          events_array(CS(r), &after, r->device_id), "start", start, "end", end,
 	                          "state", sj ? sj : json_array()));
 	mxdb_events_free(&before);
 	mxdb_events_free(&after);

@@ -91,11 +91,13 @@ static const char *const client_prefixes[] = {
 
 const http_routes cs_client_routes = {client_prefixes, client_routes};
 
+/* /.well-known/matrix/client and the unversioned /_matrix/client/versions. */
 static const http_route wellknown_routes[] = {
-	{G, "client", cs_wellknown_client, 0},
+	{G, ".well-known/matrix/client", cs_wellknown_client, 0},
+	{G, "_matrix/client/versions", cs_versions, 0},
 	{0, NULL, NULL, 0},
 };
-static const char *const wellknown_prefixes[] = {"/.well-known/matrix", NULL};
+static const char *const wellknown_prefixes[] = {"/", NULL};
 const http_routes cs_wellknown_routes = {wellknown_prefixes, wellknown_routes};
 
 mxdb_status cs_auth(void *app, const char *token, char **user, char **device)

@@ -328,7 +328,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		*con_cls = c;
 		atomic_fetch_add(&s->active, 1);
 		const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
-		if (cl != NULL && strtoull(cl, NULL, 10) > s->cfg.body_limit) {
+		unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+		/* A body somewhat over the limit is read and dropped so the client,
+		 * still sending, gets the 413; a huge one is refused at once (the
+		 * connection closes and the client may only see a reset). */
+		if (n > s->cfg.body_limit)
+			c->too_large = true;
+		if (n > 16 * (unsigned long long)s->cfg.body_limit) {
 			http_reply_error(&c->req, 413, "M_TOO_LARGE", "request body over %zu bytes",
 			                 s->cfg.body_limit);
 			return queue(c);
