@@ -1,67 +1,31 @@
-"""tablelib.py: what the table-API integration tests share: a real mxdbd on
-random loopback ports (HTTP and nng feed) in a temporary data directory,
-account registration, and small HTTP helpers (urllib only)."""
+"""tablelib.py: what the table-API integration tests share: a real mxdbd
+(mxdbd_util.py: a free loopback port, an ipc:// feed, a temporary data
+directory), account registration, and small HTTP helpers (urllib only)."""
 import json
 import os
 import random
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-BIN = os.environ.get("MXDB_BIN", "build/test")
+from mxdbd_util import Mxdbd  # noqa: E402
 
-
-def free_port():
-    for _ in range(50):
-        p = random.randint(20000, 60000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", p))
-                with socket.socket() as s2:
-                    s2.bind(("127.0.0.1", p + 1))
-                return p
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
+BIN = os.environ.get("MXDB_BIN", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build/test"))
 
 
 class Server:
+    """A started mxdbd (mxdbd_util.Mxdbd: port 0, ipc:// feed) with the
+    table tests' accessors; stop() returns its exit status."""
+
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="mxdb-tables-")
-        self.port = free_port()
-        self.feed = "tcp://127.0.0.1:%d" % (self.port + 1)
-        self.name = "localhost:%d" % self.port
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.log = open(os.path.join(self.dir, "mxdbd.log"), "w")
-        self.proc = subprocess.Popen(
-            [os.path.join(BIN, "mxdbd"), "--listen", "127.0.0.1:%d" % self.port, "--server-name", self.name,
-             "--data", os.path.join(self.dir, "data"), "--feed", self.feed, "--password-hash", "fast",
-             "--log-level", "warn"], stdout=self.log, stderr=self.log)
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        raise RuntimeError("mxdbd did not start: " + open(self.log.name).read())
+        self.d = Mxdbd("--log-level", "warn").__enter__()
+        self.port, self.url, self.dir = self.d.port, self.d.url, self.d.dir
+        self.name = "test.local"
+        self.feed = "ipc://" + os.path.join(self.d.dir, "feed")
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        rc = self.proc.returncode
-        shutil.rmtree(self.dir, ignore_errors=True)
+        rc = self.d.stop()
+        self.d.__exit__(None, None, None)
         return rc
 
     def register(self, user, password="pw-" + str(random.random())):
@@ -69,10 +33,6 @@ class Server:
                               {"username": user, "password": password, "auth": {"type": "m.login.dummy"}})
         assert st == 200, (st, body)
         return body["access_token"]
-
-
-class Resp:
-    pass
 
 
 def request(srv, method, path, token=None, body=None, headers=None, raw=None, timeout=30):

@@ -3,12 +3,11 @@
 # table create, put/get/del/scan/history with compare-and-set, watch, and
 # the exit statuses a script relies on (0 ok, 1 not found / condition
 # failed, 2 usage, 3 server or network error, 4 denied).
-set -u
-BIN=${MXDB_BIN:-build/test}
-M="$BIN/mxdb"
-WORK=$(mktemp -d /tmp/mxdb-cli-XXXXXX)
-export XDG_CONFIG_HOME="$WORK/config"
+. "$(dirname "$0")/mxdbd_lib.sh"
+M="$MXDB_BIN/mxdb"
+export XDG_CONFIG_HOME="$DATA/config"
 unset MXDB_TOKEN MXDB_PASSWORD
+WORK=$DATA
 fails=0 checks=0
 check() { # check DESCRIPTION EXPECTED ACTUAL
 	checks=$((checks + 1))
@@ -18,27 +17,15 @@ check() { # check DESCRIPTION EXPECTED ACTUAL
 	fi
 }
 
-for try in 1 2 3 4 5 6 7 8 9 10; do
-	PORT=$((20000 + RANDOM % 40000))
-	"$BIN/mxdbd" --listen "127.0.0.1:$PORT" --server-name "localhost:$PORT" --data "$WORK/data" \
-		--feed "tcp://127.0.0.1:$((PORT + 1))" --password-hash fast --log-level warn >"$WORK/log" 2>&1 &
-	PID=$!
-	for i in $(seq 50); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-		kill -0 $PID 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 $PID 2>/dev/null && break
-done
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
-export MXDB_SERVER="http://127.0.0.1:$PORT"
-T="#todo:localhost:$PORT"
+start_mxdbd --log-level warn
+export MXDB_SERVER="$HS"
+T="#todo:test.local"
 
-out=$("$M" register alice --password s3cret-pw); check "register" "0 @alice:localhost:$PORT" "$? $out"
+out=$("$M" register alice --password s3cret-pw); check "register" "0 @alice:test.local" "$? $out"
 check "credentials file mode" "600" "$(stat -c %a "$XDG_CONFIG_HOME/mxdb/credentials.json")"
 "$M" register alice --password other 2>/dev/null; check "register a taken name" 2 $?
 "$M" login alice --password wrong 2>/dev/null; check "login with a wrong password" 4 $?
-out=$(echo s3cret-pw | "$M" login alice); check "login, password on stdin" "0 @alice:localhost:$PORT" "$? $out"
+out=$(echo s3cret-pw | "$M" login alice); check "login, password on stdin" "0 @alice:test.local" "$? $out"
 
 room=$("$M" table create todo); check "table create" 0 $?
 case "$room" in !*) ok=yes ;; *) ok=no ;; esac; check "table create prints the room ID" yes $ok
@@ -60,7 +47,7 @@ echo '{"title":"bread"}' | "$M" put "$T" com.example.todo t1 --if-match "$v1" >/
 "$M" put "$T" com.example.todo t3 'not json' 2>/dev/null; check "put bad JSON" 2 $?
 "$M" put "$T" com.example.todo 2>/dev/null; check "put without a key" 2 $?
 "$M" get "$T" com.example.todo nope 2>/dev/null; check "get a missing row" 1 $?
-"$M" get "#nope:localhost:$PORT" com.example.todo t1 2>/dev/null; check "get from a missing table" 1 $?
+"$M" get "#nope:test.local" com.example.todo t1 2>/dev/null; check "get from a missing table" 1 $?
 check "scan" 2 "$("$M" scan "$T" --type com.example.todo | wc -l)"
 check "scan --prefix" "t2" "$("$M" scan "$T" --type com.example.todo --prefix t2 | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["key"])')"
 check "scan --limit" 1 "$("$M" scan "$T" --limit 1 | wc -l)"
@@ -94,7 +81,7 @@ check "watch --since 0 starts at the table's first change" 1 "$(head -1 "$WORK/w
 "$M" frobnicate 2>/dev/null; check "unknown command" 2 $?
 MXDB_SERVER=http://127.0.0.1:1 "$M" get "$T" com.example.todo t1 2>/dev/null; check "server unreachable" 3 $?
 
-kill $PID; wait $PID; check "mxdbd exits 0" 0 $?
-trap 'rm -rf "$WORK"' EXIT
+kill -TERM "$MXDBD_PID"; wait "$MXDBD_PID"; check "mxdbd exits 0" 0 $?
+MXDBD_PID=
 echo "test_cli_tables: $checks checks, $fails failed"
 [ $fails -eq 0 ]

@@ -1,5 +1,5 @@
-"""test_tables.py: the native table API of a real mxdbd (random loopback
-ports, its own data directory): rows and ETags, compare-and-set (and a race
+"""test_tables.py: the native table API of a real mxdbd (a free loopback
+port, its own data directory): rows and ETags, compare-and-set (and a race
 of two writers on one row: exactly one wins per round, the other gets 412),
 deletes, history, access rules (members only for private tables, public
 tables readable by anyone, writes by power level), CBOR bodies both ways
