@@ -126,6 +126,13 @@ void http_reply_json(http_req *r, int status, json_t *body);
 void http_reply_empty(http_req *r);
 void http_reply_raw(http_req *r, int status, const char *content_type, const void *data,
                     size_t len);
+/* Answers with a stream (http_stream.c): fn is asked for bytes whenever the
+ * socket can take them and returns how many it wrote (> 0), 0 when it has
+ * nothing now (the connection then sleeps until the next http_wake or
+ * keepalive_ms), or -1 to end. ctx_free(ctx) runs when the stream ends. */
+typedef long (*http_stream_fn)(void *ctx, char *buf, size_t max);
+void http_reply_stream(http_req *r, const char *content_type, http_stream_fn fn, void *ctx,
+                       void (*ctx_free)(void *), int keepalive_ms);
 /* Answers with a Matrix error {"errcode","error"}. */
 void http_reply_error(http_req *r, int status, const char *errcode, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

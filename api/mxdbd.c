@@ -21,6 +21,7 @@
 #include "http.h"
 #include "log.h"
 #include "mxdb.h"
+#include "table.h"
 
 /* Argon2id costs by config name: libsodium's interactive and moderate
  * limits, and "fast" (the minimum) for tests and benchmarks. */
@@ -124,6 +125,7 @@ int main(int argc, char **argv)
 	             .registration_open = strcmp(c.registration, "open") == 0};
 	int rc = 1;
 	http_server *fed_http = NULL;
+	mxdb_feed *feed = NULL;
 	if (mxdb_open(c.data, &opt, &cs.db, &e) != MXDB_OK) {
 		log_error("cannot open the database in %s: %s", c.data, e.message);
 		return 1;
@@ -151,12 +153,18 @@ int main(int argc, char **argv)
 		log_error("federation: %s", e.message);
 		goto out;
 	}
+	http_add_routes(cs.http, &tbl_routes);
+	if (c.feed[0] && mxdb_feed_open(cs.db, c.feed, &feed, &e) != MXDB_OK) {
+		log_error("change feed: %s", e.message);
+		goto out;
+	}
+	tbl_set_feed_url(c.feed);
 	if (http_start(cs.http, &e) != MXDB_OK) {
 		log_error("%s", e.message);
 		goto out;
 	}
-	printf("mxdbd %s listening on http://%s:%d (server name %s, data %s)\n", MXDB_VERSION, host,
-	       http_port(cs.http), c.server_name, c.data);
+	printf("mxdbd %s listening on http://%s:%d (server name %s, data %s, feed %s)\n", MXDB_VERSION,
+	       host, http_port(cs.http), c.server_name, c.data, c.feed[0] ? c.feed : "off");
 	fflush(stdout);
 	int sig = 0;
 	sigwait(&sigs, &sig);
@@ -170,6 +178,7 @@ out:
 	fed_stop(cs.fed);
 	cs.fed = NULL;
 	cs_fini(&cs);
+	mxdb_feed_close(feed);
 	acct_close(cs.acct);
 	mxdb_close(cs.db);
 	return rc;

@@ -28,10 +28,10 @@ grep -q "bad.conf:2" err || fail "the config error names no line: $(cat err)"
 PID=$!
 for _ in $(seq 1 100); do grep -q listening out && break; sleep 0.1; done
 [ "$(wc -l <out)" = 1 ] || fail "expected one line on stdout: $(cat out)"
-grep -q "listening on http://127.0.0.1:[0-9]* (server name localhost:8008, data ./mxdb-data)" out ||
+grep -q "listening on http://127.0.0.1:[0-9]* (server name localhost:8008, data ./mxdb-data[,)]" out ||
 	fail "start-up line: $(cat out)"
 [ -f mxdb-data/mxdb.sqlite3 ] && [ -f mxdb-data/signing.key ] || fail "data directory: $(ls -la mxdb-data)"
-PORT=$(sed -n 's|.*127.0.0.1:\([0-9]*\).*|\1|p' out)
+PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\).*|\1|p' out)
 curl -sf "http://127.0.0.1:$PORT/_matrix/client/versions" >/dev/null || fail "not serving"
 # SIGTERM with a parked long-poll: it is answered at once, then the daemon exits 0
 TOKEN=$(curl -s -X POST "http://127.0.0.1:$PORT/_matrix/client/v3/register" \
@@ -61,7 +61,7 @@ CONF
 PID=$!
 for _ in $(seq 1 100); do grep -q listening out && break; sleep 0.1; done
 grep -q "server name flag.example, data $WORK/d2" out || fail "config file + flag: $(cat out)"
-PORT=$(sed -n 's|.*127.0.0.1:\([0-9]*\).*|\1|p' out)
+PORT=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\).*|\1|p' out)
 CODE=$(curl -s -o reg -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/_matrix/client/v3/register" \
 	-d '{"username":"x","password":"y","auth":{"type":"m.login.dummy"}}')
 [ "$CODE" = 403 ] || fail "registration = closed did not close it: $CODE $(cat reg)"
