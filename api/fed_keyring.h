@@ -17,6 +17,10 @@ mxdb_status fed_keyring_new(const char *db_path, fed_client *client, fed_keyring
                             mxdb_error *err);
 void fed_keyring_free(fed_keyring *kr);
 
+/* Our own server's key: answered without cache or fetch (our events come
+ * back to us, e.g. through get_missing_events from a third server). */
+void fed_keyring_set_own(fed_keyring *kr, const char *server_name, const mx_key *key);
+
 /* The key key_id of server for use at ts (now for requests, the event's
  * origin_server_ts for events). MXDB_ENOTFOUND when the server does not
  * have it (or is unreachable and nothing valid is cached). */

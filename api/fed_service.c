@@ -60,6 +60,8 @@ mxdb_status fed_start(mxdb *db, const char *data_dir, const fed_options *opt, fe
 		s = fed_store_open(mxdb_sqlite_path(db), &f->conn, err);
 	if (s == MXDB_OK)
 		s = fed_keyring_new(mxdb_sqlite_path(db), f->client, &f->keyring, err);
+	if (s == MXDB_OK)
+		fed_keyring_set_own(f->keyring, f->server_name, &f->key);
 	fed_sender_config sc = {.db_path = mxdb_sqlite_path(db), .client = f->client,
 	                        .origin = f->server_name};
 	if (s == MXDB_OK)

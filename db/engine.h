@@ -71,6 +71,8 @@ struct eng_req {
 	eng_change *chg; /* the changes it made, dispatched after commit */
 	size_t n_chg, cap_chg;
 	mxdb_cause cause; /* of the changes it makes: LOCAL unless federation says */
+	bool detached;    /* federation: the event lost a merge; store it and its state
+	                     group, but leave current state and change records alone */
 	bool atomic;     /* may fail after writing: run inside a SAVEPOINT */
 	bool dirty;      /* has written (a failure now spoils the transaction) */
 };

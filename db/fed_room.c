@@ -302,12 +302,12 @@ static mxdb_status add_group(wctx *c, eng_room *room, int64_t parent, const mx_m
 }
 
 /* Makes `to` the room's current state, coming from `from` (what cur_state
- * holds now): cur_state rows, memberships, change records (cause remote when
- * the new winner is by_remote, else merge), and a state group for it as a
+ * holds now): cur_state rows, memberships, change records (cause merge: the
+ * winners changed by state resolution), and a state group for it as a
  * delta from group parent_sg (holding parent). */
 static mxdb_status apply_current(wctx *c, eng_req *req, eng_room *room, const mx_map *from,
-                                 const mx_map *to, const char *by_remote, int64_t parent_sg,
-                                 const mx_map *parent, mxdb_error *err)
+                                 const mx_map *to, int64_t parent_sg, const mx_map *parent,
+                                 mxdb_error *err)
 {
 	store_conn *w = c->w;
 	size_t it = 0, kl;
@@ -336,7 +336,7 @@ static mxdb_status apply_current(wctx *c, eng_req *req, eng_room *room, const mx
 		sqlite3_bind_int64(st, 2, row.key_nid);
 		s = step(w, st, "current state", err);
 		uint64_t seq = c->db->next_seq;
-		req->cause = by_remote && strcmp(v, by_remote) == 0 ? MXDB_CAUSE_REMOTE : MXDB_CAUSE_MERGE;
+		req->cause = MXDB_CAUSE_MERGE;
 		if (s == MXDB_OK && (st = store_stmt(w, SQL_MERGE_CHANGE, err)) == NULL)
 			s = MXDB_EIO;
 		if (s == MXDB_OK) {
@@ -468,12 +468,25 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 	if (s == MXDB_OK) {
 		room->sg = before_sg;
 		room->sg_depth = -1;
-		/* cur_state rows now hold `cur`; eng_persist moves ev's row to ev
-		 * (cause remote) and gives ev the group before + ev. */
-		req->cause = MXDB_CAUSE_REMOTE;
-		if (!ev->rejected && ev_is_state(ev))
-			fed_state_apply(cur, ev, err);
-		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
+		/* eng_persist gives ev the group before + ev. When ev wins its row
+		 * in the merged state it also moves the row (a winner changed by a
+		 * merge: cause merge); when it loses, the row stays (detached). */
+		bool wins = false;
+		if (ev_is_state(ev)) {
+			char key[2 * EV_MAX_ID + 8];
+			size_t kl = map_state_key(key, sizeof(key), ev->type, ev->state_key);
+			const char *w = kl ? map_get(merged, key, kl) : NULL;
+			wins = w != NULL && strcmp(w, id) == 0;
+		}
+		if (wins)
+			s = fed_state_apply(cur, ev, err);
+		req->cause = MXDB_CAUSE_MERGE;
+		req->detached = !wins;
+		if (s == MXDB_OK)
+			s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
+		else
+			ev_free(ev);
+		req->detached = false;
 		ev = NULL;
 	}
 	/* eng_persist left the room at ev's group with ev as only extremity;
@@ -481,7 +494,7 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 	if (s == MXDB_OK)
 		s = set_extremities(c->w, room, ext, n_ext, err);
 	if (s == MXDB_OK)
-		s = apply_current(c, req, room, cur, merged, id, room->sg, after, err);
+		s = apply_current(c, req, room, cur, merged, room->sg, after, err);
 	if (s == MXDB_OK)
 		snprintf(out->why, sizeof(out->why), "merged (%zu extremities)", n_ext);
 	forget_room(db, room);

@@ -435,12 +435,13 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	req->dirty = true;
 	if (ev_is_state(ev)) {
 		key_nid = cur.key_nid;
-		if (key_nid != 0) {
+		st = NULL;
+		if (key_nid != 0 && !req->detached) {
 			if ((st = store_stmt(w, SQL_UPD_CUR, err)) == NULL)
 				goto io;
 			sqlite3_bind_int64(st, 1, (int64_t)pos);
 			sqlite3_bind_int64(st, 2, key_nid);
-		} else {
+		} else if (key_nid == 0) {
 			if ((st = store_stmt(w, SQL_INS_CUR, err)) == NULL)
 				goto io;
 			sqlite3_bind_int64(st, 1, room->nid);
@@ -448,7 +449,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 			sqlite3_bind_text(st, 3, ev->state_key, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 4, (int64_t)pos);
 		}
-		if ((s = step_done(w, st, err, "current state")) != MXDB_OK)
+		if (st != NULL && (s = step_done(w, st, err, "current state")) != MXDB_OK)
 			goto out;
 		if (key_nid == 0)
 			key_nid = sqlite3_last_insert_rowid(w->db);
@@ -456,6 +457,8 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		sg_entry e = {key_nid, (int64_t)pos};
 		if ((s = sg_add(w, sg, room->nid, room->sg, &e, 1, &sg_depth, err)) != MXDB_OK)
 			goto out;
+	}
+	if (ev_is_state(ev) && !req->detached) {
 		seq = db->next_seq;
 		if ((st = store_stmt(w, SQL_INS_CHANGE, err)) == NULL)
 			goto io;
@@ -565,9 +568,10 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	room->sg = sg;
 	room->sg_depth = sg_depth;
 	db->next_pos++;
+	if (ev_is_state(ev))
+		db->next_sg++;
 	if (seq != 0) {
 		db->next_seq++;
-		db->next_sg++;
 		room->room_seq++;
 	}
 	if (res != NULL) {
@@ -575,7 +579,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		res->seq = seq;
 		res->pos = pos;
 	}
-	if (ev_is_state(ev)) {
+	if (ev_is_state(ev) && !req->detached) {
 		char key[2 * EV_MAX_ID + 8];
 		size_t kl = map_state_key(key, sizeof(key), ev->type, ev->state_key);
 		if (kl != 0 && strcmp(ev->type, "m.room.create") != 0 &&
