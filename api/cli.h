@@ -39,6 +39,16 @@ int cli_keygen(int argc, char **argv);
 
 /* cli_event.c */
 int cli_event_id(int argc, char **argv);
+/* cli_client.c, cli_watch.c: talking to a server (exit statuses in cli_http.h) */
+int cli_register(int argc, char **argv);
+int cli_login(int argc, char **argv);
+int cli_table(int argc, char **argv);
+int cli_put(int argc, char **argv);
+int cli_get(int argc, char **argv);
+int cli_del(int argc, char **argv);
+int cli_scan(int argc, char **argv);
+int cli_history(int argc, char **argv);
+int cli_watch(int argc, char **argv);
 
 /* cli_stateres.c */
 int cli_stateres(int argc, char **argv);

@@ -19,6 +19,15 @@ static const cli_command commands[] = {
 	{"keygen", cli_keygen, "keygen FILE"},
 	{"event-id", cli_event_id, "event-id [--room-version V] [--lines] < PDU"},
 	{"stateres", cli_stateres, "stateres FILE.json"},
+	{"register", cli_register, "register [--server URL] USER [--password P]"},
+	{"login", cli_login, "login [--server URL] USER [--password P]"},
+	{"table", cli_table, "table create NAME [--public] [--writer @USER[=LEVEL]]... | table info TABLE"},
+	{"put", cli_put, "put TABLE TYPE KEY [JSON] [--if-match VERSION|*] [--if-none-match]"},
+	{"get", cli_get, "get TABLE TYPE KEY [--etag]"},
+	{"del", cli_del, "del TABLE TYPE KEY [--if-match VERSION|*]"},
+	{"scan", cli_scan, "scan TABLE [--type T] [--prefix P] [--limit N]"},
+	{"history", cli_history, "history TABLE TYPE KEY"},
+	{"watch", cli_watch, "watch TABLE [--since SEQ] [--feed URL] [--count N] [--timeout MS] [--stats]"},
 	{NULL, NULL, NULL},
 };
 

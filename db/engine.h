@@ -70,6 +70,9 @@ struct eng_req {
 	bool done;
 	eng_change *chg; /* the changes it made, dispatched after commit */
 	size_t n_chg, cap_chg;
+	mxdb_cause cause; /* of the changes it makes: LOCAL unless federation says */
+	bool detached;    /* federation: the event lost a merge; store it and its state
+	                     group, but leave current state and change records alone */
 	bool atomic;     /* may fail after writing: run inside a SAVEPOINT */
 	bool dirty;      /* has written (a failure now spoils the transaction) */
 };
@@ -144,6 +147,11 @@ mxdb_status eng_row_get(mxdb *db, eng_room *room, const char *type, const char *
 /* Runs fn(db, req, arg, err) on the writer thread inside the group-commit
  * transaction, and waits until it is durable; res gets req->res. */
 mxdb_status eng_submit(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res, mxdb_error *err);
+/* Records a change of a row for the callbacks, with req->cause. */
+mxdb_status eng_change_add(eng_req *req, const eng_room *room, const ev_t *ev, const char *prev,
+                           const char *content, uint64_t seq, uint64_t pos);
+/* The auth_events of an event about to be built (room_build.c). */
+json_t *eng_auth_events_for(eng_room *room, const eng_spec *spec);
 /* The same for a request that may fail after it wrote (createRoom): it runs
  * inside its own SAVEPOINT so that its failure undoes only itself. */
 mxdb_status eng_submit_atomic(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res,
@@ -153,6 +161,11 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
                         const eng_row *cur, mxdb_write_result *res, mxdb_error *err);
 /* Is user_id a local user ("@x:server_name"), well formed? */
 mxdb_status eng_check_user(mxdb *db, const char *user_id, mxdb_error *err);
+
+/* ---- fed_room.c ---- */
+/* Queues a local event for every other server in the room (fed_outbox, in
+ * the writer's transaction). */
+mxdb_status fed_room_queue_local(mxdb *db, eng_room *room, const ev_t *ev, mxdb_error *err);
 
 /* ---- room_create.c: runs on the writer thread ---- */
 typedef struct eng_create {

@@ -13,6 +13,7 @@
 
 #include "cjson.h"
 #include "engine.h"
+#include "fed_store.h"
 
 static char *path_join(const char *dir, const char *name)
 {
@@ -71,6 +72,8 @@ mxdb_status mxdb_open(const char *dir, const mxdb_options *opt, mxdb **out, mxdb
 		s = store_open(db->db_path, opt->synchronous == MXDB_SYNC_FULL,
 		               opt->readers > 0 ? opt->readers : 4, &db->st, err);
 	}
+	if (s == MXDB_OK)
+		s = fed_store_migrate(db->st->writer.db, err);
 	if (s == MXDB_OK)
 		s = eng_start(db, err);
 	if (s != MXDB_OK) {

@@ -13,7 +13,7 @@
 #include "engine.h"
 
 /* The auth events of an event about to be built, by the spec's selection. */
-static json_t *auth_events_for(eng_room *room, const eng_spec *spec)
+json_t *eng_auth_events_for(eng_room *room, const eng_spec *spec)
 {
 	auth_key keys[16];
 	size_t n = auth_types_for_event(room->rv, spec->type, spec->state_key, spec->sender,
@@ -72,7 +72,7 @@ mxdb_status eng_emit(mxdb *db, eng_req *req, eng_room *room, const eng_spec *spe
 	json_t *prev = json_array();
 	for (size_t i = 0; i < room->n_extrem; i++)
 		json_array_append_new(prev, json_string(room->extrem[i]));
-	json_object_set_new(pdu, "auth_events", auth_events_for(room, spec));
+	json_object_set_new(pdu, "auth_events", eng_auth_events_for(room, spec));
 	json_object_set_new(pdu, "prev_events", prev);
 	json_object_set_new(pdu, "content", content);
 	json_object_set_new(pdu, "depth", json_integer(room->depth + 1));

@@ -90,8 +90,12 @@ static const char SQL_ROOM[] = "SELECT nid, version, create_pos FROM rooms WHERE
 static const char SQL_EXTREM[] =
 	"SELECT x.event_id, e.depth FROM extremities x JOIN events e ON e.event_id = x.event_id"
 	" WHERE x.room_nid = ?";
+/* The state after the newest event, unless a federation merge stored the
+ * room's current group since (fed_room_sg, valid while pos is the newest). */
 static const char SQL_LAST_SG[] =
-	"SELECT sg FROM events WHERE room_nid = ? ORDER BY pos DESC LIMIT 1";
+	"SELECT COALESCE((SELECT f.sg FROM fed_room_sg f WHERE f.room_nid = ?1 AND f.pos ="
+	" (SELECT max(pos) FROM events WHERE room_nid = ?1)),"
+	" (SELECT sg FROM events WHERE room_nid = ?1 ORDER BY pos DESC LIMIT 1))";
 static const char SQL_ROOM_SEQ[] = "SELECT max(room_seq) FROM changes WHERE room_nid = ?";
 
 static mxdb_status load_ev(mxdb *db, const mx_room_version *rv, int64_t pos, ev_t **out,
@@ -303,7 +307,7 @@ mxdb_status eng_check_user(mxdb *db, const char *user_id, mxdb_error *err)
 	return MXDB_OK;
 }
 
-/* Records a change for the callbacks (strings copied). */
+/* Records a change for the callbacks (strings copied), with req->cause. */
 static mxdb_status change_add(eng_req *req, const eng_room *room, const char *type,
                               const char *key, const char *event, const char *prev,
                               const char *sender, int64_t ts, const char *content, uint64_t seq,
@@ -329,7 +333,7 @@ static mxdb_status change_add(eng_req *req, const eng_room *room, const char *ty
 	c->c = (mxdb_change){.seq = seq, .room_seq = room->room_seq + 1, .pos = pos,
 	                     .room = c->room, .type = c->type, .key = c->key, .event = c->event,
 	                     .prev = c->prev, .sender = c->sender, .ts = ts,
-	                     .content = c->content, .cause = MXDB_CAUSE_LOCAL};
+	                     .content = c->content, .cause = req->cause};
 	if (!c->room || !c->type || !c->key || !c->event || (prev && !c->prev) || !c->sender ||
 	    (strcmp(content, "{}") != 0 && !c->content)) {
 		eng_change_free(c);
@@ -337,6 +341,13 @@ static mxdb_status change_add(eng_req *req, const eng_room *room, const char *ty
 		return MXDB_ENOMEM;
 	}
 	return MXDB_OK;
+}
+
+mxdb_status eng_change_add(eng_req *req, const eng_room *room, const ev_t *ev, const char *prev,
+                           const char *content, uint64_t seq, uint64_t pos)
+{
+	return change_add(req, room, ev->type, ev->state_key, ev->event_id, prev, ev->sender,
+	                  ev->origin_server_ts, content, seq, pos);
 }
 
 static mxdb_status step_done(store_conn *w, sqlite3_stmt *st, mxdb_error *err, const char *what)
@@ -357,7 +368,7 @@ static const char SQL_UPD_CUR[] = "UPDATE cur_state SET pos = ? WHERE nid = ?";
 static const char SQL_INS_CUR[] =
 	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
 static const char SQL_INS_CHANGE[] =
-	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,0)";
+	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
 static const char SQL_INS_MEMBER[] =
 	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
 static const char SQL_INS_TXN[] =
@@ -428,6 +439,7 @@ static mxdb_status apply_redaction(mxdb *db, eng_req *req, eng_room *room, const
 			sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
 			sqlite3_bind_int64(st, 4, pos);
 			sqlite3_bind_int64(st, 5, pos);
+			sqlite3_bind_int(st, 6, req->cause);
 			s = step_done(w, st, err, "change");
 		}
 		const char *type, *skey;
@@ -474,12 +486,13 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	req->dirty = true;
 	if (ev_is_state(ev)) {
 		key_nid = cur.key_nid;
-		if (key_nid != 0) {
+		st = NULL;
+		if (key_nid != 0 && !req->detached) {
 			if ((st = store_stmt(w, SQL_UPD_CUR, err)) == NULL)
 				goto io;
 			sqlite3_bind_int64(st, 1, (int64_t)pos);
 			sqlite3_bind_int64(st, 2, key_nid);
-		} else {
+		} else if (key_nid == 0) {
 			if ((st = store_stmt(w, SQL_INS_CUR, err)) == NULL)
 				goto io;
 			sqlite3_bind_int64(st, 1, room->nid);
@@ -487,7 +500,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 			sqlite3_bind_text(st, 3, ev->state_key, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 4, (int64_t)pos);
 		}
-		if ((s = step_done(w, st, err, "current state")) != MXDB_OK)
+		if (st != NULL && (s = step_done(w, st, err, "current state")) != MXDB_OK)
 			goto out;
 		if (key_nid == 0)
 			key_nid = sqlite3_last_insert_rowid(w->db);
@@ -495,6 +508,8 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		sg_entry e = {key_nid, (int64_t)pos};
 		if ((s = sg_add(w, sg, room->nid, room->sg, &e, 1, &sg_depth, err)) != MXDB_OK)
 			goto out;
+	}
+	if (ev_is_state(ev) && !req->detached) {
 		seq = db->next_seq;
 		if ((st = store_stmt(w, SQL_INS_CHANGE, err)) == NULL)
 			goto io;
@@ -504,6 +519,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		sqlite3_bind_int64(st, 4, (int64_t)pos);
 		if (cur.pos != 0)
 			sqlite3_bind_int64(st, 5, cur.pos);
+		sqlite3_bind_int(st, 6, req->cause);
 		if ((s = step_done(w, st, err, "change")) != MXDB_OK)
 			goto out;
 		if (strcmp(ev->type, "m.room.member") == 0) {
@@ -568,6 +584,8 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		goto out;
 	if (ev->redacts != NULL && (s = apply_redaction(db, req, room, ev, &seq, err)) != MXDB_OK)
 		goto out;
+	if (req->cause == MXDB_CAUSE_LOCAL && (s = fed_room_queue_local(db, room, ev, err)) != MXDB_OK)
+		goto out;
 	if (txn_id != NULL) {
 		if ((st = store_stmt(w, SQL_INS_TXN, err)) == NULL)
 			goto io;
@@ -579,9 +597,8 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		if ((s = step_done(w, st, err, "transaction ID")) != MXDB_OK)
 			goto out;
 	}
-	if (ev_is_state(ev) &&
-	    change_add(req, room, ev->type, ev->state_key, ev->event_id, cur.event_id, ev->sender,
-	               ev->origin_server_ts, content, seq, pos) != MXDB_OK) {
+	if (ev_is_state(ev) && seq != 0 &&
+	    eng_change_add(req, room, ev, cur.event_id, content, seq, pos) != MXDB_OK) {
 		s = mx_fail(err, MXDB_ENOMEM, "change");
 		goto out;
 	}
@@ -614,7 +631,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		res->seq = seq;
 		res->pos = pos;
 	}
-	if (ev_is_state(ev)) {
+	if (ev_is_state(ev) && !req->detached) {
 		char key[2 * EV_MAX_ID + 8];
 		size_t kl = map_state_key(key, sizeof(key), ev->type, ev->state_key);
 		if (kl != 0 && strcmp(ev->type, "m.room.create") != 0 &&

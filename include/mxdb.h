@@ -417,6 +417,54 @@ void mxdb_unsubscribe(mxdb *db, int id);
 mxdb_status mxdb_change_cbor(const mxdb_change *c, unsigned char **buf, size_t *len,
                              mxdb_error *err);
 
+
+/* ------------------------------------------------------------------------
+ * Change feed: the nng publisher and the reliable subscriber (docs/feed.md)
+ * ------------------------------------------------------------------------
+ * The publisher sends every change of db, after commit and in seq order, on
+ * an nng PUB socket: room ID, one 0x00 byte, the CBOR map of
+ * mxdb_change_cbor. PUB drops for slow subscribers; mxdb_watch never does:
+ * it subscribes, reads its starting position, then applies feed records
+ * and fills every gap (seq for all rooms, room_seq for one room) and every
+ * quiet tail by a catch-up read, in-process (mxdb_changes_since) or over
+ * HTTP (GET /_mxdb/v1/changes?since=). No change is delivered twice or out
+ * of order. */
+
+typedef struct mxdb_feed mxdb_feed;
+
+/* Listens on url ("tcp://127.0.0.1:8009", "ipc:///path") and publishes. */
+mxdb_status mxdb_feed_open(mxdb *db, const char *url, mxdb_feed **out, mxdb_error *err);
+/* Stops publishing (call before mxdb_close). NULL is fine. */
+void mxdb_feed_close(mxdb_feed *f);
+
+typedef struct mxdb_watch mxdb_watch;
+
+#define MXDB_WATCH_NOW UINT64_MAX /* since: start at the newest change */
+
+typedef struct mxdb_watch_options {
+	const char *feed_url;  /* the publisher; NULL or "": no feed, catch-up polling only */
+	const char *room;      /* one room ID ("!..."), or NULL for every room */
+	uint64_t since;        /* deliver the changes with seq > since (0: all), or MXDB_WATCH_NOW */
+	mxdb *db;              /* catch-up in-process from this database, or */
+	const char *server;    /* over HTTP from this server ("http://127.0.0.1:8008") */
+	const char *token;     /* the access token for server, or NULL */
+	int recv_buf;          /* nng receive queue in messages; 0: 1024 */
+	int idle_check_ms;     /* catch-up once the feed is quiet this long; 0: 200 */
+} mxdb_watch_options;
+
+mxdb_status mxdb_watch_open(const mxdb_watch_options *opt, mxdb_watch **out, mxdb_error *err);
+/* Waits up to timeout_ms for the next change. *out = NULL when none came;
+ * else it is valid until the next call on w. Not for several threads at once. */
+mxdb_status mxdb_watch_next(mxdb_watch *w, int timeout_ms, const mxdb_change **out,
+                            mxdb_error *err);
+/* The change last returned, as one line of JSON with the CBOR map's keys. */
+const char *mxdb_watch_json(mxdb_watch *w);
+/* The seq of the change last delivered (the position to resume from). */
+uint64_t mxdb_watch_seq(const mxdb_watch *w);
+/* Feed records that revealed a gap, and catch-up reads done so far. */
+void mxdb_watch_stats(const mxdb_watch *w, uint64_t *gaps, uint64_t *catchups);
+void mxdb_watch_close(mxdb_watch *w);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,80 @@
+/*
+ * cs.h: the Matrix client-server API (spec "Client-Server API") over the
+ * HTTP server: route tables and the shared context. Handlers live in
+ * cs_*.c by endpoint family; they turn requests into calls on mxdb (rooms)
+ * and acct (accounts) and never touch SQLite themselves.
+ */
+#ifndef MX_CS_H
+#define MX_CS_H
+
+#include <stdbool.h>
+#include <jansson.h>
+
+#include "acct.h"
+#include "http.h"
+#include "mxdb.h"
+
+typedef struct cs_typing cs_typing;
+
+typedef struct cs_ctx {
+	mxdb *db;
+	acct_db *acct;
+	http_server *http;
+	const char *server_name;
+	bool registration_open;
+	cs_typing *typing;  /* in-memory typing notifications */
+	int commit_sub;     /* mxdb_on_commit registration */
+	struct fed_service *fed; /* federation, NULL when off (joins of remote rooms) */
+} cs_ctx;
+
+/* The client API (/_matrix/client/{r0,v1,v3}), and /.well-known/matrix/client
+ * with /_matrix/client/versions. */
+extern const http_routes cs_client_routes;
+extern const http_routes cs_wellknown_routes;
+
+/* Sets the context up (typing, wake-ups from commits and account changes). */
+mxdb_status cs_init(cs_ctx *c, mxdb_error *err);
+/* Stops the wake-ups (before http_stop); cs_fini then frees the rest. */
+void cs_quiesce(cs_ctx *c);
+void cs_fini(cs_ctx *c);
+
+/* The http_auth_fn for access tokens. */
+mxdb_status cs_auth(void *app, const char *token, char **user, char **device);
+
+/* ---- helpers shared by the handlers (cs_util.c) ---- */
+#define CS(r) ((cs_ctx *)(r)->app)
+
+/* A string member of the body; NULL when absent. Replies 400 and returns
+ * false when present but not a string (or absent and required). */
+bool cs_body_str(http_req *r, const char *key, bool required, const char **out);
+/* Replies with the error of a failed call. */
+void cs_fail(http_req *r, mxdb_status st, const mxdb_error *e);
+/* Replies {} on MXDB_OK, else the error. */
+void cs_done(http_req *r, mxdb_status st, const mxdb_error *e);
+/* Parses a JSON text from the engine (NULL on failure: replies 500). */
+json_t *cs_json(http_req *r, char *text);
+/* Replies with a JSON text the engine made; frees it. */
+void cs_reply_text(http_req *r, int status, char *text);
+/* Is user_id a user of this server? */
+bool cs_is_local_user(cs_ctx *c, const char *user_id);
+/* Fails with 403 unless the user is joined to room (MXDB room ID or alias);
+ * fills membership when not NULL. */
+bool cs_require_member(http_req *r, const char *room, const char *user, bool allow_left);
+/* Resolves room (ID or alias) into info (404 when unknown), then checks that
+ * the requesting user is joined (or, with allow_left, left it) (403). */
+bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_info *info);
+
+/* ---- typing (cs_ephemeral.c) ---- */
+cs_typing *cs_typing_new(void);
+void cs_typing_free(cs_typing *t);
+/* Sets or clears typing (timeout in ms); returns true when it changed. */
+bool cs_typing_set(cs_typing *t, const char *room, const char *user, bool typing,
+                   int64_t timeout_ms);
+/* The typing users of a room as an m.typing event, and the typing stream
+ * position (changes and expiries move it). */
+json_t *cs_typing_event(cs_typing *t, const char *room);
+uint64_t cs_typing_pos(cs_typing *t);
+/* The rooms whose typing set changed after pos. */
+bool cs_typing_changed(cs_typing *t, const char *room, uint64_t since);
+
+#endif

@@ -1,0 +1,413 @@
+/*
+ * cs_room.c: rooms over the client API: createRoom, membership (join,
+ * invite, leave, kick, ban, unban, forget), joined_rooms, sending events
+ * and state, redactions, reading state, members and single events. Every
+ * write goes through mxdb (the engine authorizes it); this file only maps
+ * JSON bodies to mxdb calls and statuses to Matrix errors.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs.h"
+#include "fed_service.h"
+#include "cs_handlers.h"
+
+/* {"event_id"} after a write, or its error (unknown room 404, refused 403). */
+static void reply_write(http_req *r, mxdb_status st, const mxdb_error *e,
+                        const mxdb_write_result *res)
+{
+	if (st != MXDB_OK)
+		cs_fail(r, st, e);
+	else
+		http_reply_json(r, 200, json_pack("{s:s}", "event_id", res->event_id));
+}
+
+/* The room ID behind a room ID or alias; replies 404 when unknown. */
+static bool resolve_room(http_req *r, const char *room, mxdb_room_info *info)
+{
+	mxdb_error e;
+	mxdb_status st = mxdb_room_info_get(CS(r)->db, room, info, &e);
+	if (st == MXDB_ENOTFOUND || st == MXDB_EINVAL) {
+		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
+		return false;
+	}
+	if (st != MXDB_OK) {
+		cs_fail(r, st, &e);
+		return false;
+	}
+	return true;
+}
+
+/* ---- createRoom ---- */
+
+static const struct {
+	const char *name;
+	mxdb_preset preset;
+} presets[] = {
+	{"private_chat", MXDB_PRESET_PRIVATE_CHAT},
+	{"public_chat", MXDB_PRESET_PUBLIC_CHAT},
+	{"trusted_private_chat", MXDB_PRESET_TRUSTED_PRIVATE_CHAT},
+};
+
+/* A member that must be an object (or absent) dumped to text. */
+static bool obj_text(http_req *r, const char *key, char **out)
+{
+	json_t *v = json_object_get(r->body, key);
+	*out = NULL;
+	if (v == NULL)
+		return true;
+	if (!json_is_object(v)) {
+		http_reply_error(r, 400, "M_BAD_JSON", "'%s' must be an object", key);
+		return false;
+	}
+	*out = json_dumps(v, JSON_COMPACT);
+	return true;
+}
+
+void cs_create_room(http_req *r)
+{
+	mxdb_table_options o = {.creator = r->user_id};
+	const char *preset, *vis;
+	if (!cs_body_str(r, "preset", false, &preset) || !cs_body_str(r, "visibility", false, &vis) ||
+	    !cs_body_str(r, "name", false, &o.name) || !cs_body_str(r, "topic", false, &o.topic) ||
+	    !cs_body_str(r, "room_version", false, &o.room_version) ||
+	    !cs_body_str(r, "room_alias_name", false, &o.alias))
+		return;
+	if (vis != NULL && strcmp(vis, "public") != 0 && strcmp(vis, "private") != 0) {
+		http_reply_error(r, 400, "M_BAD_JSON", "visibility must be public or private");
+		return;
+	}
+	o.visibility_public = vis != NULL && strcmp(vis, "public") == 0;
+	if (preset != NULL) {
+		size_t i = 0;
+		while (i < sizeof(presets) / sizeof(presets[0]) && strcmp(presets[i].name, preset))
+			i++;
+		if (i == sizeof(presets) / sizeof(presets[0])) {
+			http_reply_error(r, 400, "M_BAD_JSON", "unknown preset %s", preset);
+			return;
+		}
+		o.preset = presets[i].preset;
+	}
+	json_t *direct = json_object_get(r->body, "is_direct");
+	if (direct != NULL && !json_is_boolean(direct)) {
+		http_reply_error(r, 400, "M_BAD_JSON", "'is_direct' must be a boolean");
+		return;
+	}
+	o.is_direct = json_is_true(direct);
+	json_t *inv = json_object_get(r->body, "invite");
+	if (inv != NULL && !json_is_array(inv)) {
+		http_reply_error(r, 400, "M_BAD_JSON", "'invite' must be an array");
+		return;
+	}
+	size_t ninv = json_array_size(inv);
+	const char **invite = calloc(ninv + 1, sizeof(*invite));
+	for (size_t i = 0; i < ninv; i++) {
+		invite[i] = json_string_value(json_array_get(inv, i));
+		if (invite[i] == NULL || invite[i][0] != '@' || strchr(invite[i], ':') == NULL) {
+			http_reply_error(r, 400, "M_INVALID_PARAM", "invite must hold user IDs");
+			free(invite);
+			return;
+		}
+	}
+	o.invite = invite;
+	o.n_invite = ninv;
+	json_t *init = json_object_get(r->body, "initial_state");
+	if (init != NULL && !json_is_array(init)) {
+		http_reply_error(r, 400, "M_BAD_JSON", "'initial_state' must be an array");
+		free(invite);
+		return;
+	}
+	char *plo = NULL, *cc = NULL, *is = init ? json_dumps(init, JSON_COMPACT) : NULL;
+	char *room_id = NULL;
+	if (obj_text(r, "power_level_content_override", &plo) &&
+	    obj_text(r, "creation_content", &cc)) {
+		o.power_level_content_override = plo;
+		o.creation_content = cc;
+		o.initial_state = is;
+		mxdb_error e;
+		mxdb_status st = mxdb_create_table(CS(r)->db, &o, &room_id, &e);
+		if (st == MXDB_OK)
+			http_reply_json(r, 200, json_pack("{s:s}", "room_id", room_id));
+		else if (st == MXDB_EEXISTS)
+			http_reply_error(r, 400, "M_ROOM_IN_USE", "%s", e.message);
+		else
+			cs_fail(r, st, &e);
+	}
+	mxdb_free(room_id);
+	free(plo);
+	free(cc);
+	free(is);
+	free(invite);
+}
+
+/* ---- membership ---- */
+
+/* The user's profile as member content, or NULL. */
+static char *profile_content(cs_ctx *c, const char *user)
+{
+	json_t *p;
+	if (acct_profile_get(c->acct, user, &p, NULL) != MXDB_OK)
+		return NULL;
+	char *s = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	return s;
+}
+
+/* A room this server does not have: joined through another server
+ * (federation), asking server_name or the room's or alias's own server. */
+static void join_remote(http_req *r, const char *room)
+{
+	char *room_id = NULL;
+	mxdb_error e;
+	mxdb_status st = fed_join(CS(r)->fed, room, r->user_id, http_query(r, "server_name"), &room_id, &e);
+	if (st != MXDB_OK)
+		cs_fail(r, st, &e);
+	else
+		http_reply_json(r, 200, json_pack("{s:s}", "room_id", room_id));
+	free(room_id);
+}
+
+static void join_room(http_req *r, const char *room)
+{
+	mxdb_room_info info;
+	if (CS(r)->fed != NULL && mxdb_room_info_get(CS(r)->db, room, &info, NULL) == MXDB_ENOTFOUND) {
+		join_remote(r, room);
+		return;
+	}
+	if (!resolve_room(r, room, &info))
+		return;
+	char *content = profile_content(CS(r), r->user_id);
+	mxdb_error e;
+	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, NULL, MXDB_JOIN, NULL,
+	                                 content, NULL, &e);
+	free(content);
+	if (st != MXDB_OK)
+		cs_fail(r, st, &e);
+	else
+		http_reply_json(r, 200, json_pack("{s:s}", "room_id", info.room_id));
+}
+
+void cs_join(http_req *r)
+{
+	join_room(r, r->param[0]);
+}
+
+static const struct {
+	const char *action;
+	mxdb_member_op op;
+	bool target;
+} member_ops[] = {
+	{"invite", MXDB_INVITE, true}, {"kick", MXDB_KICK, true},   {"ban", MXDB_BAN, true},
+	{"unban", MXDB_UNBAN, true},   {"leave", MXDB_LEAVE, false}, {"join", MXDB_JOIN, false},
+};
+
+/* rooms/{id}/{action}: the action is the last segment of the path. */
+void cs_membership(http_req *r)
+{
+	const char *action = r->seg[r->nseg - 1];
+	size_t i = 0;
+	while (i < sizeof(member_ops) / sizeof(member_ops[0]) && strcmp(member_ops[i].action, action))
+		i++;
+	if (i == sizeof(member_ops) / sizeof(member_ops[0])) {
+		http_reply_error(r, 404, "M_UNRECOGNIZED", "unrecognized request");
+		return;
+	}
+	if (member_ops[i].op == MXDB_JOIN) {
+		join_room(r, r->param[0]);
+		return;
+	}
+	const char *target = NULL, *reason;
+	if ((member_ops[i].target && !cs_body_str(r, "user_id", true, &target)) ||
+	    !cs_body_str(r, "reason", false, &reason))
+		return;
+	mxdb_room_info info;
+	if (!resolve_room(r, r->param[0], &info))
+		return;
+	mxdb_error e;
+	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, target,
+	                                 member_ops[i].op, reason, NULL, NULL, &e);
+	if (st != MXDB_OK)
+		cs_fail(r, st, &e);
+	else
+		http_reply_empty(r);
+}
+
+void cs_forget(http_req *r)
+{
+	char ms[16];
+	mxdb_room_info info;
+	if (!resolve_room(r, r->param[0], &info))
+		return;
+	if (mxdb_member_of(CS(r)->db, info.room_id, r->user_id, ms, NULL) == MXDB_OK &&
+	    strcmp(ms, "join") == 0) {
+		http_reply_error(r, 400, "M_UNKNOWN", "leave the room before forgetting it");
+		return;
+	}
+	http_reply_empty(r);
+}
+
+void cs_joined_rooms(http_req *r)
+{
+	mxdb_user_room *rooms = NULL;
+	size_t n = 0;
+	mxdb_error e;
+	mxdb_status st = mxdb_user_rooms(CS(r)->db, r->user_id, "join", &rooms, &n, &e);
+	if (st != MXDB_OK) {
+		cs_fail(r, st, &e);
+		return;
+	}
+	json_t *list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, json_string(rooms[i].room_id));
+	mxdb_user_rooms_free(rooms, n);
+	http_reply_json(r, 200, json_pack("{s:o}", "joined_rooms", list));
+}
+
+/* ---- events and state ---- */
+
+void cs_send(http_req *r)
+{
+	char txn[600];
+	snprintf(txn, sizeof(txn), "%s|%s", r->device_id, r->param[2]);
+	mxdb_write_result res;
+	mxdb_error e;
+	const char *content = r->body_len ? r->body_raw : NULL;
+	mxdb_status st =
+		mxdb_send(CS(r)->db, r->param[0], r->user_id, r->param[1], content, txn, &res, &e);
+	reply_write(r, st, &e, &res);
+}
+
+void cs_state_put(http_req *r)
+{
+	mxdb_write_result res;
+	mxdb_error e;
+	mxdb_status st = mxdb_put(CS(r)->db, r->param[0], r->user_id, r->param[1], r->param[2],
+	                          r->body_len ? r->body_raw : NULL, NULL, &res, &e);
+	reply_write(r, st, &e, &res);
+}
+
+void cs_state_get(http_req *r)
+{
+	if (!cs_require_member(r, r->param[0], r->user_id, true))
+		return;
+	char *json = NULL;
+	mxdb_error e;
+	mxdb_status st = mxdb_state_event(CS(r)->db, r->param[0], r->param[1], r->param[2], &json, &e);
+	if (st != MXDB_OK) {
+		cs_fail(r, st, &e);
+		return;
+	}
+	json_t *ev = cs_json(r, json);
+	if (ev == NULL)
+		return;
+	const char *format = http_query(r, "format");
+	if (format != NULL && strcmp(format, "event") == 0)
+		http_reply_json(r, 200, ev);
+	else
+		http_reply_json(r, 200, json_incref(json_object_get(ev, "content")));
+	json_decref(ev);
+}
+
+void cs_state_all(http_req *r)
+{
+	if (!cs_require_member(r, r->param[0], r->user_id, true))
+		return;
+	char *json = NULL;
+	mxdb_error e;
+	mxdb_status st = mxdb_state(CS(r)->db, r->param[0], &json, &e);
+	if (st != MXDB_OK)
+		cs_fail(r, st, &e);
+	else
+		cs_reply_text(r, 200, json);
+}
+
+void cs_members(http_req *r)
+{
+	if (!cs_require_member(r, r->param[0], r->user_id, true))
+		return;
+	const char *ms = http_query(r, "membership");
+	char *json = NULL;
+	mxdb_error e;
+	mxdb_status st = mxdb_members(CS(r)->db, r->param[0], ms, &json, &e);
+	if (st != MXDB_OK) {
+		cs_fail(r, st, &e);
+		return;
+	}
+	json_t *list = cs_json(r, json);
+	if (list != NULL)
+		http_reply_json(r, 200, json_pack("{s:o}", "chunk", list));
+}
+
+void cs_joined_members(http_req *r)
+{
+	if (!cs_require_member(r, r->param[0], r->user_id, false))
+		return;
+	char *json = NULL;
+	mxdb_error e;
+	mxdb_status st = mxdb_members(CS(r)->db, r->param[0], "join", &json, &e);
+	if (st != MXDB_OK) {
+		cs_fail(r, st, &e);
+		return;
+	}
+	json_t *list = cs_json(r, json);
+	if (list == NULL)
+		return;
+	json_t *joined = json_object();
+	size_t i;
+	json_t *ev;
+	json_array_foreach(list, i, ev) {
+		json_t *content = json_object_get(ev, "content"), *m = json_object();
+		json_t *dn = json_object_get(content, "displayname");
+		json_t *av = json_object_get(content, "avatar_url");
+		if (json_is_string(dn))
+			json_object_set(m, "display_name", dn);
+		if (json_is_string(av))
+			json_object_set(m, "avatar_url", av);
+		const char *sk = json_string_value(json_object_get(ev, "state_key"));
+		if (sk != NULL)
+			json_object_set_new(joined, sk, m);
+		else
+			json_decref(m);
+	}
+	json_decref(list);
+	http_reply_json(r, 200, json_pack("{s:o}", "joined", joined));
+}
+
+void cs_redact(http_req *r)
+{
+	const char *reason;
+	if (!cs_body_str(r, "reason", false, &reason))
+		return;
+	char txn[600];
+	snprintf(txn, sizeof(txn), "%s|%s", r->device_id, r->param[2]);
+	mxdb_write_result res;
+	mxdb_error e;
+	mxdb_status st =
+		mxdb_redact(CS(r)->db, r->param[0], r->user_id, r->param[1], reason, txn, &res, &e);
+	reply_write(r, st, &e, &res);
+}
+
+void cs_event_get(http_req *r)
+{
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], true, &info))
+		return;
+	char *json = NULL;
+	mxdb_error e;
+	mxdb_status st = mxdb_event_get(CS(r)->db, r->param[1], &json, &e);
+	if (st != MXDB_OK) {
+		cs_fail(r, st, &e);
+		return;
+	}
+	json_t *ev = cs_json(r, json);
+	if (ev == NULL)
+		return;
+	cs_fix_redacted(CS(r), ev);
+	const char *room = json_string_value(json_object_get(ev, "room_id"));
+	if (room == NULL || strcmp(room, info.room_id) != 0)
+		http_reply_error(r, 404, "M_NOT_FOUND", "no such event in this room");
+	else
+		http_reply_json(r, 200, json_incref(ev));
+	json_decref(ev);
+}

@@ -1,0 +1,100 @@
+/*
+ * cs_util.c: small helpers every client-API handler uses: body members,
+ * error replies from mxdb statuses, engine JSON texts, membership checks.
+ * Owns no state.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs.h"
+
+bool cs_body_str(http_req *r, const char *key, bool required, const char **out)
+{
+	json_t *v = r->body ? json_object_get(r->body, key) : NULL;
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required) {
+			http_reply_error(r, 400, "M_MISSING_PARAM", "missing '%s'", key);
+			return false;
+		}
+		return true;
+	}
+	if (!json_is_string(v)) {
+		http_reply_error(r, 400, "M_BAD_JSON", "'%s' must be a string", key);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+void cs_fail(http_req *r, mxdb_status st, const mxdb_error *e)
+{
+	http_reply_status(r, st, e != NULL ? e->message : NULL);
+}
+
+void cs_done(http_req *r, mxdb_status st, const mxdb_error *e)
+{
+	if (st != MXDB_OK)
+		cs_fail(r, st, e);
+	else
+		http_reply_empty(r);
+}
+
+json_t *cs_json(http_req *r, char *text)
+{
+	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	if (v == NULL)
+		http_reply_error(r, 500, "M_UNKNOWN", "the engine returned bad JSON");
+	return v;
+}
+
+void cs_reply_text(http_req *r, int status, char *text)
+{
+	http_reply_raw(r, status, "application/json", text, strlen(text));
+	free(text);
+}
+
+bool cs_is_local_user(cs_ctx *c, const char *user_id)
+{
+	const char *colon = user_id[0] == '@' ? strchr(user_id, ':') : NULL;
+	return colon != NULL && strcmp(colon + 1, c->server_name) == 0;
+}
+
+bool cs_require_member(http_req *r, const char *room, const char *user, bool allow_left)
+{
+	char ms[16];
+	mxdb_error e;
+	mxdb_status st = mxdb_member_of(CS(r)->db, room, user, ms, &e);
+	if (st == MXDB_ENOTFOUND) {
+		mxdb_room_info info;
+		if (mxdb_room_info_get(CS(r)->db, room, &info, NULL) != MXDB_OK)
+			http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
+		else
+			http_reply_error(r, 403, "M_FORBIDDEN", "%s is not in room %s", user, room);
+		return false;
+	}
+	if (st != MXDB_OK) {
+		cs_fail(r, st, &e);
+		return false;
+	}
+	if (strcmp(ms, "join") == 0 || (allow_left && strcmp(ms, "leave") == 0))
+		return true;
+	http_reply_error(r, 403, "M_FORBIDDEN", "%s is not joined to room %s", user, room);
+	return false;
+}
+
+bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_info *info)
+{
+	mxdb_error e;
+	mxdb_status st = mxdb_room_info_get(CS(r)->db, room, info, &e);
+	if (st == MXDB_ENOTFOUND || st == MXDB_EINVAL) {
+		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
+		return false;
+	}
+	if (st != MXDB_OK) {
+		cs_fail(r, st, &e);
+		return false;
+	}
+	return cs_require_member(r, info->room_id, r->user_id, allow_left);
+}

@@ -1,0 +1,583 @@
+/*
+ * fed_routes.c: the server-server API's inbound side: keys, version, and
+ * the X-Matrix-authenticated federation endpoints (transactions, events,
+ * state, backfill, missing events, joins, leaves, invites, queries). Turns
+ * HTTP into calls on db/ (fed_room.h, fed_pdu.h, fed_inbound.h); keeps no
+ * state of its own.
+ */
+#define _GNU_SOURCE /* asprintf */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acct.h"
+#include "cjson.h"
+#include "fed_inbound.h"
+#include "fed_keys.h"
+#include "fed_pdu.h"
+#include "fed_room.h"
+#include "fed_service.h"
+#include "fed_store.h"
+#include "log.h"
+
+#define KEY_VALIDITY_MS (24LL * 3600 * 1000)
+#define MAX_WALK 1000 /* events one backfill / get_missing_events answer may hold */
+
+static fed_service *F(http_req *r)
+{
+	return fed_of(r->app);
+}
+
+static const char *method_name(int m)
+{
+	return m == HTTP_PUT ? "PUT" : m == HTTP_POST ? "POST" : m == HTTP_DELETE ? "DELETE" : "GET";
+}
+
+/* X-Matrix: fills origin, or replies 401 and returns false. */
+static bool authed(http_req *r, char origin[256])
+{
+	fed_service *f = F(r);
+	char *target = http_target(r);
+	mxdb_error e;
+	mxdb_status s = target ? fed_keyring_check_request(f->keyring, f->server_name,
+	                                                   http_header(r, "Authorization"),
+	                                                   method_name(r->method), target, r->body,
+	                                                   origin, &e)
+	                       : mx_fail(&e, MXDB_ENOMEM, "target");
+	free(target);
+	if (s != MXDB_OK) {
+		http_reply_error(r, 401, "M_UNAUTHORIZED", "%s", e.message);
+		return false;
+	}
+	fed_sender_peer_alive(f->sender, origin);
+	return true;
+}
+
+static void reply_pdu_list(http_req *r, const char *key, json_t *pdus)
+{
+	http_reply_json(r, 200, json_pack("{s:s, s:I, s:o}", "origin", F(r)->server_name,
+	                                  "origin_server_ts", (json_int_t)fed_now_ms(), key, pdus));
+}
+
+/* A stored event as a PDU (new reference) or NULL. */
+static json_t *load_pdu(fed_service *f, const char *id)
+{
+	char *text = NULL;
+	json_t *pdu = NULL;
+	if (mxdb_event_pdu(f->db, id, &text, NULL) == MXDB_OK)
+		pdu = json_loads(text, 0, NULL);
+	mxdb_free(text);
+	return pdu;
+}
+
+/* ---- keys and version (no authentication) ---- */
+
+static void key_server(http_req *r)
+{
+	fed_service *f = F(r);
+	json_t *resp;
+	mxdb_error e;
+	if (fed_keys_own_response(&f->key, f->server_name, fed_now_ms(), KEY_VALIDITY_MS, &resp, &e) != MXDB_OK)
+		http_reply_status(r, e.code, e.message);
+	else
+		http_reply_json(r, 200, resp);
+}
+
+/* We are no notary: only our own keys are answered. */
+static void key_query(http_req *r, bool asks_for_us)
+{
+	fed_service *f = F(r);
+	json_t *list = json_array(), *own;
+	if (asks_for_us &&
+	    fed_keys_own_response(&f->key, f->server_name, fed_now_ms(), KEY_VALIDITY_MS, &own, NULL) == MXDB_OK)
+		json_array_append_new(list, own);
+	http_reply_json(r, 200, json_pack("{s:o}", "server_keys", list));
+}
+
+static void key_query_get(http_req *r)
+{
+	key_query(r, strcmp(r->param[0], F(r)->server_name) == 0);
+}
+
+static void key_query_post(http_req *r)
+{
+	json_t *sk = json_object_get(r->body, "server_keys");
+	if (!json_is_object(sk)) {
+		http_reply_error(r, 400, "M_BAD_JSON", "server_keys must be an object");
+		return;
+	}
+	key_query(r, json_object_get(sk, F(r)->server_name) != NULL);
+}
+
+static void version(http_req *r)
+{
+	http_reply_json(r, 200, json_pack("{s:{s:s, s:s}}", "server", "name", "mxdb", "version", MXDB_VERSION));
+}
+
+/* ---- transactions ---- */
+
+static int by_depth(const void *a, const void *b)
+{
+	const ev_t *x = *(ev_t *const *)a, *y = *(ev_t *const *)b;
+	return x->depth < y->depth ? -1 : x->depth > y->depth;
+}
+
+/* Checks one PDU of a transaction; NULL with *why set when it is dropped. */
+static ev_t *check_pdu(fed_service *f, json_t *pdu, char *why, size_t cap)
+{
+	const char *room_id = json_string_value(json_object_get(pdu, "room_id"));
+	mxdb_room_info info;
+	mxdb_error e;
+	ev_t *ev = NULL;
+	int red = 0;
+	if (room_id == NULL || mxdb_room_info_get(f->db, room_id, &info, &e) != MXDB_OK)
+		snprintf(why, cap, "unknown room %s", room_id ? room_id : "(none)");
+	else if (fed_pdu_check(pdu, rv_get(info.version), fed_keyring_event_key, f->keyring, &ev, &red, &e) != MXDB_OK)
+		snprintf(why, cap, "%s", e.message);
+	else if (red)
+		log_warn("federation: %s had a wrong content hash; kept redacted", ev->event_id);
+	return ev;
+}
+
+/* Asks origin for the events between what we have and ev (one round of
+ * get_missing_events); appends the ones that pass the checks. */
+static void fetch_missing(fed_service *f, const char *origin, ev_t *ev, ev_t ***list, size_t *n)
+{
+	bool missing = false;
+	for (size_t i = 0; i < ev->n_prev && !missing; i++) {
+		bool has = true;
+		fed_room_has_event(f->db, ev->prev_events[i], &has, NULL);
+		for (size_t j = 0; j < *n && !has; j++)
+			has = strcmp((*list)[j]->event_id, ev->prev_events[i]) == 0;
+		missing = !has;
+	}
+	if (!missing)
+		return;
+	char *room = fed_escape(ev->room_id), *uri = NULL;
+	json_t *body = json_pack("{s:[], s:[s], s:i, s:i}", "earliest_events", "latest_events",
+	                         ev->event_id, "limit", 50, "min_depth", 0);
+	long status = 0;
+	json_t *resp = NULL;
+	if (room && body && asprintf(&uri, "/_matrix/federation/v1/get_missing_events/%s", room) >= 0 &&
+	    fed_request(f->client, origin, "POST", uri, body, &status, &resp, NULL) == MXDB_OK &&
+	    status == 200) {
+		json_t *pdu;
+		size_t i;
+		json_array_foreach(json_object_get(resp, "events"), i, pdu) {
+			char why[320];
+			ev_t *got = check_pdu(f, pdu, why, sizeof(why));
+			ev_t **grown = got ? realloc(*list, (*n + 1) * sizeof(**list)) : NULL;
+			if (grown == NULL) {
+				ev_free(got);
+				continue;
+			}
+			*list = grown;
+			(*list)[(*n)++] = got;
+		}
+	}
+	json_decref(resp);
+	json_decref(body);
+	free(uri);
+	free(room);
+}
+
+static void send_txn(http_req *r)
+{
+	fed_service *f = F(r);
+	char origin[256];
+	if (!authed(r, origin))
+		return;
+	const char *txn = r->param[0];
+	json_t *pdus = json_object_get(r->body, "pdus"), *edus = json_object_get(r->body, "edus");
+	const char *claimed = json_string_value(json_object_get(r->body, "origin"));
+	if (!json_is_array(pdus) || (edus && !json_is_array(edus)) || (claimed && strcmp(claimed, origin) != 0)) {
+		http_reply_error(r, 400, "M_BAD_JSON", "a transaction has pdus, edus and our origin");
+		return;
+	}
+	if (json_array_size(pdus) > FED_TXN_MAX_PDUS || json_array_size(edus) > FED_TXN_MAX_EDUS) {
+		http_reply_error(r, 400, "M_TOO_LARGE", "at most 50 PDUs and 100 EDUs");
+		return;
+	}
+	mxdb_error e;
+	char *seen = NULL;
+	pthread_mutex_lock(&f->lock);
+	mxdb_status s = fed_inbound_seen(f->conn, origin, txn, &seen, &e);
+	pthread_mutex_unlock(&f->lock);
+	if (s == MXDB_OK) { /* a replay: the first answer, nothing done */
+		http_reply_raw(r, 200, "application/json", seen, strlen(seen));
+		free(seen);
+		return;
+	}
+	json_t *results = json_object();
+	size_t n = 0;
+	ev_t **evs = calloc(json_array_size(pdus) + 1, sizeof(*evs));
+	json_t *pdu;
+	size_t i;
+	json_array_foreach(pdus, i, pdu) {
+		char why[320];
+		ev_t *ev = evs ? check_pdu(f, pdu, why, sizeof(why)) : NULL;
+		if (ev == NULL) {
+			char id[EV_ID_SIZE] = "";
+			const char *room_id = json_string_value(json_object_get(pdu, "room_id"));
+			mxdb_room_info info;
+			if (room_id && mxdb_room_info_get(f->db, room_id, &info, NULL) == MXDB_OK)
+				ev_compute_id(pdu, rv_get(info.version), id, NULL);
+			if (id[0])
+				json_object_set_new(results, id, json_pack("{s:s}", "error", why));
+			continue;
+		}
+		evs[n++] = ev;
+	}
+	/* Ancestors we lack come first; then everything oldest first. */
+	size_t given = n;
+	for (size_t k = 0; k < given; k++)
+		fetch_missing(f, origin, evs[k], &evs, &n);
+	qsort(evs, n, sizeof(*evs), by_depth);
+	char **ids = calloc(n + 1, sizeof(*ids));
+	fed_result *res = calloc(n + 1, sizeof(*res));
+	for (size_t k = 0; ids && k < n; k++)
+		ids[k] = strdup(evs[k]->event_id);
+	s = ids && res ? fed_room_ingest(f->db, evs, n, res, &e) : mx_fail(&e, MXDB_ENOMEM, "txn");
+	for (size_t k = 0; ids && res && k < n; k++)
+		json_object_set_new(results, ids[k] ? ids[k] : "",
+		                    res[k].status == MXDB_OK ? json_object()
+		                                             : json_pack("{s:s}", "error", res[k].why));
+	for (size_t k = 0; ids && k < n; k++)
+		free(ids[k]);
+	free(ids);
+	free(res);
+	free(evs);
+	if (s != MXDB_OK) { /* storage failed: the sender retries the same transaction */
+		json_decref(results);
+		http_reply_status(r, s, e.message);
+		return;
+	}
+	/* EDUs (typing, receipts, presence) are accepted and dropped for now. */
+	json_t *answer = json_pack("{s:o}", "pdus", results);
+	char *text = json_dumps(answer, JSON_COMPACT);
+	pthread_mutex_lock(&f->lock);
+	if (text && fed_inbound_record(f->conn, origin, txn, text, fed_now_ms(), &e) != MXDB_OK)
+		log_error("federation: recording txn %s of %s: %s", txn, origin, e.message);
+	pthread_mutex_unlock(&f->lock);
+	free(text);
+	http_reply_json(r, 200, answer);
+}
+
+/* ---- reading events and state ---- */
+
+static void get_event(http_req *r)
+{
+	char origin[256];
+	if (!authed(r, origin))
+		return;
+	json_t *pdu = load_pdu(F(r), r->param[0]);
+	if (pdu == NULL)
+		http_reply_error(r, 404, "M_NOT_FOUND", "no event %s", r->param[0]);
+	else
+		reply_pdu_list(r, "pdus", json_pack("[o]", pdu));
+}
+
+static void get_state(http_req *r, bool ids)
+{
+	char origin[256];
+	if (!authed(r, origin))
+		return;
+	json_t *state, *chain;
+	mxdb_error e;
+	mxdb_status s = fed_room_state(F(r)->db, r->param[0], http_query(r, "event_id"), ids, &state,
+	                               &chain, &e);
+	if (s != MXDB_OK)
+		http_reply_status(r, s, e.message);
+	else
+		http_reply_json(r, 200, json_pack("{s:o, s:o}", ids ? "pdu_ids" : "pdus", state,
+		                                  ids ? "auth_chain_ids" : "auth_chain", chain));
+}
+
+static void state_full(http_req *r)
+{
+	get_state(r, false);
+}
+
+static void state_ids(http_req *r)
+{
+	get_state(r, true);
+}
+
+/* Walks prev_events back from the events in `from`, breadth first, up to
+ * limit events, never past those in `stop`. */
+static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json_t *stop, size_t limit,
+                         bool include_from)
+{
+	json_t *out = json_array(), *queue = json_copy(from), *seen = json_object();
+	size_t i;
+	json_t *v;
+	json_array_foreach(stop, i, v) json_object_set(seen, json_string_value(v) ?: "", json_true());
+	for (size_t k = 0; k < json_array_size(queue) && json_array_size(out) < limit; k++) {
+		const char *id = json_string_value(json_array_get(queue, k));
+		if (id == NULL || json_object_get(seen, id))
+			continue;
+		json_object_set_new(seen, id, json_true());
+		json_t *pdu = load_pdu(f, id);
+		const char *rid = json_string_value(json_object_get(pdu, "room_id"));
+		if (pdu == NULL || rid == NULL || strcmp(rid, room_id) != 0) {
+			json_decref(pdu);
+			continue;
+		}
+		json_array_extend(queue, json_object_get(pdu, "prev_events"));
+		if (include_from || k >= json_array_size(from))
+			json_array_append(out, pdu);
+		json_decref(pdu);
+	}
+	json_decref(queue);
+	json_decref(seen);
+	return out;
+}
+
+static void backfill(http_req *r)
+{
+	char origin[256];
+	if (!authed(r, origin))
+		return;
+	const char *v = http_query(r, "v"), *lim = http_query(r, "limit");
+	size_t limit = lim ? strtoul(lim, NULL, 10) : 10;
+	if (v == NULL) {
+		http_reply_error(r, 400, "M_MISSING_PARAM", "v is required");
+		return;
+	}
+	json_t *from = json_pack("[s]", v);
+	reply_pdu_list(r, "pdus", walk_back(F(r), r->param[0], from, NULL,
+	                                    limit < MAX_WALK ? limit : MAX_WALK, true));
+	json_decref(from);
+}
+
+static void missing_events(http_req *r)
+{
+	char origin[256];
+	if (!authed(r, origin))
+		return;
+	json_t *latest = json_object_get(r->body, "latest_events");
+	json_t *earliest = json_object_get(r->body, "earliest_events");
+	json_int_t limit = json_integer_value(json_object_get(r->body, "limit"));
+	if (!json_is_array(latest)) {
+		http_reply_error(r, 400, "M_BAD_JSON", "latest_events is required");
+		return;
+	}
+	json_t *evs = walk_back(F(r), r->param[0], latest, earliest,
+	                        limit > 0 && limit < MAX_WALK ? (size_t)limit : 10, false);
+	/* Oldest first, as the receiver applies them. */
+	json_t *sorted = json_array();
+	for (size_t k = json_array_size(evs); k-- > 0;)
+		json_array_append(sorted, json_array_get(evs, k));
+	json_decref(evs);
+	http_reply_json(r, 200, json_pack("{s:o}", "events", sorted));
+}
+
+/* ---- joins and leaves ---- */
+
+static void make_membership(http_req *r, const char *membership)
+{
+	char origin[256];
+	if (!authed(r, origin))
+		return;
+	const char *room = r->param[0], *user = r->param[1];
+	const char *server = fed_server_of(user);
+	if (server == NULL || strcmp(server, origin) != 0) {
+		http_reply_error(r, 403, "M_FORBIDDEN", "%s is not a user of %s", user, origin);
+		return;
+	}
+	json_t *tmpl;
+	const char *rv_id;
+	mxdb_error e;
+	mxdb_status s = fed_room_make_membership(F(r)->db, room, user, membership, &tmpl, &rv_id, &e);
+	if (s != MXDB_OK)
+		http_reply_status(r, s, e.message);
+	else
+		http_reply_json(r, 200, json_pack("{s:s, s:o}", "room_version", rv_id, "event", tmpl));
+}
+
+static void make_join(http_req *r)
+{
+	make_membership(r, "join");
+}
+
+static void make_leave(http_req *r)
+{
+	make_membership(r, "leave");
+}
+
+static void send_membership(http_req *r, const char *membership)
+{
+	fed_service *f = F(r);
+	char origin[256];
+	if (!authed(r, origin))
+		return;
+	mxdb_room_info info;
+	mxdb_error e;
+	const char *sender = json_string_value(json_object_get(r->body, "sender"));
+	const char *got = json_string_value(json_object_get(json_object_get(r->body, "content"), "membership"));
+	if (mxdb_room_info_get(f->db, r->param[0], &info, &e) != MXDB_OK) {
+		http_reply_error(r, 404, "M_NOT_FOUND", "no room %s", r->param[0]);
+		return;
+	}
+	if (sender == NULL || fed_server_of(sender) == NULL || strcmp(fed_server_of(sender), origin) != 0 ||
+	    got == NULL || strcmp(got, membership) != 0) {
+		http_reply_error(r, 400, "M_BAD_JSON", "a %s of a user of %s is expected", membership, origin);
+		return;
+	}
+	ev_t *ev = NULL;
+	int red;
+	mxdb_status s = fed_pdu_check(r->body, rv_get(info.version), fed_keyring_event_key, f->keyring, &ev,
+	                              &red, &e);
+	if (s == MXDB_OK && (strcmp(ev->event_id, r->param[1]) != 0 || red || strcmp(ev->room_id, info.room_id) != 0)) {
+		ev_free(ev);
+		s = mx_fail(&e, MXDB_EBADJSON, "the event does not match its ID or room");
+	}
+	json_t *state = NULL, *chain = NULL;
+	bool join = strcmp(membership, "join") == 0;
+	if (s == MXDB_OK)
+		s = fed_room_accept_membership(f->db, ev, join ? &state : NULL, join ? &chain : NULL, &e);
+	if (s != MXDB_OK) {
+		http_reply_status(r, s, e.message);
+		return;
+	}
+	/* The resident server hands the event to the room's other servers. */
+	if (fed_forward(f, info.room_id, r->body, origin, &e) != MXDB_OK)
+		log_error("federation: forwarding a %s: %s", membership, e.message);
+	if (join)
+		http_reply_json(r, 200, json_pack("{s:s, s:o, s:o, s:O}", "origin", f->server_name, "state",
+		                                  state, "auth_chain", chain, "event", r->body));
+	else
+		http_reply_json(r, 200, json_object());
+}
+
+static void send_join(http_req *r)
+{
+	send_membership(r, "join");
+}
+
+static void send_leave(http_req *r)
+{
+	send_membership(r, "leave");
+}
+
+/* We sign an invite for one of our users; the inviting server sends it to
+ * the room. (Showing it to the local user is not done yet.) */
+static void invite(http_req *r)
+{
+	fed_service *f = F(r);
+	char origin[256];
+	if (!authed(r, origin))
+		return;
+	json_t *event = json_object_get(r->body, "event");
+	const mx_room_version *rv = rv_get(json_string_value(json_object_get(r->body, "room_version")) ?: "");
+	const char *target = json_string_value(json_object_get(event, "state_key"));
+	if (!json_is_object(event) || rv == NULL) {
+		http_reply_error(r, 400, rv ? "M_BAD_JSON" : "M_INCOMPATIBLE_ROOM_VERSION", "bad invite");
+		return;
+	}
+	const char *ts = target ? fed_server_of(target) : NULL;
+	if (ts == NULL || strcmp(ts, f->server_name) != 0) {
+		http_reply_error(r, 403, "M_FORBIDDEN", "the invitee is not ours");
+		return;
+	}
+	ev_t *ev = NULL;
+	int red;
+	mxdb_error e;
+	if (fed_pdu_check(event, rv, fed_keyring_event_key, f->keyring, &ev, &red, &e) != MXDB_OK || red) {
+		http_reply_error(r, 403, "M_FORBIDDEN", "%s", red ? "wrong content hash" : e.message);
+		ev_free(ev);
+		return;
+	}
+	ev_free(ev);
+	json_t *signed_ev = json_deep_copy(event);
+	if (ev_hash_and_sign(signed_ev, rv, &f->key, f->server_name, &e) != MXDB_OK) {
+		json_decref(signed_ev);
+		http_reply_status(r, e.code, e.message);
+		return;
+	}
+	http_reply_json(r, 200, json_pack("{s:o}", "event", signed_ev));
+}
+
+/* ---- queries ---- */
+
+static void query_directory(http_req *r)
+{
+	char origin[256];
+	if (!authed(r, origin))
+		return;
+	const char *alias = http_query(r, "room_alias");
+	char *room_id = NULL, **servers = NULL;
+	size_t n = 0;
+	mxdb_error e;
+	if (alias == NULL || mxdb_alias_resolve(F(r)->db, alias, &room_id, &e) != MXDB_OK) {
+		http_reply_error(r, 404, "M_NOT_FOUND", "no room alias %s", alias ? alias : "");
+		return;
+	}
+	json_t *list = json_array();
+	if (fed_room_servers(F(r)->db, room_id, &servers, &n, &e) == MXDB_OK)
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(list, json_string(servers[i]));
+	if (json_array_size(list) == 0)
+		json_array_append_new(list, json_string(F(r)->server_name));
+	for (size_t i = 0; i < n; i++)
+		free(servers[i]);
+	free(servers);
+	http_reply_json(r, 200, json_pack("{s:s, s:o}", "room_id", room_id, "servers", list));
+	mxdb_free(room_id);
+}
+
+static void query_profile(http_req *r)
+{
+	char origin[256];
+	if (!authed(r, origin))
+		return;
+	const char *user = http_query(r, "user_id"), *field = http_query(r, "field");
+	json_t *p = NULL;
+	const char *server = user ? fed_server_of(user) : NULL;
+	if (server == NULL || strcmp(server, F(r)->server_name) != 0 || F(r)->acct == NULL ||
+	    acct_profile_get(F(r)->acct, user, &p, NULL) != MXDB_OK) {
+		http_reply_error(r, 404, "M_NOT_FOUND", "no such user");
+		return;
+	}
+	if (field != NULL) { /* only the field asked for */
+		json_t *v = json_object_get(p, field);
+		json_t *one = json_object();
+		if (v)
+			json_object_set(one, field, v);
+		json_decref(p);
+		p = one;
+	}
+	http_reply_json(r, 200, p);
+}
+
+static const http_route key_table[] = {
+	{HTTP_GET, "v2/server", key_server, HTTP_NOBODY},
+	{HTTP_GET, "v2/server/*", key_server, HTTP_NOBODY},
+	{HTTP_GET, "v2/query/*", key_query_get, HTTP_NOBODY},
+	{HTTP_POST, "v2/query", key_query_post, 0},
+	{0, NULL, NULL, 0},
+};
+
+static const char *const key_prefixes[] = {"/_matrix/key", NULL};
+const http_routes fed_key_routes = {key_prefixes, key_table};
+
+static const http_route fed_table[] = {
+	{HTTP_GET, "v1/version", version, HTTP_NOBODY},
+	{HTTP_PUT, "v1/send/*", send_txn, 0},
+	{HTTP_GET, "v1/event/*", get_event, 0},
+	{HTTP_GET, "v1/state/*", state_full, 0},
+	{HTTP_GET, "v1/state_ids/*", state_ids, 0},
+	{HTTP_GET, "v1/backfill/*", backfill, 0},
+	{HTTP_POST, "v1/get_missing_events/*", missing_events, 0},
+	{HTTP_GET, "v1/make_join/*/*", make_join, 0},
+	{HTTP_PUT, "v2/send_join/*/*", send_join, 0},
+	{HTTP_GET, "v1/make_leave/*/*", make_leave, 0},
+	{HTTP_PUT, "v2/send_leave/*/*", send_leave, 0},
+	{HTTP_PUT, "v2/invite/*/*", invite, 0},
+	{HTTP_GET, "v1/query/directory", query_directory, 0},
+	{HTTP_GET, "v1/query/profile", query_profile, 0},
+	{0, NULL, NULL, 0},
+};
+
+static const char *const fed_prefixes[] = {"/_matrix/federation", NULL};
+const http_routes fed_routes = {fed_prefixes, fed_table};

@@ -1,0 +1,240 @@
+/*
+ * fed_service.c: federation's runtime in the daemon (client, keyring,
+ * sender, the commit hook that wakes the sender) and the outbound side of
+ * joining a room that lives on another server.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cjson.h"
+#include "fed_pdu.h"
+#include "fed_queue.h"
+#include "fed_room.h"
+#include "fed_service.h"
+#include "fed_store.h"
+#include "log.h"
+
+fed_service *(*fed_of)(void *app);
+
+static void on_commit(void *ctx, uint64_t pos)
+{
+	fed_sender_kick(ctx);
+}
+
+mxdb_status fed_start(mxdb *db, const char *data_dir, const fed_options *opt, fed_service **out,
+                      mxdb_error *err)
+{
+	*out = NULL;
+	fed_service *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return mx_fail(err, MXDB_ENOMEM, "federation");
+	f->db = db;
+	f->server_name = mxdb_server_name(db);
+	pthread_mutex_init(&f->lock, NULL);
+	char path[1100];
+	snprintf(path, sizeof(path), "%s/signing.key", data_dir);
+	mxdb_status s = key_load(&f->key, path, err);
+	fed_client_config cc = {.server_name = f->server_name, .key = &f->key,
+	                        .plain_http = opt->plain_http, .ca_file = opt->ca_file};
+	if (s == MXDB_OK)
+		s = fed_client_new(&cc, &f->client, err);
+	/* --peer NAME=HOST:PORT, repeated: a comma-separated list here. */
+	for (const char *p = opt->peers; s == MXDB_OK && p && *p;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		char spec[320];
+		if (n >= sizeof(spec))
+			s = mx_fail(err, MXDB_EINVAL, "--peer too long");
+		else {
+			memcpy(spec, p, n);
+			spec[n] = '\0';
+			s = fed_client_add_peer(f->client, spec, err);
+		}
+		p = comma ? comma + 1 : p + n;
+	}
+	if (s == MXDB_OK)
+		s = fed_store_open(mxdb_sqlite_path(db), &f->conn, err);
+	if (s == MXDB_OK)
+		s = fed_keyring_new(mxdb_sqlite_path(db), f->client, &f->keyring, err);
+	if (s == MXDB_OK)
+		fed_keyring_set_own(f->keyring, f->server_name, &f->key);
+	fed_sender_config sc = {.db_path = mxdb_sqlite_path(db), .client = f->client,
+	                        .origin = f->server_name};
+	if (s == MXDB_OK)
+		s = fed_sender_start(&sc, &f->sender, err);
+	if (s == MXDB_OK && (f->commit_sub = mxdb_on_commit(db, on_commit, f->sender)) == 0)
+		s = mx_fail(err, MXDB_EINTERNAL, "no room for a commit callback");
+	if (s != MXDB_OK) {
+		fed_stop(f);
+		return s;
+	}
+	fed_sender_kick(f->sender); /* whatever was queued before a restart */
+	*out = f;
+	return MXDB_OK;
+}
+
+void fed_stop(fed_service *f)
+{
+	if (f == NULL)
+		return;
+	if (f->commit_sub)
+		mxdb_unsubscribe(f->db, f->commit_sub);
+	fed_sender_stop(f->sender);
+	fed_keyring_free(f->keyring);
+	fed_client_free(f->client);
+	sqlite3_close(f->conn);
+	pthread_mutex_destroy(&f->lock);
+	sodium_memzero(&f->key, sizeof(f->key));
+	free(f);
+}
+
+mxdb_status fed_forward(fed_service *f, const char *room_id, const json_t *pdu, const char *except,
+                        mxdb_error *err)
+{
+	char **servers = NULL, *text = NULL;
+	size_t n = 0, len;
+	mxdb_status s = fed_room_servers(f->db, room_id, &servers, &n, err);
+	if (s == MXDB_OK)
+		s = cj_dump(pdu, &text, &len, err);
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; s == MXDB_OK && i < n; i++)
+		if (strcmp(servers[i], f->server_name) != 0 && (!except || strcmp(servers[i], except) != 0))
+			s = fed_queue_push(f->conn, servers[i], FED_ITEM_PDU, text, err);
+	pthread_mutex_unlock(&f->lock);
+	for (size_t i = 0; i < n; i++)
+		free(servers[i]);
+	free(servers);
+	free(text);
+	if (s == MXDB_OK)
+		fed_sender_kick(f->sender);
+	return s;
+}
+
+char *fed_escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0);
+	char *copy = e ? strdup(e) : NULL;
+	curl_free(e);
+	return copy;
+}
+
+/* GET /query/directory on the alias's server. */
+static mxdb_status resolve_alias(fed_service *f, const char *alias, char **room_id, mxdb_error *err)
+{
+	const char *server = fed_server_of(alias);
+	char *a = fed_escape(alias), *uri = NULL;
+	long status = 0;
+	json_t *resp = NULL;
+	mxdb_status s = server && a ? MXDB_OK : mx_fail(err, MXDB_EINVAL, "bad alias %s", alias);
+	if (s == MXDB_OK && asprintf(&uri, "/_matrix/federation/v1/query/directory?room_alias=%s", a) < 0)
+		uri = NULL, s = mx_fail(err, MXDB_ENOMEM, "uri");
+	if (s == MXDB_OK)
+		s = fed_request(f->client, server, "GET", uri, NULL, &status, &resp, err);
+	const char *id = json_string_value(json_object_get(resp, "room_id"));
+	if (s == MXDB_OK && (status != 200 || id == NULL))
+		s = mx_fail(err, MXDB_ENOTFOUND, "%s does not know %s", server, alias);
+	if (s == MXDB_OK && (*room_id = strdup(id)) == NULL)
+		s = mx_fail(err, MXDB_ENOMEM, "room id");
+	json_decref(resp);
+	free(uri);
+	free(a);
+	return s;
+}
+
+/* Checks the PDUs of a send_join answer; NULL entries dropped. */
+static ev_t **check_all(fed_service *f, json_t *arr, const mx_room_version *rv, size_t *n)
+{
+	size_t cap = json_array_size(arr), k = 0;
+	ev_t **out = calloc(cap + 1, sizeof(*out));
+	json_t *pdu;
+	size_t i;
+	json_array_foreach(arr, i, pdu) {
+		int red;
+		mxdb_error e;
+		if (out && fed_pdu_check(pdu, rv, fed_keyring_event_key, f->keyring, &out[k], &red, &e) == MXDB_OK)
+			k++;
+		else if (out)
+			log_warn("federation: join: dropped a state event: %s", e.message);
+	}
+	*n = k;
+	return out;
+}
+
+mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, const char *via,
+                     char **room_id_out, mxdb_error *err)
+{
+	char *room_id = NULL, *uri = NULL, *r = NULL, *u = NULL;
+	json_t *made = NULL, *answer = NULL, *event = NULL; /* event: ours, signed */
+	long status = 0;
+	*room_id_out = NULL;
+	/* Our own rooms and aliases are ours to know: nothing to ask anyone. */
+	const char *owner = via ? via : fed_server_of(room);
+	if (owner != NULL && strcmp(owner, f->server_name) == 0)
+		return mx_fail(err, MXDB_ENOTFOUND, "unknown room %s", room);
+	mxdb_status s = room[0] == '#' ? resolve_alias(f, room, &room_id, err)
+	                : (room_id = strdup(room)) ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "room");
+	if (s == MXDB_OK && via == NULL)
+		via = fed_server_of(room[0] == '#' ? room : room_id);
+	if (s == MXDB_OK && via == NULL)
+		s = mx_fail(err, MXDB_EINVAL, "which server has %s? give server_name", room);
+	if (s == MXDB_OK && ((r = fed_escape(room_id)) == NULL || (u = fed_escape(user_id)) == NULL))
+		s = mx_fail(err, MXDB_ENOMEM, "uri");
+	if (s == MXDB_OK && asprintf(&uri, "/_matrix/federation/v1/make_join/%s/%s?ver=10&ver=11&ver=12", r, u) < 0)
+		uri = NULL, s = mx_fail(err, MXDB_ENOMEM, "uri");
+	if (s == MXDB_OK)
+		s = fed_request(f->client, via, "GET", uri, NULL, &status, &made, err);
+	const mx_room_version *rv = rv_get(json_string_value(json_object_get(made, "room_version")) ?: "");
+	json_t *tmpl = json_object_get(made, "event");
+	if (s == MXDB_OK && (status != 200 || rv == NULL || !json_is_object(tmpl)))
+		s = mx_fail(err, status == 403 ? MXDB_EFORBIDDEN : MXDB_ENOTFOUND, "make_join at %s: %ld %s",
+		            via, status, json_string_value(json_object_get(made, "error")) ?: "");
+	char id[EV_ID_SIZE];
+	if (s == MXDB_OK) {
+		event = json_deep_copy(tmpl);
+		json_object_del(event, "origin");
+		json_object_set_new(event, "origin_server_ts", json_integer(fed_now_ms()));
+		s = ev_hash_and_sign(event, rv, &f->key, f->server_name, err);
+	}
+	if (s == MXDB_OK)
+		s = ev_compute_id(event, rv, id, err);
+	char *e = s == MXDB_OK ? fed_escape(id) : NULL;
+	free(uri);
+	uri = NULL;
+	if (s == MXDB_OK && (e == NULL || asprintf(&uri, "/_matrix/federation/v2/send_join/%s/%s", r, e) < 0))
+		uri = NULL, s = mx_fail(err, MXDB_ENOMEM, "uri");
+	free(e);
+	if (s == MXDB_OK)
+		s = fed_request(f->client, via, "PUT", uri, event, &status, &answer, err);
+	if (s == MXDB_OK && status != 200)
+		s = mx_fail(err, status == 403 ? MXDB_EFORBIDDEN : MXDB_EIO, "send_join at %s: %ld %s", via,
+		            status, json_string_value(json_object_get(answer, "error")) ?: "");
+	if (s == MXDB_OK) {
+		size_t ns, nc;
+		ev_t **st = check_all(f, json_object_get(answer, "state"), rv, &ns);
+		ev_t **ch = check_all(f, json_object_get(answer, "auth_chain"), rv, &nc);
+		ev_t *join = NULL;
+		s = st && ch ? ev_from_json(event, NULL, rv, &join, err) : mx_fail(err, MXDB_ENOMEM, "join");
+		if (s == MXDB_OK)
+			s = fed_room_join_remote(f->db, rv, ch, nc, st, ns, join, err);
+		else if (st && ch)
+			for (size_t i = 0; i < ns + nc; i++)
+				ev_free(i < ns ? st[i] : ch[i - ns]);
+		free(st);
+		free(ch);
+	}
+	if (s == MXDB_OK)
+		*room_id_out = room_id;
+	else
+		free(room_id);
+	json_decref(made);
+	json_decref(answer);
+	json_decref(event);
+	free(uri);
+	free(r);
+	free(u);
+	return s;
+}

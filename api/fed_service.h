@@ -1,0 +1,63 @@
+/*
+ * fed_service.h: federation inside mxdbd: the client, keyring and sender
+ * wired to an open database, the route tables of the server-server API
+ * (fed_routes.c), and joining rooms that live on other servers.
+ */
+#ifndef MX_FED_SERVICE_H
+#define MX_FED_SERVICE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "fed_client.h"
+#include "fed_keyring.h"
+#include "fed_sender.h"
+#include "http.h"
+#include "mxdb.h"
+
+typedef struct fed_options {
+	bool plain_http;     /* --federation-plain-http */
+	const char *ca_file; /* --federation-ca, NULL: system store */
+	const char *peers;   /* --peer NAME=HOST:PORT, several joined by ',' */
+} fed_options;
+
+typedef struct fed_service {
+	mxdb *db;
+	const char *server_name; /* borrowed from db */
+	mx_key key;
+	fed_client *client;
+	fed_keyring *keyring;
+	fed_sender *sender;
+	sqlite3 *conn; /* inbound transaction log, queue pushes (under lock) */
+	pthread_mutex_t lock;
+	int commit_sub;
+	struct acct_db *acct; /* profiles for query/profile; set by the daemon, may be NULL */
+} fed_service;
+
+/* Loads <data>/signing.key, starts the sender, hooks commits to it. */
+mxdb_status fed_start(mxdb *db, const char *data_dir, const fed_options *opt, fed_service **out,
+                      mxdb_error *err);
+void fed_stop(fed_service *f);
+
+/* /_matrix/federation/... and /_matrix/key/...; r->app must lead to the
+ * service through fed_of(). */
+extern const http_routes fed_routes;
+extern const http_routes fed_key_routes;
+
+/* Set by the daemon: how a handler finds the service from r->app. */
+extern fed_service *(*fed_of)(void *app);
+
+/* Joins user_id to a room of another server (make_join, sign, send_join,
+ * then the room is built here). room: a room ID or an alias; via: the
+ * server to ask (NULL: the alias's or room ID's server). *room_id: new. */
+mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, const char *via,
+                     char **room_id, mxdb_error *err);
+
+/* A percent-encoded path segment (new string). */
+char *fed_escape(const char *segment);
+
+/* Queues a PDU for every server in the room except us and `except`. */
+mxdb_status fed_forward(fed_service *f, const char *room_id, const json_t *pdu, const char *except,
+                        mxdb_error *err);
+
+#endif

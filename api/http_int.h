@@ -1,0 +1,58 @@
+/*
+ * http_int.h: the HTTP server's private structures, shared by http.c (the
+ * server and connections) and http_route.c (routing and path decoding).
+ * Nothing outside http*.c includes it.
+ */
+#ifndef MX_HTTP_INT_H
+#define MX_HTTP_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <microhttpd.h>
+
+#include "http.h"
+
+#define HTTP_MAX_TABLES 8
+#define HTTP_MAX_HDRS 8
+#define HTTP_MAX_QUERY 16
+
+typedef struct http_conn {
+	struct MHD_Connection *mc;
+	http_req req;
+	const http_route *route;     /* set once the request is routed */
+	char *body;
+	size_t len, cap;
+	bool too_large;
+	char *hdr[HTTP_MAX_HDRS][2]; /* headers for the reply */
+	int nhdr;
+	char *qval[HTTP_MAX_QUERY];  /* decoded query values handed out */
+	int nq;
+	struct MHD_Response *resp;   /* the reply, queued after the handler */
+	int status;
+	bool park_requested, parked;
+	uint64_t gen_seen;
+	struct http_conn *pnext, *pprev; /* the parked list */
+} http_conn;
+
+struct http_server {
+	http_config cfg;
+	const http_routes *tables[HTTP_MAX_TABLES];
+	int ntables;
+	struct MHD_Daemon *mhd;
+	int port;
+	int quiesced_fd;
+	pthread_mutex_t mu;         /* guards parked, gen (writes), timer_stop */
+	pthread_cond_t cond;        /* wakes the timer thread */
+	pthread_t timer;
+	bool timer_started, timer_stop;
+	http_conn *parked;
+	_Atomic uint64_t gen;       /* bumped by every http_wake */
+	atomic_bool closing;
+	atomic_int active;          /* requests between arrival and completion */
+};
+
+/* Routes c's request, checks its token and parses its body; replies itself
+ * on any error (404, 405, 401, 400, OPTIONS). */
+void http_dispatch_prepare(http_server *s, http_conn *c);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * fed_room.h: remote events into the room engine, and what the federation
+ * endpoints read from it. Implemented over the engine's internals
+ * (db/engine.h); every write runs on the writer thread inside its group
+ * commit, so remote and local events are ordered by one writer.
+ */
+#ifndef MX_FED_ROOM_H
+#define MX_FED_ROOM_H
+
+#include <stdbool.h>
+#include <jansson.h>
+
+#include "ev.h"
+#include "mxdb.h"
+
+typedef struct fed_result {
+	mxdb_status status; /* MXDB_OK: stored (or already known) */
+	char why[320];
+} fed_result;
+
+/* Stores remote events (already through fed_pdu_check) of existing rooms, in
+ * the given order: each event's prev and auth events must be stored or come
+ * earlier. Each is authorized against its auth events and the state before
+ * it; forks are merged by state resolution. Takes the events (frees them).
+ * out[i] tells what happened to evs[i]. One group commit for all. */
+mxdb_status fed_room_ingest(mxdb *db, ev_t **evs, size_t n, fed_result *out, mxdb_error *err);
+
+/* Creates the room locally from a send_join answer: auth chain and state
+ * (PDUs, checked by the caller), then our join. Takes every event. */
+mxdb_status fed_room_join_remote(mxdb *db, const mx_room_version *rv, ev_t **chain, size_t n_chain,
+                                 ev_t **state, size_t n_state, ev_t *join, mxdb_error *err);
+
+/* The event template for make_join / make_leave: membership event of
+ * user_id in room_id over our extremities, unsigned. *rv_id borrowed. */
+mxdb_status fed_room_make_membership(mxdb *db, const char *room_id, const char *user_id,
+                                     const char *membership, json_t **tmpl, const char **rv_id,
+                                     mxdb_error *err);
+
+/* send_join / send_leave: stores the membership event, then *state gets the
+ * state before it (PDUs) and *auth_chain their auth chain (both arrays;
+ * NULL pointers skip them). */
+mxdb_status fed_room_accept_membership(mxdb *db, ev_t *ev, json_t **state, json_t **auth_chain,
+                                       mxdb_error *err);
+
+/* Is the event stored? */
+mxdb_status fed_room_has_event(mxdb *db, const char *event_id, bool *has, mxdb_error *err);
+
+/* The servers with a joined member in room_id (malloc'd array of malloc'd
+ * names), ours included. */
+mxdb_status fed_room_servers(mxdb *db, const char *room_id, char ***servers, size_t *n,
+                             mxdb_error *err);
+
+/* State (PDUs) and auth chain at an event (the state after it), or the
+ * current state when event_id is NULL. ids_only: event IDs instead. */
+mxdb_status fed_room_state(mxdb *db, const char *room_id, const char *event_id, bool ids_only,
+                           json_t **state, json_t **auth_chain, mxdb_error *err);
+
+#endif

@@ -1,0 +1,140 @@
+# fedlib.py: helpers for the federation integration tests: start real mxdbd
+# processes on loopback ports (each with --peer entries for the others and
+# --federation-plain-http), talk to them over the Matrix client API, and
+# wait for replication with bounded polls. Not a test itself.
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+BIN = os.environ.get("MXDB_BIN", os.path.join(os.path.dirname(__file__), "../../build/test"))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def q(s):
+    return urllib.parse.quote(s, safe="")
+
+
+class Node:
+    def __init__(self, name, base, port, peers, extra=()):
+        self.name, self.port, self.peers, self.extra = name, port, peers, list(extra)
+        self.data = os.path.join(base, name)
+        self.url = "http://127.0.0.1:%d" % port
+        self.proc = None
+        self.token = None
+        self.user = None
+
+    def start(self):
+        args = [os.path.join(BIN, "mxdbd"), "--listen", "127.0.0.1:%d" % self.port,
+                "--server-name", self.name, "--data", self.data,
+                "--feed", "ipc://%s.feed" % self.data, "--password-hash", "fast",
+                "--federation-plain-http", "--log-level", "warn"] + self.extra
+        for p in self.peers:
+            args += ["--peer", p]
+        self.log = open(self.data + ".log", "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(self.url + "/_matrix/federation/v1/version", timeout=1)
+                return
+            except Exception:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("mxdbd %s died: %s" % (self.name, open(self.data + ".log").read()))
+                time.sleep(0.1)
+        raise RuntimeError("mxdbd %s did not start" % self.name)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def call(self, method, path, body=None, token=True, ok=(200,)):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token and self.token:
+            req.add_header("Authorization", "Bearer " + self.token)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                status, text = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, text = e.code, e.read()
+        out = json.loads(text) if text else None
+        if ok and status not in ok:
+            raise AssertionError("%s %s %s -> %d %s" % (self.name, method, path, status, text[:300]))
+        return status, out
+
+    def client(self, method, path, body=None, **kw):
+        return self.call(method, "/_matrix/client/v3" + path, body, **kw)
+
+    def register(self, user):
+        _, out = self.client("POST", "/register", {"username": user, "password": "pw",
+                                                   "auth": {"type": "m.login.dummy"}}, token=False)
+        self.token, self.user = out["access_token"], out["user_id"]
+
+    def put_row(self, room, key, content, typ="com.example.todo"):
+        _, out = self.client("PUT", "/rooms/%s/state/%s/%s" % (q(room), q(typ), q(key)), content)
+        return out["event_id"]
+
+    def get_row(self, room, key, typ="com.example.todo"):
+        status, out = self.client("GET", "/rooms/%s/state/%s/%s" % (q(room), q(typ), q(key)), ok=())
+        return out if status == 200 else None
+
+
+class Cluster:
+    def __init__(self, names, extra=()):
+        self.base = tempfile.mkdtemp(prefix="mxdb-fed-")
+        ports = {n: free_port() for n in names}
+        self.nodes = []
+        for n in names:
+            peers = ["%s=127.0.0.1:%d" % (m, ports[m]) for m in names if m != n]
+            self.nodes.append(Node(n, self.base, ports[n], peers, extra))
+
+    def __enter__(self):
+        for n in self.nodes:
+            n.start()
+        return self
+
+    def __exit__(self, *exc):
+        for n in self.nodes:
+            n.stop()
+        if exc[0] is not None:
+            for n in self.nodes:
+                try:
+                    print("---- %s log (tail)" % n.name)
+                    print(open(n.data + ".log").read()[-3000:])
+                except OSError:
+                    pass
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def wait_for(what, fn, timeout=20.0):
+    """Polls fn() until it returns a true value (bounded); returns it."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.05)

@@ -1,0 +1,212 @@
+# test_fed_badinput.py: hostile federation input against a real mxdbd (A),
+# crafted here in Python with signedjson/canonicaljson (an implementation
+# independent of ours) using the real key of a second real server (B) that
+# joined A's table. Checked: a good event is accepted; a forged signature,
+# an event failing the auth rules, a request signed by the wrong key and a
+# request for another destination are refused; a wrong content hash stores
+# the event redacted; a replayed transaction changes nothing.
+import base64
+import copy
+import hashlib
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import canonicaljson
+import nacl.signing
+import signedjson.key
+import signedjson.sign
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fedlib import Cluster, q, wait_for  # noqa: E402
+
+TYPE = "com.example.todo"
+# Top-level keys a redaction keeps in rooms v11 and v12.
+KEEP = ["event_id", "type", "room_id", "sender", "state_key", "content", "hashes", "signatures",
+        "depth", "prev_events", "auth_events", "origin_server_ts"]
+
+
+def b64(b, url=False):
+    s = (base64.urlsafe_b64encode if url else base64.b64encode)(b).decode()
+    return s.rstrip("=")
+
+
+def redact(ev):
+    r = {k: v for k, v in ev.items() if k in KEEP}
+    content = ev.get("content", {})
+    r["content"] = {"membership": content["membership"]} if ev["type"] == "m.room.member" else {}
+    return r
+
+
+def event_id(ev):
+    r = redact(ev)
+    r.pop("signatures", None)
+    r.pop("unsigned", None)
+    return "$" + b64(hashlib.sha256(canonicaljson.encode_canonical_json(r)).digest(), url=True)
+
+
+def seal(ev, key, server):
+    body = {k: v for k, v in ev.items() if k not in ("unsigned", "signatures", "hashes")}
+    ev["hashes"] = {"sha256": b64(hashlib.sha256(canonicaljson.encode_canonical_json(body)).digest())}
+    signed = signedjson.sign.sign_json(redact(ev), server, key)
+    ev["signatures"] = signed["signatures"]
+    return ev
+
+
+class Fed:
+    """Speaks server-server to one node as `origin`, signing with `key`."""
+
+    def __init__(self, node, origin, key):
+        self.node, self.origin, self.key = node, origin, key
+
+    def request(self, method, uri, body=None, key=None, destination=None):
+        key = key or self.key
+        dest = destination or self.node.name
+        j = {"method": method, "uri": uri, "origin": self.origin, "destination": dest}
+        if body is not None:
+            j["content"] = body
+        sig = signedjson.sign.sign_json(j, self.origin, key)["signatures"][self.origin]
+        kid, s = next(iter(sig.items()))
+        req = urllib.request.Request(self.node.url + uri, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        req.add_header("Authorization", 'X-Matrix origin="%s",destination="%s",key="%s",sig="%s"'
+                       % (self.origin, dest, kid, s))
+        req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def send(self, txn, pdus, **kw):
+        return self.request("PUT", "/_matrix/federation/v1/send/%s" % txn,
+                            {"origin": self.origin, "origin_server_ts": int(time.time() * 1000),
+                             "pdus": pdus, "edus": []}, **kw)
+
+
+def load_key(path):
+    alg, version, seed = open(path).read().split()
+    return signedjson.key.decode_signing_key_base64(alg, version, seed)
+
+
+def main():
+    with Cluster(["a.test", "b.test"]) as cl:
+        a, b = cl.nodes
+        a.register("alice")
+        b.register("bob")
+        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "t", "visibility": "public"})
+        room = t["room_id"]
+        b.client("POST", "/join/%s" % q("#t:a.test"), {})
+        fed = Fed(a, "b.test", load_key(os.path.join(b.data, "signing.key")))
+
+        # The room's state as A serves it, to cite the right auth events.
+        st, ids = fed.request("GET", "/_matrix/federation/v1/state_ids/%s" % q(room))
+        assert st == 200, ids
+        by_key = {}
+        for eid in ids["pdu_ids"]:
+            st, out = fed.request("GET", "/_matrix/federation/v1/event/%s" % q(eid))
+            pdu = out["pdus"][0]
+            by_key[(pdu["type"], pdu.get("state_key"))] = eid
+        st, made = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s" % (q(room), q("@eve:b.test")))
+        assert st == 200, made
+        version = made["room_version"]
+
+        def heads():
+            _, m = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s" % (q(room), q("@eve:b.test")))
+            return m["event"]["prev_events"], m["event"]["depth"]
+
+        def row_event(sender, key, content):
+            prev, depth = heads()
+            auth = [by_key[("m.room.power_levels", "")]]
+            if version not in ("12",):
+                auth.append(by_key[("m.room.create", "")])
+            if ("m.room.member", sender) in by_key:
+                auth.append(by_key[("m.room.member", sender)])
+            ev = {"auth_events": auth, "prev_events": prev, "depth": depth, "content": content,
+                  "origin_server_ts": int(time.time() * 1000), "room_id": room, "sender": sender,
+                  "type": TYPE, "state_key": key}
+            return seal(ev, fed.key, "b.test")
+
+        def a_row(key):
+            st, out = a.call("GET", "/_mxdb/v1/tables/%s/rows/%s/%s" % (q(room), TYPE, key), ok=())
+            return out if st == 200 else None
+
+        def a_changes():
+            _, out = a.call("GET", "/_mxdb/v1/changes?since=0&limit=10000&room=%s" % q(room))
+            return out["changes"]
+
+        def stored(eid):
+            st, _ = fed.request("GET", "/_matrix/federation/v1/event/%s" % q(eid))
+            return st == 200
+
+        # A good event: accepted, stored, its row readable, cause remote.
+        good = row_event("@bob:b.test", "good", {"v": 1})
+        st, out = fed.send("t-good", [good])
+        assert st == 200 and out["pdus"].get(event_id(good)) == {}, out
+        assert a_row("good") == {"v": 1}
+        assert [c["cause"] for c in a_changes() if c["key"] == "good"] == ["remote"]
+
+        # A replayed transaction: the same answer, nothing new.
+        before = len(a_changes())
+        st2, out2 = fed.send("t-good", [good])
+        assert st2 == 200 and out2 == out, out2
+        # The same event in a new transaction: known, nothing new either.
+        st3, out3 = fed.send("t-again", [good])
+        assert st3 == 200 and out3["pdus"].get(event_id(good)) == {}, out3
+        assert len(a_changes()) == before
+
+        # A forged signature: dropped.
+        forged = row_event("@bob:b.test", "forged", {"v": 2})
+        s = forged["signatures"]["b.test"]
+        kid = next(iter(s))
+        sig = bytearray(base64.b64decode(s[kid] + "=="))
+        sig[5] ^= 1
+        s[kid] = b64(bytes(sig))
+        st, out = fed.send("t-forged", [forged])
+        assert st == 200 and "error" in out["pdus"].get(event_id(forged), {}), out
+        assert a_row("forged") is None and not stored(event_id(forged))
+
+        # Signed by B but by a user who never joined: fails the auth rules.
+        eve = row_event("@eve:b.test", "eve", {"v": 3})
+        st, out = fed.send("t-eve", [eve])
+        assert st == 200 and "error" in out["pdus"].get(event_id(eve), {}), out
+        assert a_row("eve") is None and not stored(event_id(eve))
+
+        # A wrong content hash: kept, but redacted (the row reads as deleted).
+        bad = row_event("@bob:b.test", "hashbad", {"v": 4})
+        bad["content"] = {"v": 666}
+        st, out = fed.send("t-hash", [bad])
+        assert st == 200 and out["pdus"].get(event_id(bad)) == {}, out
+        assert a_row("hashbad") is None
+        st, ev = fed.request("GET", "/_matrix/federation/v1/event/%s" % q(event_id(bad)))
+        assert st == 200 and ev["pdus"][0]["content"] == {}, ev
+
+        # A request signed by the wrong key under B's key ID: 401, nothing stored.
+        wrong = nacl.signing.SigningKey.generate()
+        wrong.version, wrong.alg = fed.key.version, "ed25519"
+        sneaky = row_event("@bob:b.test", "wrongkey", {"v": 5})
+        st, out = fed.send("t-wrongkey", [sneaky], key=wrong)
+        assert st == 401 and out["errcode"] == "M_UNAUTHORIZED", (st, out)
+        assert a_row("wrongkey") is None and not stored(event_id(sneaky))
+        # Addressed to another server: 401.
+        st, out = fed.send("t-dest", [sneaky], destination="c.test")
+        assert st == 401, (st, out)
+        assert a_row("wrongkey") is None
+        # No Authorization at all.
+        req = urllib.request.Request(a.url + "/_matrix/federation/v1/send/x", method="PUT",
+                                     data=b'{"pdus":[],"edus":[]}')
+        try:
+            urllib.request.urlopen(req)
+            raise AssertionError("unauthenticated send accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == 401
+        # More than 50 PDUs in one transaction: refused whole.
+        st, out = fed.send("t-big", [good] * 51)
+        assert st == 400, (st, out)
+    print("test_fed_badinput: ok")
+
+
+main()
