@@ -5,9 +5,9 @@
  * membership, transaction ID, redaction. Runs on the writer thread only,
  * inside the group-commit transaction (room_queue.c).
  *
- * Remote events (federation) will enter here too: a persist step that takes
- * an already signed event, its state before (resolved by stateres), and sets
- * cause "remote"/"merge"; eng_persist below is the seam.
+ * Remote events enter here too: fed_room.c hands eng_persist events that are
+ * already signed and checked, with the room set at the state before them
+ * and req->cause "remote" or "merge".
  */
 #include <stdlib.h>
 #include <string.h>
@@ -457,8 +457,7 @@ static mxdb_status apply_redaction(mxdb *db, eng_req *req, eng_room *room, const
 }
 
 /* Persists ev (already authorized) in room and advances the room. Takes
- * ownership of ev. The seam for remote events: they will come here too,
- * with their own state group and cause. */
+ * ownership of ev. Local and remote events alike (see the top). */
 mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const char *txn_id,
                         const eng_row *cur_in, mxdb_write_result *res, mxdb_error *err)
 {
