@@ -311,6 +311,43 @@ static void test_create_options(mxdb *db, const char *version)
 	REFUSED(mxdb_create_table(db, &bad, &room, &err), MXDB_EVERSION);
 }
 
+/* A user's stream: the rooms they are in, plus their own membership events;
+ * nothing of a room after they left it. */
+static void test_user_stream(mxdb *db)
+{
+	mxdb_error err;
+	char *room = NULL;
+	mxdb_table_options o = {.creator = ALICE, .visibility_public = 1};
+	CHECK(mxdb_create_table(db, &o, &room, &err) == MXDB_OK);
+	if (room == NULL)
+		return;
+	const char *dave = "@dave:test.local";
+	uint64_t p0 = mxdb_stream_pos(db);
+	mxdb_write_result m1, m2, lv;
+	CHECK(mxdb_membership(db, room, dave, NULL, MXDB_JOIN, NULL, NULL, NULL, &err) == MXDB_OK);
+	CHECK(mxdb_send(db, room, ALICE, "m.room.message", "{\"body\":\"1\"}", NULL, &m1, &err) == MXDB_OK);
+	CHECK(mxdb_membership(db, room, dave, NULL, MXDB_LEAVE, NULL, NULL, &lv, &err) == MXDB_OK);
+	CHECK(mxdb_send(db, room, ALICE, "m.room.message", "{\"body\":\"2\"}", NULL, &m2, &err) == MXDB_OK);
+	mxdb_events evs;
+	CHECK(mxdb_events_since(db, p0, NULL, 0, dave, 100, &evs, &err) == MXDB_OK);
+	int saw_leave = 0, saw_m2 = 0;
+	for (size_t i = 0; i < evs.n; i++) {
+		saw_leave += strcmp(evs.ev[i].event_id, lv.event_id) == 0;
+		saw_m2 += strcmp(evs.ev[i].event_id, m2.event_id) == 0;
+	}
+	CHECK(saw_leave == 1 && saw_m2 == 0);
+	mxdb_events_free(&evs);
+	/* Alice, still in, sees everything of the room since p0: 4 events. */
+	CHECK(mxdb_events_since(db, p0, NULL, 0, ALICE, 100, &evs, &err) == MXDB_OK);
+	CHECK(evs.n == 4 && strcmp(evs.ev[3].event_id, m2.event_id) == 0);
+	mxdb_events_free(&evs);
+	/* A page limit cuts the oldest-first list. */
+	CHECK(mxdb_events_since(db, p0, NULL, 0, NULL, 2, &evs, &err) == MXDB_OK);
+	CHECK(evs.n == 2 && evs.ev[0].pos == p0 + 1);
+	mxdb_events_free(&evs);
+	mxdb_free(room);
+}
+
 typedef struct last_change {
 	int n, content_null;
 	uint64_t seq;
@@ -398,6 +435,7 @@ int main(void)
 		test_knock_and_redacted_row(db, versions[v]);
 	}
 	test_callbacks(db);
+	test_user_stream(db);
 	mxdb_close(db);
 	tmpdir_remove(dir);
 	return test_summary("test_engine_members");
