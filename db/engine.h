@@ -33,6 +33,7 @@ typedef struct eng_room {
 	size_t n_extrem;
 	int64_t depth;       /* the largest depth among them */
 	int64_t sg;          /* the current state group */
+	int64_t sg_depth;    /* its chain depth, -1 when not known yet */
 	uint64_t room_seq;   /* the last change's room_seq */
 	mx_map *auth;        /* state key -> ev_t* (or eng_absent) of looked-up state */
 	mx_map *auth_ids;    /* event ID -> the same ev_t* (borrowed from auth) */
@@ -69,6 +70,8 @@ struct eng_req {
 	bool done;
 	eng_change *chg; /* the changes it made, dispatched after commit */
 	size_t n_chg, cap_chg;
+	bool atomic;     /* may fail after writing: run inside a SAVEPOINT */
+	bool dirty;      /* has written (a failure now spoils the transaction) */
 };
 
 struct mxdb {
@@ -141,6 +144,10 @@ mxdb_status eng_row_get(mxdb *db, eng_room *room, const char *type, const char *
 /* Runs fn(db, req, arg, err) on the writer thread inside the group-commit
  * transaction, and waits until it is durable; res gets req->res. */
 mxdb_status eng_submit(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res, mxdb_error *err);
+/* The same for a request that may fail after it wrote (createRoom): it runs
+ * inside its own SAVEPOINT so that its failure undoes only itself. */
+mxdb_status eng_submit_atomic(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res,
+                              mxdb_error *err);
 /* Persists an authorized event (takes ev), room_write.c. */
 mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const char *txn_id,
                         const eng_row *cur, mxdb_write_result *res, mxdb_error *err);
@@ -161,6 +168,9 @@ void eng_dispatch(mxdb *db, eng_change *chg, size_t n, uint64_t pos);
 void eng_change_free(eng_change *c);
 
 /* ---- room_read.c ---- */
+/* An alias ("#...") to its room ID (*resolved, new string); a room ID
+ * ("!...") passes with *resolved NULL; anything else is MXDB_EINVAL. */
+mxdb_status rd_alias(store_conn *c, const char *name, char **resolved, mxdb_error *err);
 /* Resolves a room ID or alias to its storage nid (and room ID if out given). */
 mxdb_status rd_room_nid(store_conn *c, const char *room, int64_t *nid, char **room_id,
                         mxdb_error *err);

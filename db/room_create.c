@@ -221,6 +221,7 @@ mxdb_status eng_create_room(mxdb *db, eng_req *req, eng_create *c, mxdb_error *e
 	}
 	room->db = db;
 	room->rv = c->rv;
+	room->sg_depth = 0;
 	mxdb_status s = create_in(db, req, c, room, alias_p, err);
 	if (s == MXDB_OK && (c->room_id = strdup(room->room_id)) == NULL)
 		s = mx_fail(err, MXDB_ENOMEM, "room");

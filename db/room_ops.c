@@ -18,18 +18,20 @@ typedef struct write_arg {
 
 static const char SQL_TXN[] =
 	"SELECT e.event_id, t.pos, t.seq FROM txns t JOIN events e ON e.pos = t.pos"
-	" WHERE t.sender = ? AND t.txn_id = ?";
+	" WHERE t.sender = ? AND t.txn_id = ? AND t.room_nid = ?";
 static const char SQL_REDACT_TARGET[] =
 	"SELECT sender FROM events WHERE event_id = ? AND room_nid = ?";
 
-/* A repeated transaction ID answers the first write's result. */
-static int txn_seen(mxdb *db, const mxdb_write *w, mxdb_write_result *res, mxdb_error *err)
+/* A repeated transaction ID (per sender and room) answers the first write's result. */
+static int txn_seen(mxdb *db, eng_room *room, const mxdb_write *w, mxdb_write_result *res,
+                    mxdb_error *err)
 {
 	sqlite3_stmt *st = store_stmt(&db->st->writer, SQL_TXN, err);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, w->sender, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, w->txn_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, room->nid);
 	int found = sqlite3_step(st) == SQLITE_ROW;
 	if (found) {
 		snprintf(res->event_id, sizeof(res->event_id), "%s", sqlite3_column_text(st, 0));
@@ -77,7 +79,7 @@ static mxdb_status do_write(mxdb *db, eng_req *req, void *argp, mxdb_error *err)
 	if (s != MXDB_OK)
 		return s;
 	if (w->txn_id != NULL) {
-		int seen = txn_seen(db, w, &req->res, err);
+		int seen = txn_seen(db, room, w, &req->res, err);
 		if (seen != 0)
 			return seen > 0 ? MXDB_OK : MXDB_EIO;
 	}
@@ -298,7 +300,7 @@ mxdb_status mxdb_create_table(mxdb *db, const mxdb_table_options *opt, char **ro
 	if (s == MXDB_OK && c.initial == NULL && (c.initial = json_array()) == NULL)
 		s = mx_fail(err, MXDB_ENOMEM, "initial_state");
 	if (s == MXDB_OK)
-		s = eng_submit(db, create_fn, &c, NULL, err);
+		s = eng_submit_atomic(db, create_fn, &c, NULL, err);
 	json_decref(c.pl_override);
 	json_decref(c.creation);
 	json_decref(c.initial);

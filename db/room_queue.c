@@ -8,10 +8,51 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine.h"
 
-enum { BATCH_MAX = 1024 };
+enum {
+	BATCH_MAX = 1024,
+	LINGER_US = 200,   /* the longest a group waits for stragglers */
+	HISTORY = 16       /* batches remembered to estimate the concurrency */
+};
+
+/* Callers woken by a commit come back one by one; a writer that starts at
+ * once commits a group of the first few and makes the rest wait for another
+ * fsync. So when recent groups were larger than what is queued, wait a
+ * little (at most LINGER_US) for the others: groups stay as large as the
+ * number of concurrent writers. A lone writer never waits. */
+static size_t linger_target(const size_t *hist)
+{
+	size_t t = 1;
+	for (int i = 0; i < HISTORY; i++)
+		if (hist[i] > t)
+			t = hist[i];
+	return t;
+}
+
+static size_t queued(const mxdb *db)
+{
+	size_t n = 0;
+	for (const eng_req *r = db->qhead; r != NULL && n < BATCH_MAX; r = r->next)
+		n++;
+	return n;
+}
+
+static void linger(mxdb *db, size_t target)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += LINGER_US * 1000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!db->closing && queued(db) < target)
+		if (pthread_cond_timedwait(&db->qcond, &db->qlock, &until) != 0)
+			break;
+}
 
 static const char SQL_MAX_POS[] = "SELECT coalesce(max(pos), 0) FROM events";
 static const char SQL_MAX_SEQ[] = "SELECT coalesce(max(seq), 0) FROM changes";
@@ -60,27 +101,32 @@ static void req_drop_changes(eng_req *r)
 	r->n_chg = r->cap_chg = 0;
 }
 
-static void run_one(mxdb *db, eng_req *r)
+/* Runs one request. Plain writes check everything before they write, so a
+ * refusal leaves the transaction untouched and needs no SAVEPOINT (two
+ * statements less per write); a failure after writing (I/O) spoils the
+ * transaction: returns false and the whole group is rolled back. */
+static bool run_one(mxdb *db, eng_req *r)
 {
 	store_conn *w = &db->st->writer;
 	uint64_t pos = db->next_pos, seq = db->next_seq;
 	int64_t sg = db->next_sg;
 	mx_clear(&r->err);
-	r->status = store_exec(w, "SAVEPOINT req", &r->err);
-	if (r->status != MXDB_OK)
-		return;
+	if (r->atomic && (r->status = store_exec(w, "SAVEPOINT req", &r->err)) != MXDB_OK)
+		return false;
 	r->status = r->fn(db, r, r->arg, &r->err);
-	if (r->status == MXDB_OK) {
+	if (r->status == MXDB_OK && r->atomic)
 		r->status = store_exec(w, "RELEASE req", &r->err);
-		if (r->status == MXDB_OK)
-			return;
+	if (r->status == MXDB_OK)
+		return true;
+	if (r->atomic) {
+		store_exec(w, "ROLLBACK TO req", NULL);
+		store_exec(w, "RELEASE req", NULL);
 	}
-	store_exec(w, "ROLLBACK TO req", NULL);
-	store_exec(w, "RELEASE req", NULL);
 	db->next_pos = pos;
 	db->next_seq = seq;
 	db->next_sg = sg;
 	req_drop_changes(r);
+	return r->atomic || !r->dirty;
 }
 
 /* After a failed commit nothing of the batch is stored: forget the cached
@@ -91,8 +137,9 @@ static void batch_failed(mxdb *db, eng_req *batch, mxdb_status s, const char *wh
 	db->rooms = map_new(64);
 	eng_load_counters(db, NULL);
 	for (eng_req *r = batch; r != NULL; r = r->next)
-		if (r->status == MXDB_OK) {
-			r->status = mx_fail(&r->err, s, "commit failed: %s", why);
+		if (r->status == MXDB_OK || r->dirty) {
+			if (r->status == MXDB_OK || !r->dirty)
+				r->status = mx_fail(&r->err, s, "commit failed: %s", why);
 			req_drop_changes(r);
 		}
 }
@@ -107,9 +154,12 @@ static void run_batch(mxdb *db, eng_req *batch)
 		for (eng_req *r = batch; r != NULL; r = r->next)
 			r->status = mx_fail(&r->err, s, "%s", e.message);
 	} else {
-		for (eng_req *r = batch; r != NULL; r = r->next)
-			run_one(db, r);
-		if ((s = store_exec(w, "COMMIT", &e)) != MXDB_OK) {
+		bool ok = true;
+		for (eng_req *r = batch; r != NULL && ok; r = r->next)
+			ok = run_one(db, r);
+		if (!ok)
+			s = mx_fail(&e, MXDB_EIO, "a write failed half-way; the group is rolled back");
+		if (!ok || (s = store_exec(w, "COMMIT", &e)) != MXDB_OK) {
 			store_exec(w, "ROLLBACK", NULL);
 			batch_failed(db, batch, s, e.message);
 		}
@@ -140,15 +190,22 @@ static void run_batch(mxdb *db, eng_req *batch)
 static void *writer_main(void *arg)
 {
 	mxdb *db = arg;
+	size_t hist[HISTORY] = {0};
+	unsigned nb = 0;
 	pthread_mutex_lock(&db->qlock);
 	for (;;) {
 		while (db->qhead == NULL && !db->closing)
 			pthread_cond_wait(&db->qcond, &db->qlock);
 		if (db->qhead == NULL)
 			break;
+		size_t target = linger_target(hist);
+		if (target > 1 && queued(db) < target)
+			linger(db, target);
 		eng_req *batch = db->qhead, *last = batch;
-		for (int n = 1; n < BATCH_MAX && last->next != NULL; n++)
+		size_t n = 1;
+		for (; n < BATCH_MAX && last->next != NULL; n++)
 			last = last->next;
+		hist[nb++ % HISTORY] = n;
 		db->qhead = last->next;
 		if (db->qhead == NULL)
 			db->qtail = NULL;
@@ -161,11 +218,12 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-mxdb_status eng_submit(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res, mxdb_error *err)
+static mxdb_status submit(mxdb *db, eng_fn fn, void *arg, bool atomic, mxdb_write_result *res,
+                          mxdb_error *err)
 {
 	if (db->writer_started && pthread_equal(pthread_self(), db->writer))
 		return mx_fail(err, MXDB_EINVAL, "a callback must not write");
-	eng_req r = {.fn = fn, .arg = arg};
+	eng_req r = {.fn = fn, .arg = arg, .atomic = atomic};
 	pthread_mutex_lock(&db->qlock);
 	if (db->closing) {
 		pthread_mutex_unlock(&db->qlock);
@@ -185,6 +243,17 @@ mxdb_status eng_submit(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res, m
 	if (r.status != MXDB_OK && err != NULL)
 		*err = r.err;
 	return r.status;
+}
+
+mxdb_status eng_submit(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res, mxdb_error *err)
+{
+	return submit(db, fn, arg, false, res, err);
+}
+
+mxdb_status eng_submit_atomic(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res,
+                              mxdb_error *err)
+{
+	return submit(db, fn, arg, true, res, err);
 }
 
 mxdb_status eng_start(mxdb *db, mxdb_error *err)

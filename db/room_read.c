@@ -13,24 +13,37 @@
 static const char SQL_ALIAS[] = "SELECT room_id FROM aliases WHERE alias = ?";
 static const char SQL_ROOM_NID[] = "SELECT nid FROM rooms WHERE room_id = ?";
 
+mxdb_status rd_alias(store_conn *c, const char *name, char **resolved, mxdb_error *err)
+{
+	*resolved = NULL;
+	if (name == NULL || strlen(name) > EV_MAX_ID)
+		return mx_fail(err, MXDB_EINVAL, "bad table name");
+	if (name[0] != '#')
+		return name[0] == '!' ? MXDB_OK
+		                      : mx_fail(err, MXDB_EINVAL, "a table is a room ID (!...) or an alias (#...)");
+	sqlite3_stmt *st = store_stmt(c, SQL_ALIAS, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*resolved = store_col_str(st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return *resolved ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "alias");
+	return rc == SQLITE_DONE ? mx_fail(err, MXDB_ENOTFOUND, "no table with alias %s", name)
+	                         : store_fail(c, err, "alias");
+}
+
 mxdb_status rd_room_nid(store_conn *c, const char *room, int64_t *nid, char **room_id,
                         mxdb_error *err)
 {
-	char *resolved = NULL;
-	if (room == NULL || strlen(room) > EV_MAX_ID)
-		return mx_fail(err, MXDB_EINVAL, "bad table name");
-	if (room[0] == '#') {
-		sqlite3_stmt *st = store_stmt(c, SQL_ALIAS, err);
-		if (st == NULL)
-			return MXDB_EIO;
-		sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			resolved = store_col_str(st, 0);
-		sqlite3_reset(st);
-		if (resolved == NULL)
-			return mx_fail(err, MXDB_ENOTFOUND, "no table with alias %s", room);
+	char *resolved;
+	mxdb_status s = rd_alias(c, room, &resolved, err);
+	if (s != MXDB_OK)
+		return s;
+	if (resolved != NULL)
 		room = resolved;
-	}
 	sqlite3_stmt *st = store_stmt(c, SQL_ROOM_NID, err);
 	if (st == NULL) {
 		free(resolved);
@@ -41,7 +54,7 @@ mxdb_status rd_room_nid(store_conn *c, const char *room, int64_t *nid, char **ro
 	if (rc == SQLITE_ROW)
 		*nid = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	mxdb_status s = rc == SQLITE_ROW   ? MXDB_OK
+	s = rc == SQLITE_ROW              ? MXDB_OK
 	                : rc == SQLITE_DONE ? mx_fail(err, MXDB_ENOTFOUND, "no table %s", room)
 	                                    : store_fail(c, err, "room");
 	if (s == MXDB_OK && room_id != NULL && (*room_id = strdup(room)) == NULL)

@@ -86,7 +86,6 @@ void eng_room_free(eng_room *room)
 	free(room);
 }
 
-static const char SQL_ALIAS[] = "SELECT room_id FROM aliases WHERE alias = ?";
 static const char SQL_ROOM[] = "SELECT nid, version, create_pos FROM rooms WHERE room_id = ?";
 static const char SQL_EXTREM[] =
 	"SELECT x.event_id, e.depth FROM extremities x JOIN events e ON e.event_id = x.event_id"
@@ -174,6 +173,7 @@ static mxdb_status room_load(mxdb *db, const char *room_id, eng_room **out, mxdb
 			s = store_fail(w, err, "extremities");
 	}
 	int64_t v = 0;
+	room->sg_depth = -1;
 	if (s == MXDB_OK && (s = int_query(w, SQL_LAST_SG, room->nid, &room->sg, err)) == MXDB_OK &&
 	    (s = int_query(w, SQL_ROOM_SEQ, room->nid, &v, err)) == MXDB_OK)
 		room->room_seq = (uint64_t)v;
@@ -187,25 +187,13 @@ static mxdb_status room_load(mxdb *db, const char *room_id, eng_room **out, mxdb
 
 mxdb_status eng_room_get(mxdb *db, const char *name, eng_room **out, mxdb_error *err)
 {
-	char *resolved = NULL;
-	if (name == NULL || strlen(name) > EV_MAX_ID)
-		return mx_fail(err, MXDB_EINVAL, "bad table name");
-	if (name[0] == '#') {
-		sqlite3_stmt *st = store_stmt(&db->st->writer, SQL_ALIAS, err);
-		if (st == NULL)
-			return MXDB_EIO;
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			resolved = store_col_str(st, 0);
-		sqlite3_reset(st);
-		if (resolved == NULL)
-			return mx_fail(err, MXDB_ENOTFOUND, "no table with alias %s", name);
+	char *resolved;
+	mxdb_status s = rd_alias(&db->st->writer, name, &resolved, err);
+	if (s != MXDB_OK)
+		return s;
+	if (resolved != NULL)
 		name = resolved;
-	} else if (name[0] != '!') {
-		return mx_fail(err, MXDB_EINVAL, "a table is a room ID (!...) or an alias (#...)");
-	}
 	eng_room *room = map_get(db->rooms, name, strlen(name));
-	mxdb_status s = MXDB_OK;
 	if (room == NULL && (s = room_load(db, name, &room, err)) == MXDB_OK &&
 	    map_put(db->rooms, name, strlen(name), room, NULL) != 0) {
 		eng_room_free(room);
@@ -218,6 +206,20 @@ mxdb_status eng_room_get(mxdb *db, const char *name, eng_room **out, mxdb_error 
 }
 
 /* ---- auth state over the cache ---- */
+
+/* The event types the auth rules read from the state (auth events). Only
+ * these are kept in the cache when written: rows of other types would make
+ * it grow with the table. */
+static bool auth_type(const char *type)
+{
+	static const char *const types[] = {"m.room.create", "m.room.power_levels",
+	                                    "m.room.join_rules", "m.room.member",
+	                                    "m.room.third_party_invite", NULL};
+	for (int i = 0; types[i] != NULL; i++)
+		if (strcmp(type, types[i]) == 0)
+			return true;
+	return false;
+}
 
 static const char SQL_CUR[] =
 	"SELECT c.nid, c.pos, e.event_id, e.content = '{}' FROM cur_state c"
@@ -339,6 +341,7 @@ static const char SQL_INS_EVENT[] =
 	"INSERT INTO events(pos, event_id, room_nid, type, state_key, sender, ts, depth, sg,"
 	" redacts, txn_id, content, skel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const char SQL_INS_EDGE[] = "INSERT OR IGNORE INTO event_edges(prev_id, pos) VALUES (?, ?)";
+static const char SQL_UPD_EXTREM[] = "UPDATE extremities SET event_id = ? WHERE room_nid = ?";
 static const char SQL_DEL_EXTREM[] = "DELETE FROM extremities WHERE room_nid = ?";
 static const char SQL_INS_EXTREM[] = "INSERT INTO extremities(room_nid, event_id) VALUES (?, ?)";
 static const char SQL_UPD_CUR[] = "UPDATE cur_state SET pos = ? WHERE nid = ?";
@@ -348,7 +351,8 @@ static const char SQL_INS_CHANGE[] =
 	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,0)";
 static const char SQL_INS_MEMBER[] =
 	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
-static const char SQL_INS_TXN[] = "INSERT INTO txns(sender, txn_id, pos, seq) VALUES (?,?,?,?)";
+static const char SQL_INS_TXN[] =
+	"INSERT INTO txns(sender, txn_id, pos, seq, room_nid) VALUES (?,?,?,?,?)";
 static const char SQL_TARGET[] = "SELECT pos, type, state_key FROM events WHERE event_id = ? AND room_nid = ?";
 static const char SQL_REDACT[] = "UPDATE events SET content = ?, redacted_by = ? WHERE pos = ?";
 
@@ -400,9 +404,8 @@ static mxdb_status apply_redaction(mxdb *db, eng_room *room, const ev_t *ev, mxd
 /* Persists ev (already authorized) in room and advances the room. Takes
  * ownership of ev. The seam for remote events: they will come here too,
  * with their own state group and cause. */
-mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
-                               const char *txn_id, const eng_row *cur_in,
-                               mxdb_write_result *res, mxdb_error *err)
+mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const char *txn_id,
+                        const eng_row *cur_in, mxdb_write_result *res, mxdb_error *err)
 {
 	store_conn *w = &db->st->writer;
 	eng_row cur = {0};
@@ -410,7 +413,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 	cj_buf skel = {0};
 	static const char *const no_content[] = {"content", NULL};
 	uint64_t pos = db->next_pos, seq = 0;
-	int64_t sg = room->sg, key_nid = 0;
+	int64_t sg = room->sg, key_nid = 0, sg_depth = room->sg_depth;
 	sqlite3_stmt *st;
 	mxdb_status s = MXDB_OK;
 
@@ -425,6 +428,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 	if (s != MXDB_OK)
 		goto out;
 
+	req->dirty = true;
 	if (ev_is_state(ev)) {
 		key_nid = cur.key_nid;
 		if (key_nid != 0) {
@@ -446,7 +450,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 			key_nid = sqlite3_last_insert_rowid(w->db);
 		sg = db->next_sg;
 		sg_entry e = {key_nid, (int64_t)pos};
-		if ((s = sg_add(w, sg, room->nid, room->sg, &e, 1, err)) != MXDB_OK)
+		if ((s = sg_add(w, sg, room->nid, room->sg, &e, 1, &sg_depth, err)) != MXDB_OK)
 			goto out;
 		seq = db->next_seq;
 		if ((st = store_stmt(w, SQL_INS_CHANGE, err)) == NULL)
@@ -501,15 +505,22 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 			goto out;
 	}
 	/* A local event references every extremity, so it becomes the only one. */
-	if ((st = store_stmt(w, SQL_DEL_EXTREM, err)) == NULL)
-		goto io;
-	sqlite3_bind_int64(st, 1, room->nid);
-	if ((s = step_done(w, st, err, "extremities")) != MXDB_OK)
-		goto out;
-	if ((st = store_stmt(w, SQL_INS_EXTREM, err)) == NULL)
-		goto io;
-	sqlite3_bind_int64(st, 1, room->nid);
-	sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
+	if (room->n_extrem == 1) {
+		if ((st = store_stmt(w, SQL_UPD_EXTREM, err)) == NULL)
+			goto io;
+		sqlite3_bind_text(st, 1, ev->event_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, room->nid);
+	} else {
+		if ((st = store_stmt(w, SQL_DEL_EXTREM, err)) == NULL)
+			goto io;
+		sqlite3_bind_int64(st, 1, room->nid);
+		if ((s = step_done(w, st, err, "extremities")) != MXDB_OK)
+			goto out;
+		if ((st = store_stmt(w, SQL_INS_EXTREM, err)) == NULL)
+			goto io;
+		sqlite3_bind_int64(st, 1, room->nid);
+		sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
+	}
 	if ((s = step_done(w, st, err, "extremities")) != MXDB_OK)
 		goto out;
 	if (ev->redacts != NULL && (s = apply_redaction(db, room, ev, err)) != MXDB_OK)
@@ -521,6 +532,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 		sqlite3_bind_text(st, 2, txn_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (int64_t)pos);
 		sqlite3_bind_int64(st, 4, (int64_t)seq);
+		sqlite3_bind_int64(st, 5, room->nid);
 		if ((s = step_done(w, st, err, "transaction ID")) != MXDB_OK)
 			goto out;
 	}
@@ -531,11 +543,9 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 
 	/* Everything is written: now advance the room and the counters. */
 	char *id = strdup(ev->event_id);
-	char **ex = realloc(room->extrem, sizeof(char *));
+	char **ex = room->n_extrem >= 1 ? room->extrem : malloc(sizeof(char *));
 	if (id == NULL || ex == NULL) {
 		free(id);
-		if (ex != NULL)
-			room->extrem = ex;
 		s = mx_fail(err, MXDB_ENOMEM, "extremities");
 		goto out;
 	}
@@ -546,6 +556,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 	room->n_extrem = 1;
 	room->depth = ev->depth;
 	room->sg = sg;
+	room->sg_depth = sg_depth;
 	db->next_pos++;
 	if (seq != 0) {
 		db->next_seq++;
@@ -561,6 +572,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev,
 		char key[2 * EV_MAX_ID + 8];
 		size_t kl = map_state_key(key, sizeof(key), ev->type, ev->state_key);
 		if (kl != 0 && strcmp(ev->type, "m.room.create") != 0 &&
+		    (auth_type(ev->type) || map_has(room->auth, key, kl)) &&
 		    auth_cache_put(room, key, kl, ev) == 0)
 			ev = NULL; /* the cache owns it now */
 		else if (kl != 0)

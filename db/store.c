@@ -14,7 +14,10 @@
  * events.pos is the stream position and the event's storage ID at once.
  * events.skel is the signed PDU without "content"; content is kept once, in
  * events.content (canonical JSON), so rows are not stored twice.
- * cur_state.nid is the interned (room, type, state_key): state groups use it. */
+ * cur_state.nid is the interned (room, type, state_key): state groups use it.
+ * event_edges is keyed by the child so that inserts append (a key by the
+ * random prev_id costs one random page per event); federation, which needs
+ * the children of an event, adds an index on prev_id in its migration. */
 static const char *const core_steps[] = {
 	"CREATE TABLE rooms(nid INTEGER PRIMARY KEY, room_id TEXT NOT NULL UNIQUE,"
 	" version TEXT NOT NULL, creator TEXT NOT NULL, create_pos INTEGER NOT NULL,"
@@ -24,8 +27,8 @@ static const char *const core_steps[] = {
 	" ts INTEGER NOT NULL, depth INTEGER NOT NULL, sg INTEGER NOT NULL, redacts TEXT,"
 	" redacted_by TEXT, txn_id TEXT, content TEXT NOT NULL, skel TEXT NOT NULL);"
 	"CREATE INDEX events_room ON events(room_nid, pos);"
-	"CREATE TABLE event_edges(prev_id TEXT NOT NULL, pos INTEGER NOT NULL,"
-	" PRIMARY KEY(prev_id, pos)) WITHOUT ROWID;"
+	"CREATE TABLE event_edges(pos INTEGER NOT NULL, prev_id TEXT NOT NULL,"
+	" PRIMARY KEY(pos, prev_id)) WITHOUT ROWID;"
 	"CREATE TABLE extremities(room_nid INTEGER NOT NULL, event_id TEXT NOT NULL,"
 	" PRIMARY KEY(room_nid, event_id)) WITHOUT ROWID;"
 	"CREATE TABLE cur_state(nid INTEGER PRIMARY KEY, room_nid INTEGER NOT NULL,"
@@ -41,8 +44,8 @@ static const char *const core_steps[] = {
 	"CREATE TABLE memberships(user_id TEXT NOT NULL, room_nid INTEGER NOT NULL,"
 	" membership TEXT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY(user_id, room_nid)) WITHOUT ROWID;"
 	"CREATE INDEX memberships_room ON memberships(room_nid, membership);"
-	"CREATE TABLE txns(sender TEXT NOT NULL, txn_id TEXT NOT NULL, pos INTEGER NOT NULL,"
-	" seq INTEGER NOT NULL, PRIMARY KEY(sender, txn_id)) WITHOUT ROWID;"
+	"CREATE TABLE txns(sender TEXT NOT NULL, room_nid INTEGER NOT NULL, txn_id TEXT NOT NULL,"
+	" pos INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(sender, room_nid, txn_id)) WITHOUT ROWID;"
 	"CREATE TABLE aliases(alias TEXT PRIMARY KEY, room_id TEXT NOT NULL, creator TEXT) WITHOUT ROWID;",
 };
 
@@ -176,9 +179,9 @@ mxdb_status store_open(const char *path, int full_sync, int n_readers, store **o
 	}
 	mxdb_status rc = conn_open(&s->writer, path,
 	                           full_sync ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	                                       "PRAGMA cache_size=-32000;"
+	                                       "PRAGMA cache_size=-32000; PRAGMA wal_autocheckpoint=8000;"
 	                                     : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	                                       "PRAGMA cache_size=-32000;",
+	                                       "PRAGMA cache_size=-32000; PRAGMA wal_autocheckpoint=8000;",
 	                           err);
 	if (rc == MXDB_OK)
 		rc = store_migrate(s->writer.db, "core", core_steps,
@@ -188,7 +191,7 @@ mxdb_status store_open(const char *path, int full_sync, int n_readers, store **o
 	for (int i = 0; rc == MXDB_OK && i < n_readers; i++) {
 		s->n_readers++;
 		rc = conn_open(&s->readers[i], path,
-		               "PRAGMA query_only=1; PRAGMA cache_size=-16000; PRAGMA mmap_size=268435456;",
+		               "PRAGMA query_only=1; PRAGMA cache_size=-8000; PRAGMA mmap_size=268435456;",
 		               err);
 	}
 	if (rc != MXDB_OK) {

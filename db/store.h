@@ -70,9 +70,10 @@ typedef struct sg_entry {
 } sg_entry;
 
 /* Adds the group sg (allocated by the caller) with parent (0: none) and the
- * changes against the parent. */
+ * changes against the parent. *depth: the parent's chain depth when known
+ * (saves a query), else -1; on return the new group's depth. */
 mxdb_status sg_add(store_conn *c, int64_t sg, int64_t room_nid, int64_t parent,
-                   const sg_entry *changes, size_t n, mxdb_error *err);
+                   const sg_entry *changes, size_t n, int64_t *depth, mxdb_error *err);
 /* The full state of a group: a new map from the 8-byte key_nid to the
  * event_nid (as intptr_t). */
 mxdb_status sg_load(store_conn *c, int64_t sg, mx_map **out, mxdb_error *err);

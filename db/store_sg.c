@@ -145,11 +145,11 @@ static mxdb_status write_deltas(store_conn *c, int64_t sg, const mx_map *m, mxdb
 }
 
 mxdb_status sg_add(store_conn *c, int64_t sg, int64_t room_nid, int64_t parent,
-                   const sg_entry *changes, size_t n, mxdb_error *err)
+                   const sg_entry *changes, size_t n, int64_t *depth_io, mxdb_error *err)
 {
-	int64_t pbase, pdepth = 0, base = parent;
+	int64_t pbase, pdepth = parent == 0 ? 0 : *depth_io, base = parent;
 	mxdb_status s;
-	if (parent != 0 && (s = group_get(c, parent, &pbase, &pdepth, err)) != MXDB_OK)
+	if (parent != 0 && pdepth < 0 && (s = group_get(c, parent, &pbase, &pdepth, err)) != MXDB_OK)
 		return s;
 	int64_t depth = pdepth + 1, span = checkpoint_span(depth);
 	mx_map *delta = map_new(n + (span > 1 ? (size_t)span : 0));
@@ -185,5 +185,7 @@ mxdb_status sg_add(store_conn *c, int64_t sg, int64_t room_nid, int64_t parent,
 	sqlite3_reset(st);
 	s = rc == SQLITE_DONE ? write_deltas(c, sg, delta, err) : store_fail(c, err, "state group");
 	map_free(delta, NULL);
+	if (s == MXDB_OK)
+		*depth_io = depth;
 	return s;
 }

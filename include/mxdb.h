@@ -187,7 +187,7 @@ typedef struct mxdb_write {
 	const char *if_match;      /* NULL: none; "*": the row must exist (not deleted);
 	                              "$id": the row's current version must be $id */
 	int if_none_match;         /* the row must not exist (missing or deleted) */
-	const char *txn_id;        /* idempotency: the same (sender, txn_id) again returns
+	const char *txn_id;        /* idempotency: the same (sender, room, txn_id) again returns
 	                              the first write's result and writes nothing */
 } mxdb_write;
 
