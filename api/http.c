@@ -55,10 +55,13 @@ mxdb_status http_new(http_server **out, const http_config *cfg, mxdb_error *err)
 	return MXDB_OK;
 }
 
-void http_add_routes(http_server *s, const http_routes *routes)
+void http_add_routes(http_server *s, const http_routes *routes, void *app)
 {
-	if (s->ntables < HTTP_MAX_TABLES)
-		s->tables[s->ntables++] = routes;
+	if (s->ntables >= HTTP_MAX_TABLES)
+		return;
+	s->tables[s->ntables] = routes;
+	s->table_app[s->ntables] = app != NULL ? app : s->cfg.app;
+	s->ntables++;
 }
 
 int http_port(const http_server *s)

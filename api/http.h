@@ -64,7 +64,7 @@ typedef struct http_config {
 	unsigned timeout_s;      /* idle connection timeout, default 60 */
 	size_t body_limit;       /* default 1 MiB */
 	http_auth_fn auth;
-	void *app;               /* handed to handlers as r->app */
+	void *app;               /* handed to auth, and to handlers whose table has none */
 } http_config;
 
 #define HTTP_MAX_SEGS 24
@@ -93,8 +93,10 @@ struct http_req {
 };
 
 mxdb_status http_new(http_server **out, const http_config *cfg, mxdb_error *err);
-/* Adds a route table (before http_start). Tables are tried in order. */
-void http_add_routes(http_server *s, const http_routes *routes);
+/* Adds a route table (before http_start). Tables are tried in order; their
+ * handlers see app as r->app (NULL: the config's app). This is how the
+ * client API, the native table API and federation share one server. */
+void http_add_routes(http_server *s, const http_routes *routes, void *app);
 mxdb_status http_start(http_server *s, mxdb_error *err);
 int http_port(const http_server *s);
 /* Stops accepting, resumes every parked request (their handlers see

@@ -135,7 +135,7 @@ int main(void)
 	http_server *s;
 	http_config cfg = {.port = 0, .threads = 2, .body_limit = 1000, .auth = auth};
 	CHECK(http_new(&s, &cfg, NULL) == MXDB_OK);
-	http_add_routes(s, &table);
+	http_add_routes(s, &table, NULL);
 	CHECK(http_start(s, NULL) == MXDB_OK);
 	port = http_port(s);
 	CHECK(port > 0);
