@@ -295,6 +295,16 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 {
 	cs_ctx *c = CS(r);
 	uint64_t E = mxdb_stream_pos(c->db), A = acct_pos(c->acct), T = cs_typing_pos(c->typing);
+	mxdb_events evs = {0};
+	if (!s->initial) {
+		mxdb_events_since(c->db, s->e, NULL, 0, r->user_id, SYNC_EVENTS_CAP, &evs, NULL);
+		if (evs.n == SYNC_EVENTS_CAP)
+			E = evs.ev[evs.n - 1].pos;
+		else if (evs.n > 0 && evs.ev[evs.n - 1].pos > E)
+			E = evs.ev[evs.n - 1].pos;
+	}
+	/* The rooms are read after the events, so a room joined meanwhile has
+	 * its membership here when its events are in evs. */
 	mxdb_user_room *rooms = NULL;
 	size_t nrooms = 0;
 	mxdb_user_rooms(c->db, r->user_id, NULL, &rooms, &nrooms, NULL);
@@ -315,15 +325,9 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 				json_object_set_new(leave, rooms[i].room_id, room_entry(json_array(), false, 0));
 		}
 	} else {
-		mxdb_events evs = {0};
-		mxdb_events_since(c->db, s->e, NULL, 0, r->user_id, SYNC_EVENTS_CAP, &evs, NULL);
-		if (evs.n == SYNC_EVENTS_CAP)
-			E = evs.ev[evs.n - 1].pos;
-		else if (evs.n > 0 && evs.ev[evs.n - 1].pos > E)
-			E = evs.ev[evs.n - 1].pos;
 		incremental_rooms(c, s, r, &evs, rooms, nrooms, join, invite, leave);
-		mxdb_events_free(&evs);
 	}
+	mxdb_events_free(&evs);
 	add_room_extras(c, s, r, join, rooms, nrooms, acct_res);
 	json_t *changed = shared_users(c, r->user_id, rooms, nrooms,
 	                               json_object_get(acct_res, "device_lists"));
