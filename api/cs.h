@@ -15,6 +15,7 @@
 #include "mxdb.h"
 
 typedef struct cs_typing cs_typing;
+typedef struct cs_wake cs_wake;
 
 typedef struct cs_ctx {
 	mxdb *db;
@@ -23,6 +24,7 @@ typedef struct cs_ctx {
 	const char *server_name;
 	bool registration_open;
 	cs_typing *typing;  /* in-memory typing notifications */
+	cs_wake *wake;      /* wakes parked syncs after commits (cs_wake.c) */
 	int commit_sub;     /* mxdb_on_commit registration */
 } cs_ctx;
 

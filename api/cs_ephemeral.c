@@ -172,7 +172,7 @@ void cs_typing_put(http_req *r)
 	if (ms <= 0 || ms > 120000)
 		ms = 30000;
 	if (cs_typing_set(CS(r)->typing, info.room_id, r->user_id, json_is_true(typing), ms))
-		http_wake(CS(r)->http);
+		cs_wake_room(CS(r), info.room_id);
 	http_reply_empty(r);
 }
 

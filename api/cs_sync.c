@@ -28,13 +28,41 @@ typedef struct sync_req {
 	const json_t *state_f;  /* filter.room.state */
 	size_t limit;
 	int64_t deadline;
+	const char *user_id;    /* the request's (lives as long as it) */
+	mx_map *joined;         /* joined rooms at the last look, for cs_sync_match */
 } sync_req;
 
 static void sync_req_free(void *p)
 {
 	sync_req *s = p;
 	json_decref(s->filter);
+	map_free(s->joined, NULL);
 	free(s);
+}
+
+bool cs_sync_match(const void *park, void *arg)
+{
+	const sync_req *s = park;
+	const cs_changes *ch = arg;
+	if (s->joined == NULL || map_has(ch->users, s->user_id, strlen(s->user_id)))
+		return true;
+	size_t it = 0, kl;
+	const char *k;
+	void *v;
+	while (map_next(ch->rooms, &it, &k, &kl, &v))
+		if (map_has(s->joined, k, kl))
+			return true;
+	return false;
+}
+
+/* Remembers the joined rooms, so that only their events wake this sync. */
+static void note_joined(sync_req *s, const mxdb_user_room *rooms, size_t n)
+{
+	map_free(s->joined, NULL);
+	s->joined = map_new(n);
+	for (size_t i = 0; i < n && s->joined != NULL; i++)
+		if (strcmp(rooms[i].membership, "join") == 0)
+			map_put(s->joined, rooms[i].room_id, strlen(rooms[i].room_id), NULL, NULL);
 }
 
 static bool parse_since(const char *since, sync_req *s)
@@ -53,6 +81,11 @@ static bool parse_since(const char *since, sync_req *s)
 static sync_req *sync_parse(http_req *r)
 {
 	sync_req *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		http_reply_error(r, 500, "M_UNKNOWN", "out of memory");
+		return NULL;
+	}
+	s->user_id = r->user_id;
 	const char *since = http_query(r, "since"), *timeout = http_query(r, "timeout");
 	const char *full = http_query(r, "full_state"), *filter = http_query(r, "filter");
 	s->initial = since == NULL || since[0] == '\0';
@@ -308,6 +341,7 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 	mxdb_user_room *rooms = NULL;
 	size_t nrooms = 0;
 	mxdb_user_rooms(c->db, r->user_id, NULL, &rooms, &nrooms, NULL);
+	note_joined(s, rooms, nrooms);
 	json_t *join = json_object(), *invite = json_object(), *leave = json_object();
 	json_t *acct_res = NULL;
 	acct_sync(c->acct, r->user_id, r->device_id, s->initial ? 0 : s->a, A, s->initial, &acct_res,

@@ -166,6 +166,7 @@ static void unlink_parked(http_server *s, http_conn *c)
 		c->pnext->pprev = c->pprev;
 	c->pnext = c->pprev = NULL;
 	c->parked = false;
+	s->nparked--;
 }
 
 /* Called with s->mu held. */
@@ -182,6 +183,26 @@ void http_wake(http_server *s)
 	while (s->parked != NULL)
 		resume_locked(s, s->parked);
 	pthread_mutex_unlock(&s->mu);
+}
+
+void http_wake_match(http_server *s, bool (*match)(const void *park, void *arg), void *arg)
+{
+	pthread_mutex_lock(&s->mu);
+	s->gen++;
+	for (http_conn *c = s->parked, *n; c != NULL; c = n) {
+		n = c->pnext;
+		if (c->req.park == NULL || match(c->req.park, arg))
+			resume_locked(s, c);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+size_t http_parked_count(http_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	size_t n = s->nparked;
+	pthread_mutex_unlock(&s->mu);
+	return n;
 }
 
 static void *timer_main(void *arg)
@@ -306,6 +327,7 @@ static bool run_handler(http_server *s, http_conn *c)
 		if (s->parked != NULL)
 			s->parked->pprev = c;
 		s->parked = c;
+		s->nparked++;
 		pthread_cond_signal(&s->cond);
 		pthread_mutex_unlock(&s->mu);
 		return true;

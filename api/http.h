@@ -108,6 +108,12 @@ bool http_closing(const http_server *s);
  * happened). Safe from any thread. */
 void http_wake(http_server *s);
 
+/* Re-runs the parked requests whose state (r->park) match accepts; match
+ * runs under the server's lock and must be quick. */
+void http_wake_match(http_server *s, bool (*match)(const void *park, void *arg), void *arg);
+/* How many requests are parked now. */
+size_t http_parked_count(http_server *s);
+
 /* Parks the request: the handler returns without replying and is run again
  * (with r->resumed) on http_wake or when deadline_ms (monotonic) passes. */
 void http_park(http_req *r, int64_t deadline_ms);
