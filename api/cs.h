@@ -58,9 +58,11 @@ json_t *cs_json(http_req *r, char *text);
 void cs_reply_text(http_req *r, int status, char *text);
 /* Is user_id a user of this server? */
 bool cs_is_local_user(cs_ctx *c, const char *user_id);
-/* Fails with 403 unless the user is joined to room (MXDB room ID or alias);
- * fills membership when not NULL. */
+/* Fails with 403 unless the user is joined to room (a known room ID); with
+ * allow_left a user who left passes too. */
 bool cs_require_member(http_req *r, const char *room, const char *user, bool allow_left);
+/* Resolves room (ID or alias) into info; replies 404 when unknown. */
+bool cs_room_resolve(http_req *r, const char *room, mxdb_room_info *info);
 /* Resolves room (ID or alias) into info (404 when unknown), then checks that
  * the requesting user is joined (or, with allow_left, left it) (403). */
 bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_info *info);

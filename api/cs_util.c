@@ -66,25 +66,18 @@ bool cs_require_member(http_req *r, const char *room, const char *user, bool all
 	char ms[16];
 	mxdb_error e;
 	mxdb_status st = mxdb_member_of(CS(r)->db, room, user, ms, &e);
-	if (st == MXDB_ENOTFOUND) {
-		mxdb_room_info info;
-		if (mxdb_room_info_get(CS(r)->db, room, &info, NULL) != MXDB_OK)
-			http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
-		else
-			http_reply_error(r, 403, "M_FORBIDDEN", "%s is not in room %s", user, room);
-		return false;
-	}
-	if (st != MXDB_OK) {
+	if (st != MXDB_OK && st != MXDB_ENOTFOUND) {
 		cs_fail(r, st, &e);
 		return false;
 	}
-	if (strcmp(ms, "join") == 0 || (allow_left && strcmp(ms, "leave") == 0))
+	if (st == MXDB_OK &&
+	    (strcmp(ms, "join") == 0 || (allow_left && strcmp(ms, "leave") == 0)))
 		return true;
 	http_reply_error(r, 403, "M_FORBIDDEN", "%s is not joined to room %s", user, room);
 	return false;
 }
 
-bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_info *info)
+bool cs_room_resolve(http_req *r, const char *room, mxdb_room_info *info)
 {
 	mxdb_error e;
 	mxdb_status st = mxdb_room_info_get(CS(r)->db, room, info, &e);
@@ -96,5 +89,11 @@ bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_in
 		cs_fail(r, st, &e);
 		return false;
 	}
-	return cs_require_member(r, info->room_id, r->user_id, allow_left);
+	return true;
+}
+
+bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_info *info)
+{
+	return cs_room_resolve(r, room, info) &&
+	       cs_require_member(r, info->room_id, r->user_id, allow_left);
 }
