@@ -520,9 +520,12 @@ mxdb_status acct_devices(acct_db *a, const char *user_id, const char *device_id,
 	                            " ORDER BY device_id",
 	                            "sn", user_id, device_id);
 	while (q != NULL && sqlite3_step(q) == SQLITE_ROW) {
-		json_t *d = json_pack("{s:s}", "device_id", (const char *)sqlite3_column_text(q, 0));
+		/* Clients (matrix-nio) want every field, null when unknown. */
+		json_t *d = json_pack("{s:s, s:n, s:n, s:I}", "device_id",
+		                      (const char *)sqlite3_column_text(q, 0), "display_name",
+		                      "last_seen_ip", "last_seen_ts",
+		                      (json_int_t)sqlite3_column_int64(q, 2));
 		acct_set_col(d, "display_name", q, 1);
-		json_object_set_new(d, "last_seen_ts", json_integer(sqlite3_column_int64(q, 2)));
 		json_array_append_new(list, d);
 	}
 	sqlite3_finalize(q);
