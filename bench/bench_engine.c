@@ -155,7 +155,7 @@ static long rss_kb(const char *field)
 }
 
 /* Sizes from SQLite's dbstat: the state tables vs the raw rows. */
-static void storage(const char *path, const char *room)
+static void storage(const char *path)
 {
 	sqlite3 *s;
 	sqlite3_stmt *st;
@@ -182,7 +182,6 @@ static void storage(const char *path, const char *room)
 			raw = sqlite3_column_double(st, 0);
 		sqlite3_finalize(st);
 	}
-	(void)room;
 	printf("  pages in use %.1f MB: state tables %.1f MB (%.2fx the raw rows, %.1f MB),"
 	       " event log %.1f MB\n",
 	       file / 1e6, state / 1e6, raw > 0 ? state / raw : 0, raw / 1e6, events / 1e6);
@@ -249,12 +248,13 @@ int main(int argc, char **argv)
 		long scanned;
 		double sr = scan_rate(db, room, &scanned);
 		printf("  scan: %.0f rows/s (%ld rows, pages of 1000)\n", sr, scanned);
+		char wal[4096];
+		snprintf(wal, sizeof(wal), "%s-wal", mxdb_sqlite_path(db));
 		printf("  resident memory %.1f MB (heap %.1f MB, mapped file pages %.1f MB), file %.1f MB"
 		       " (+ WAL %.1f MB)\n", rss_kb("VmRSS:") / 1024.0, rss_kb("RssAnon:") / 1024.0,
-		       rss_kb("RssFile:") / 1024.0,
-		       file_size(mxdb_sqlite_path(db)) / 1e6,
-		       file_size((char *)(strcat(strcpy(malloc(strlen(mxdb_sqlite_path(db)) + 8), mxdb_sqlite_path(db)), "-wal"))) / 1e6);
-		storage(mxdb_sqlite_path(db), room);
+		       rss_kb("RssFile:") / 1024.0, file_size(mxdb_sqlite_path(db)) / 1e6,
+		       file_size(wal) / 1e6);
+		storage(mxdb_sqlite_path(db));
 	}
 	mxdb_free(room);
 	mxdb_close(db);
