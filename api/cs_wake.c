@@ -34,7 +34,7 @@ static void changes_free(cs_changes *ch)
 /* Wakes the syncs that may care about the events in (from, to]. */
 static void wake_range(cs_ctx *c, uint64_t from)
 {
-	if (http_parked_count(c->http) == 0) {
+	if (!http_has_parked(c->http)) {
 		/* Nobody waits; still tell requests about to park to look again. */
 		http_wake(c->http);
 		return;
@@ -54,7 +54,7 @@ static void wake_range(cs_ctx *c, uint64_t from)
 			map_put(ch.users, e->state_key, strlen(e->state_key), NULL, NULL);
 	}
 	if (ch.rooms != NULL && ch.users != NULL)
-		http_wake_match(c->http, cs_sync_match, &ch);
+		http_wake_match(c->http, cs_sync, cs_sync_match, &ch);
 	else
 		http_wake(c->http);
 	changes_free(&ch);
@@ -126,7 +126,7 @@ void cs_wake_room(cs_ctx *c, const char *room)
 	cs_changes ch = {.rooms = map_new(1), .users = map_new(1)};
 	if (ch.rooms != NULL && ch.users != NULL &&
 	    map_put(ch.rooms, room, strlen(room), NULL, NULL) == 0)
-		http_wake_match(c->http, cs_sync_match, &ch);
+		http_wake_match(c->http, cs_sync, cs_sync_match, &ch);
 	else
 		http_wake(c->http);
 	changes_free(&ch);

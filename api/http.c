@@ -55,7 +55,12 @@ mxdb_status http_new(http_server **out, const http_config *cfg, mxdb_error *err)
 	return MXDB_OK;
 }
 
-void http_add_routes(http_server *s, const http_routes *routes, void *app)
+void http_add_routes(http_server *s, const http_routes *routes)
+{
+	http_add_routes_app(s, routes, NULL);
+}
+
+void http_add_routes_app(http_server *s, const http_routes *routes, void *app)
 {
 	if (s->ntables >= HTTP_MAX_TABLES)
 		return;
@@ -166,7 +171,6 @@ static void unlink_parked(http_server *s, http_conn *c)
 		c->pnext->pprev = c->pprev;
 	c->pnext = c->pprev = NULL;
 	c->parked = false;
-	s->nparked--;
 }
 
 /* Called with s->mu held. */
@@ -185,24 +189,26 @@ void http_wake(http_server *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
-void http_wake_match(http_server *s, bool (*match)(const void *park, void *arg), void *arg)
+void http_wake_match(http_server *s, http_handler fn, bool (*match)(const void *park, void *arg),
+                     void *arg)
 {
 	pthread_mutex_lock(&s->mu);
 	s->gen++;
 	for (http_conn *c = s->parked, *n; c != NULL; c = n) {
 		n = c->pnext;
-		if (c->req.park == NULL || match(c->req.park, arg))
+		if (c->route == NULL || c->route->fn != fn || c->req.park == NULL ||
+		    match(c->req.park, arg))
 			resume_locked(s, c);
 	}
 	pthread_mutex_unlock(&s->mu);
 }
 
-size_t http_parked_count(http_server *s)
+bool http_has_parked(http_server *s)
 {
 	pthread_mutex_lock(&s->mu);
-	size_t n = s->nparked;
+	bool any = s->parked != NULL;
 	pthread_mutex_unlock(&s->mu);
-	return n;
+	return any;
 }
 
 static void *timer_main(void *arg)
@@ -327,7 +333,6 @@ static bool run_handler(http_server *s, http_conn *c)
 		if (s->parked != NULL)
 			s->parked->pprev = c;
 		s->parked = c;
-		s->nparked++;
 		pthread_cond_signal(&s->cond);
 		pthread_mutex_unlock(&s->mu);
 		return true;

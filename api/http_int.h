@@ -47,7 +47,6 @@ struct http_server {
 	pthread_t timer;
 	bool timer_started, timer_stop;
 	http_conn *parked;
-	size_t nparked;
 	_Atomic uint64_t gen;       /* bumped by every http_wake */
 	atomic_bool closing;
 	atomic_int active;          /* requests between arrival and completion */

@@ -103,8 +103,8 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
-	http_add_routes(cs.http, &cs_client_routes, &cs);
-	http_add_routes(cs.http, &cs_wellknown_routes, &cs);
+	http_add_routes(cs.http, &cs_client_routes);
+	http_add_routes(cs.http, &cs_wellknown_routes);
 	if (http_start(cs.http, &e) != MXDB_OK) {
 		log_error("%s", e.message);
 		goto out;
