@@ -35,7 +35,7 @@ void cs_alias_put(http_req *r)
 		return;
 	}
 	mxdb_room_info info;
-	if (!cs_room_member(r, room, false, &info))
+	if (!cs_room_member(r, room, NULL, &info))
 		return;
 	mxdb_error e;
 	mxdb_status st = mxdb_alias_put(CS(r)->db, r->param[0], info.room_id, r->user_id, &e);
@@ -85,7 +85,7 @@ void cs_visibility_put(http_req *r)
 		return;
 	}
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], false, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	mxdb_error e;
 	mxdb_status st = mxdb_set_visibility(CS(r)->db, info.room_id,

@@ -255,7 +255,7 @@ void cs_state_put(http_req *r)
 void cs_state_get(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], true, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;
@@ -278,7 +278,7 @@ void cs_state_get(http_req *r)
 void cs_state_all(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], true, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;
@@ -292,7 +292,7 @@ void cs_state_all(http_req *r)
 void cs_members(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], true, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	const char *ms = http_query(r, "membership");
 	char *json = NULL;
@@ -310,7 +310,7 @@ void cs_members(http_req *r)
 void cs_joined_members(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], false, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;
@@ -360,7 +360,7 @@ void cs_redact(http_req *r)
 void cs_event_get(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], true, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;

@@ -245,6 +245,26 @@ def run(c):
     expect_empty("leave", c.req("POST", "/rooms/%s/leave" % q(room), {}, token=b))
     expect("send after leaving", c.req("PUT", "/rooms/%s/send/m.room.message/5" % q(room),
                                        {"body": "x"}, token=b), 403, "M_FORBIDDEN")
+    # after leaving, bob reads the history up to his leave, and nothing newer
+    j = expect("alice sends after bob left", c.req(
+        "PUT", "/rooms/%s/send/m.room.message/6" % q(room), {"msgtype": "m.text", "body": "secret"},
+        token=a), 200)
+    later = j["event_id"]
+    j = expect("messages after leaving", c.req("GET", "/rooms/%s/messages?dir=b&limit=50" % q(room),
+                                               token=b), 200)
+    chunk = (j or {}).get("chunk", [])
+    if not chunk or chunk[0].get("content", {}).get("membership") != "leave" or \
+            any(e.get("event_id") == later for e in chunk) or \
+            not any(e.get("event_id") == ev for e in chunk):
+        failures.append("history after leaving: %r" % [e.get("event_id") for e in chunk])
+    j = expect("messages forwards after leaving", c.req(
+        "GET", "/rooms/%s/messages?dir=f&limit=50" % q(room), token=b), 200)
+    if any(e.get("event_id") == later for e in (j or {}).get("chunk", [])):
+        failures.append("forward history after leaving shows a later message")
+    expect("state after leaving", c.req("GET", "/rooms/%s/state" % q(room), token=b), 403,
+           "M_FORBIDDEN")
+    expect("event after leaving", c.req("GET", "/rooms/%s/event/%s" % (q(room), q(later)),
+                                        token=b), 403, "M_FORBIDDEN")
     expect_empty("forget", c.req("POST", "/rooms/%s/forget" % q(room), {}, token=b))
     expect("delete someone's alias", c.req("DELETE", "/directory/room/%s" % q("#errs:test.local"),
                                            token=m), 403, "M_FORBIDDEN")
