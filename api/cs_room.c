@@ -192,10 +192,7 @@ void cs_membership(http_req *r)
 	mxdb_error e;
 	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, target,
 	                                 member_ops[i].op, reason, NULL, NULL, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_forget(http_req *r)
@@ -294,7 +291,7 @@ void cs_members(http_req *r)
 	mxdb_room_info info;
 	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
-	const char *ms = http_query(r, "membership");
+	const char *ms = http_query(r, "membership"), *not_ms = http_query(r, "not_membership");
 	char *json = NULL;
 	mxdb_error e;
 	mxdb_status st = mxdb_members(CS(r)->db, info.room_id, ms, &json, &e);
@@ -303,8 +300,15 @@ void cs_members(http_req *r)
 		return;
 	}
 	json_t *list = cs_json(r, json);
-	if (list != NULL)
-		http_reply_json(r, 200, json_pack("{s:o}", "chunk", list));
+	if (list == NULL)
+		return;
+	for (size_t i = json_array_size(list); not_ms != NULL && i-- > 0;) {
+		json_t *m = json_object_get(json_object_get(json_array_get(list, i), "content"),
+		                            "membership");
+		if (json_is_string(m) && strcmp(json_string_value(m), not_ms) == 0)
+			json_array_remove(list, i);
+	}
+	http_reply_json(r, 200, json_pack("{s:o}", "chunk", list));
 }
 
 void cs_joined_members(http_req *r)

@@ -273,6 +273,26 @@ def run(c):
     expect("bad visibility", c.req("PUT", "/directory/list/room/%s" % q(room),
                                    {"visibility": "secret"}, token=a), 400, "M_INVALID_PARAM")
 
+    # ---- room directory: public rooms, search and paging ----
+    for name in ("Gardening", "Cooking", "Garden tools"):
+        expect("public room", c.req("POST", "/createRoom", {"name": name, "visibility": "public",
+                                                            "preset": "public_chat"}, token=a), 200)
+    j = expect("publicRooms", c.req("GET", "/publicRooms?limit=2"), 200)
+    if len(j["chunk"]) != 2 or j.get("total_room_count_estimate") != 3 or "next_batch" not in j:
+        failures.append("publicRooms page 1: %r" % (j,))
+    j2 = expect("publicRooms page 2", c.req("GET", "/publicRooms?limit=2&since=" + j["next_batch"]), 200)
+    names = {e.get("name") for e in j["chunk"] + j2["chunk"]}
+    if names != {"Gardening", "Cooking", "Garden tools"} or "next_batch" in j2:
+        failures.append("publicRooms paging: %r %r" % (j, j2))
+    j = expect("publicRooms search", c.req("POST", "/publicRooms", {
+        "filter": {"generic_search_term": "garden"}}, token=a), 200)
+    if sorted(e.get("name") for e in j["chunk"]) != ["Garden tools", "Gardening"]:
+        failures.append("publicRooms search: %r" % (j,))
+    j = expect("members not leave", c.req("GET", "/rooms/%s/members?not_membership=leave" % q(room),
+                                          token=a), 200)
+    if any(m["content"]["membership"] == "leave" for m in j["chunk"]) or not j["chunk"]:
+        failures.append("not_membership: %r" % (j,))
+
     # ---- sync ----
     expect("bad since", c.req("GET", "/sync?since=garbage", token=a), 400, "M_INVALID_PARAM")
     expect("bad inline filter", c.req("GET", "/sync?filter=%s" % q("{nope"), token=a), 400, "M_BAD_JSON")
