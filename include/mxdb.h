@@ -268,7 +268,7 @@ typedef struct mxdb_rows {
 } mxdb_rows;
 
 /* Live rows (deleted ones skipped) in (type, state_key) byte order.
- * type NULL: every type; prefix NULL: every key; limit 0: 100;
+ * type NULL: every type; prefix NULL: every key; limit 0: 100 (at most 10,000);
  * from: NULL or a token from a previous page. */
 mxdb_status mxdb_scan(mxdb *db, const char *room, const char *type, const char *prefix,
                       size_t limit, const char *from, mxdb_rows *out, mxdb_error *err);

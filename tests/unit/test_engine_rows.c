@@ -129,6 +129,8 @@ static void test_bad_input(mxdb *db, const char *room)
 	CHECK(mxdb_put(db, room, ALICE, "t", longkey, "{}", NULL, NULL, &err) == MXDB_EINVAL);
 	CHECK(mxdb_put(db, room, ALICE, longkey, "k", "{}", NULL, NULL, &err) == MXDB_EINVAL);
 	CHECK(mxdb_put(db, room, ALICE, "t", "k", "[1]", NULL, NULL, &err) == MXDB_EBADJSON);
+	CHECK(mxdb_put(db, room, ALICE, "t", "\xff\xfe", "{}", NULL, NULL, &err) == MXDB_EINVAL);
+	CHECK(mxdb_put(db, room, ALICE, "t", "k", "{\"a\":\"\xc3\"}", NULL, NULL, &err) == MXDB_EBADJSON);
 	CHECK(mxdb_put(db, room, ALICE, "t", "k", "{\"a\":1.5}", NULL, NULL, &err) == MXDB_EBADJSON);
 	CHECK(mxdb_put(db, room, ALICE, "t", "k", "{\"a\":", NULL, NULL, &err) == MXDB_ENOTJSON);
 	CHECK(mxdb_put(db, "!unknown:test.local", ALICE, "t", "k", "{}", NULL, NULL, &err) == MXDB_ENOTFOUND);
