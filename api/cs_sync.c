@@ -169,6 +169,39 @@ static json_t *state_without(cs_ctx *c, const sync_req *s, const char *room, con
 	return out;
 }
 
+/* The room summary: joined and invited counts and up to five heroes (the
+ * other members, by user ID), which clients use to name unnamed rooms. */
+static json_t *room_summary(cs_ctx *c, const char *room, const char *me)
+{
+	char *text = NULL;
+	json_t *sum = json_object();
+	if (mxdb_members(c->db, room, NULL, &text, NULL) != MXDB_OK)
+		return sum;
+	json_t *members = json_loads(text, 0, NULL);
+	mxdb_free(text);
+	json_int_t joined = 0, invited = 0;
+	json_t *heroes = json_array();
+	size_t i;
+	json_t *ev;
+	json_array_foreach(members, i, ev) {
+		const char *ms = json_string_value(json_object_get(json_object_get(ev, "content"),
+		                                                   "membership"));
+		const char *who = json_string_value(json_object_get(ev, "state_key"));
+		if (ms == NULL || who == NULL)
+			continue;
+		bool j = strcmp(ms, "join") == 0, inv = strcmp(ms, "invite") == 0;
+		joined += j;
+		invited += inv;
+		if ((j || inv) && strcmp(who, me) != 0 && json_array_size(heroes) < 5)
+			json_array_append_new(heroes, json_string(who));
+	}
+	json_decref(members);
+	json_object_set_new(sum, "m.heroes", heroes);
+	json_object_set_new(sum, "m.joined_member_count", json_integer(joined));
+	json_object_set_new(sum, "m.invited_member_count", json_integer(invited));
+	return sum;
+}
+
 static json_t *room_entry(json_t *timeline, bool limited, uint64_t first_pos)
 {
 	char prev[32];
@@ -199,9 +232,11 @@ static json_t *joined_room(cs_ctx *c, const sync_req *s, http_req *r, const char
 			json_array_append_new(tl, j);
 	}
 	json_t *entry = room_entry(tl, limited, n > first ? evs[first].pos : 0);
-	if (with_state || newly_joined || limited)
+	if (with_state || newly_joined || limited) {
 		json_object_set_new(json_object_get(entry, "state"), "events",
 		                    state_without(c, s, room, tl));
+		json_object_set_new(entry, "summary", room_summary(c, room, r->user_id));
+	}
 	return entry;
 }
 
