@@ -166,13 +166,13 @@ void cs_typing_put(http_req *r)
 		return;
 	}
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], false, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	int64_t ms = timeout ? json_integer_value(timeout) : 30000;
 	if (ms <= 0 || ms > 120000)
 		ms = 30000;
 	if (cs_typing_set(CS(r)->typing, info.room_id, r->user_id, json_is_true(typing), ms))
-		http_wake(CS(r)->http);
+		cs_wake_room(CS(r), info.room_id);
 	http_reply_empty(r);
 }
 
@@ -205,7 +205,7 @@ void cs_receipt(http_req *r)
 	if (!cs_body_str(r, "thread_id", false, &thread))
 		return;
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], false, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	if (put_marker(r, info.room_id, r->param[1], r->param[2], thread))
 		http_reply_empty(r);
@@ -215,7 +215,7 @@ void cs_read_markers(http_req *r)
 {
 	static const char *const keys[] = {"m.fully_read", "m.read", "m.read.private"};
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], false, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *ev;
