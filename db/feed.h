@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <nng/nng.h>
 
 #include "err.h"
 
@@ -34,6 +35,10 @@ mxdb_status feed_pub_open(feed_pub **out, const char *url, mxdb_error *err);
 mxdb_status feed_pub_send(feed_pub *p, const char *room, const unsigned char *cbor, size_t len,
                           mxdb_error *err);
 void feed_pub_close(feed_pub *p);
+
+/* nng_close, but never waits more than FEED_CLOSE_WAIT_S (see feed.c). */
+#define FEED_CLOSE_WAIT_S 2
+void feed_sock_close(nng_socket sock);
 
 /* A change as the record object (content parsed from its JSON text). */
 mxdb_status feed_change_json(const mxdb_change *c, json_t **out, mxdb_error *err);

@@ -107,7 +107,7 @@ void watch_close(watch *w)
 	if (w == NULL)
 		return;
 	if (w->have_sock)
-		nng_close(w->sock);
+		feed_sock_close(w->sock);
 	if (w->src != NULL && w->ops->close != NULL)
 		w->ops->close(w->src);
 	json_decref(w->queue);
