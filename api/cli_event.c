@@ -29,29 +29,15 @@ static mxdb_status event_id_of(const char *text, size_t len, const mx_room_versi
 	return st;
 }
 
-/* One document per line: an ID or "error: <why>" per line, exit 2 if any failed. */
-static int event_ids_by_line(const char *cmd, char *in, size_t len, const mx_room_version *rv)
+/* cli_doc_fn: the event ID of one PDU. */
+static mxdb_status event_id_doc(const char *text, size_t len, cj_buf *out, const void *ctx,
+                                mxdb_error *err)
 {
-	int rc = 0;
-	size_t lineno = 0;
 	char id[EV_MAX_ID + 1];
-	mxdb_error err;
-	for (char *p = in, *end = in + len; p < end;) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-		lineno++;
-		if (event_id_of(p, n, rv, id, &err) == MXDB_OK) {
-			printf("%s\n", id);
-		} else {
-			printf("error: %s\n", err.message);
-			fprintf(stderr, "mxdb %s: line %zu: %s\n", cmd, lineno, err.message);
-			rc = 2;
-		}
-		if (nl == NULL)
-			break;
-		p = nl + 1;
-	}
-	return rc;
+	mxdb_status st = event_id_of(text, len, ctx, id, err);
+	if (st != MXDB_OK)
+		return st;
+	return cj_buf_append(out, id, strlen(id), err);
 }
 
 int cli_event_id(int argc, char **argv)
@@ -75,21 +61,5 @@ int cli_event_id(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	size_t len;
-	char *in = cli_read_stdin(&len);
-	if (in == NULL)
-		return cli_usage_error(cmd, "cannot read standard input");
-	int rc;
-	char id[EV_MAX_ID + 1];
-	mxdb_error err;
-	if (lines)
-		rc = event_ids_by_line(cmd, in, len, rv);
-	else if (event_id_of(in, len, rv, id, &err) != MXDB_OK)
-		rc = cli_usage_error(cmd, "%s", err.message);
-	else
-		rc = printf("%s\n", id) < 0 ? 2 : 0;
-	free(in);
-	if (fflush(stdout) != 0)
-		rc = cli_usage_error(cmd, "cannot write standard output");
-	return rc;
+	return cli_run_docs(cmd, lines, event_id_doc, rv, 1);
 }

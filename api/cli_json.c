@@ -19,58 +19,6 @@
 #include "cli.h"
 #include "keys.h"
 
-/* One document in, its canonical result appended to out. */
-typedef mxdb_status (*doc_fn)(const char *text, size_t len, cj_buf *out, const void *ctx,
-                              mxdb_error *err);
-
-static int write_out(const char *p, size_t n)
-{
-	return fwrite(p, 1, n, stdout) == n ? 0 : -1;
-}
-
-/* Runs fn over stdin: the whole of it as one document, or line by line. */
-static int run_docs(const char *cmd, int lines, doc_fn fn, const void *ctx)
-{
-	size_t len;
-	char *in = cli_read_stdin(&len);
-	if (in == NULL)
-		return cli_usage_error(cmd, "cannot read standard input");
-	cj_buf out = {0};
-	mxdb_error err;
-	int rc = 0;
-	if (!lines) {
-		if (fn(in, len, &out, ctx, &err) != MXDB_OK)
-			rc = cli_usage_error(cmd, "%s", err.message);
-		else if (write_out(out.data, out.len) != 0)
-			rc = cli_usage_error(cmd, "cannot write standard output");
-	} else {
-		size_t lineno = 0;
-		for (char *p = in, *end = in + len; p < end;) {
-			char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-			lineno++;
-			out.len = 0;
-			if (fn(p, n, &out, ctx, &err) == MXDB_OK) {
-				if (write_out(out.data, out.len) != 0)
-					rc = 2;
-				putchar('\n');
-			} else {
-				printf("error: %s\n", err.message);
-				fprintf(stderr, "mxdb %s: line %zu: %s\n", cmd, lineno, err.message);
-				rc = 2;
-			}
-			if (nl == NULL)
-				break;
-			p = nl + 1;
-		}
-	}
-	if (fflush(stdout) != 0)
-		rc = cli_usage_error(cmd, "cannot write standard output");
-	cj_buf_free(&out);
-	free(in);
-	return rc;
-}
-
 /* ---- mxdb canonical ----------------------------------------------------- */
 
 static mxdb_status canonical_doc(const char *text, size_t len, cj_buf *out, const void *ctx,
@@ -101,7 +49,7 @@ int cli_canonical(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
-	return run_docs(argv[0], lines, canonical_doc, NULL);
+	return cli_run_docs(argv[0], lines, canonical_doc, NULL, 0);
 }
 
 /* ---- mxdb sign ---------------------------------------------------------- */
@@ -157,7 +105,7 @@ int cli_sign(int argc, char **argv)
 	mxdb_error err;
 	if (key_load(&s.key, keyfile, &err) != MXDB_OK)
 		return cli_usage_error(argv[0], "%s", err.message);
-	int rc = run_docs(argv[0], lines, sign_doc, &s);
+	int rc = cli_run_docs(argv[0], lines, sign_doc, &s, 0);
 	sodium_memzero(&s.key, sizeof(s.key));
 	return rc;
 }

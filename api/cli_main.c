@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cjson.h"
 #include "mxdb.h"
 
 static const cli_command commands[] = {
@@ -17,6 +18,7 @@ static const cli_command commands[] = {
 	{"verify", cli_verify, "verify --server NAME --key-id ID --public-key B64 < JSON"},
 	{"keygen", cli_keygen, "keygen FILE"},
 	{"event-id", cli_event_id, "event-id [--room-version V] [--lines] < PDU"},
+	{"stateres", cli_stateres, "stateres FILE.json"},
 	{"register", cli_register, "register [--server URL] USER [--password P]"},
 	{"login", cli_login, "login [--server URL] USER [--password P]"},
 	{"table", cli_table, "table create NAME [--public] [--writer @USER[=LEVEL]]... | table info TABLE"},
@@ -69,6 +71,53 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return 2;
+}
+
+static int write_out(const char *p, size_t n)
+{
+	return fwrite(p, 1, n, stdout) == n ? 0 : -1;
+}
+
+int cli_run_docs(const char *cmd, int lines, cli_doc_fn fn, const void *ctx, int newline)
+{
+	size_t len;
+	char *in = cli_read_stdin(&len);
+	if (in == NULL)
+		return cli_usage_error(cmd, "cannot read standard input");
+	cj_buf out = {0};
+	mxdb_error err;
+	int rc = 0;
+	if (!lines) {
+		if (fn(in, len, &out, ctx, &err) != MXDB_OK)
+			rc = cli_usage_error(cmd, "%s", err.message);
+		else if (write_out(out.data, out.len) != 0 || (newline && putchar('\n') == EOF))
+			rc = cli_usage_error(cmd, "cannot write standard output");
+	} else {
+		size_t lineno = 0;
+		for (char *p = in, *end = in + len; p < end;) {
+			char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+			lineno++;
+			out.len = 0;
+			if (fn(p, n, &out, ctx, &err) == MXDB_OK) {
+				if (write_out(out.data, out.len) != 0)
+					rc = 2;
+				putchar('\n');
+			} else {
+				printf("error: %s\n", err.message);
+				fprintf(stderr, "mxdb %s: line %zu: %s\n", cmd, lineno, err.message);
+				rc = 2;
+			}
+			if (nl == NULL)
+				break;
+			p = nl + 1;
+		}
+	}
+	if (fflush(stdout) != 0)
+		rc = cli_usage_error(cmd, "cannot write standard output");
+	cj_buf_free(&out);
+	free(in);
+	return rc;
 }
 
 static void usage(FILE *out)

@@ -103,7 +103,8 @@ static mxdb_status check_create(auth_ctx *c)
 	if (c->rv->create_has_creator_key && auth_str(ev->content, "creator") == NULL)
 		return AUTH_DENY(c, "m.room.create content has no creator");
 	if (c->rv->creators_infinite_power && !auth_additional_creators_valid(ev->content))
-		return AUTH_DENY(c, "m.room.create content.additional_creators is not an array of user IDs");
+		return AUTH_DENY(c, "m.room.create content.additional_creators is not an array of "
+		                 "user IDs");
 	return MXDB_OK;
 }
 
@@ -169,6 +170,51 @@ static mxdb_status check_auth_events(auth_ctx *c)
 	return MXDB_OK;
 }
 
+/* Every rule after the create event's own, in the spec's order. */
+static mxdb_status check_rules(auth_ctx *c)
+{
+	const ev_t *ev = c->ev;
+	mxdb_status rc;
+	if (c->rv->room_id_from_create && (rc = find_create_by_room_id(c)) != MXDB_OK)
+		return rc;
+	if (c->st->event != NULL && (rc = check_auth_events(c)) != MXDB_OK)
+		return rc;
+	if (!c->rv->room_id_from_create) {
+		c->create = auth_state_get(c, "m.room.create", "");
+		if (c->create == NULL)
+			return AUTH_DENY(c, "no m.room.create event in the room state");
+	}
+
+	json_t *federate = json_object_get(c->create->content, "m.federate");
+	if (json_is_false(federate) &&
+	    strcmp(auth_user_domain(ev->sender), auth_user_domain(c->create->sender)) != 0)
+		return AUTH_DENY(c, "the room does not federate and the sender is from another server");
+
+	c->pl = auth_state_get(c, "m.room.power_levels", "");
+	c->sender_power = auth_power_of(c, ev->sender);
+	if (strcmp(ev->type, "m.room.member") == 0)
+		return auth_check_member(c);
+	if (!auth_membership_is(c, ev->sender, "join"))
+		return AUTH_DENY(c, "sender is not joined to the room");
+	if (strcmp(ev->type, "m.room.third_party_invite") == 0) {
+		int64_t need = auth_level(c, "invite", AUTH_INVITE_DEFAULT);
+		if (c->sender_power < need)
+			return AUTH_DENY(c, "power level %lld is below the invite level %lld needed for "
+			                 "m.room.third_party_invite", (long long)c->sender_power,
+			                 (long long)need);
+		return MXDB_OK;
+	}
+	int64_t need = auth_send_level(c, ev->type, ev->state_key != NULL);
+	if (need > c->sender_power)
+		return AUTH_DENY(c, "power level %lld is below the %lld needed for %s",
+		                 (long long)c->sender_power, (long long)need, ev->type);
+	if (ev->state_key && ev->state_key[0] == '@' && strcmp(ev->state_key, ev->sender) != 0)
+		return AUTH_DENY(c, "state_key %s starts with @ and is not the sender", ev->state_key);
+	if (strcmp(ev->type, "m.room.power_levels") == 0)
+		return auth_check_power_levels(c);
+	return MXDB_OK;
+}
+
 mxdb_status auth_check(const ev_t *ev, const auth_state *state, mxdb_error *err)
 {
 	if (ev == NULL || state == NULL || ev->rv == NULL || ev->type == NULL || ev->sender == NULL)
@@ -176,58 +222,8 @@ mxdb_status auth_check(const ev_t *ev, const auth_state *state, mxdb_error *err)
 	auth_state st = *state;
 	st.room_id = ev->room_id;
 	auth_ctx c = {.ev = ev, .rv = ev->rv, .st = &st, .err = err};
-	mxdb_status rc;
-
-	if (strcmp(ev->type, "m.room.create") == 0) {
-		if ((rc = check_create(&c)) != MXDB_OK)
-			return rc;
+	mxdb_status rc = strcmp(ev->type, "m.room.create") == 0 ? check_create(&c) : check_rules(&c);
+	if (rc == MXDB_OK)
 		mx_clear(err);
-		return MXDB_OK;
-	}
-	if (c.rv->room_id_from_create && (rc = find_create_by_room_id(&c)) != MXDB_OK)
-		return rc;
-	if (st.event != NULL && (rc = check_auth_events(&c)) != MXDB_OK)
-		return rc;
-	if (!c.rv->room_id_from_create) {
-		c.create = auth_state_get(&c, "m.room.create", "");
-		if (c.create == NULL)
-			return AUTH_DENY(&c, "no m.room.create event in the room state");
-	}
-
-	json_t *federate = json_object_get(c.create->content, "m.federate");
-	if (json_is_false(federate) &&
-	    strcmp(auth_user_domain(ev->sender), auth_user_domain(c.create->sender)) != 0)
-		return AUTH_DENY(&c, "the room does not federate and the sender is from another server");
-
-	c.pl = auth_state_get(&c, "m.room.power_levels", "");
-	c.sender_power = auth_power_of(&c, ev->sender);
-
-	if (strcmp(ev->type, "m.room.member") == 0) {
-		if ((rc = auth_check_member(&c)) != MXDB_OK)
-			return rc;
-		mx_clear(err);
-		return MXDB_OK;
-	}
-	if (!auth_membership_is(&c, ev->sender, "join"))
-		return AUTH_DENY(&c, "sender is not joined to the room");
-	if (strcmp(ev->type, "m.room.third_party_invite") == 0) {
-		int64_t need = auth_level(&c, "invite", AUTH_INVITE_DEFAULT);
-		if (c.sender_power < need)
-			return AUTH_DENY(&c, "power level %lld is below the invite level %lld needed for "
-			                 "m.room.third_party_invite", (long long)c.sender_power,
-			                 (long long)need);
-		mx_clear(err);
-		return MXDB_OK;
-	}
-	int64_t need = auth_send_level(&c, ev->type, ev->state_key != NULL);
-	if (need > c.sender_power)
-		return AUTH_DENY(&c, "power level %lld is below the %lld needed for %s",
-		                 (long long)c.sender_power, (long long)need, ev->type);
-	if (ev->state_key && ev->state_key[0] == '@' && strcmp(ev->state_key, ev->sender) != 0)
-		return AUTH_DENY(&c, "state_key %s starts with @ and is not the sender", ev->state_key);
-	if (strcmp(ev->type, "m.room.power_levels") == 0 &&
-	    (rc = auth_check_power_levels(&c)) != MXDB_OK)
-		return rc;
-	mx_clear(err);
-	return MXDB_OK;
+	return rc;
 }

@@ -16,8 +16,10 @@ static bool streq(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
-/* A room with no join rules event is treated as invite-only (the rules do
- * not say; every server does so). */
+/* A room with no join rules event is invite-only (the rules do not say;
+ * servers agree). A join rules event without a join_rule string matches no
+ * rule and so refuses every join but the creator's ("Otherwise, reject";
+ * Synapse would read invite there). */
 static const char *join_rule(const auth_ctx *c)
 {
 	const ev_t *jr = auth_state_get(c, "m.room.join_rules", "");
@@ -156,6 +158,22 @@ static mxdb_status check_invite(auth_ctx *c, const char *target, const char *tar
 	return MXDB_OK;
 }
 
+/* Kick and ban: the sender is joined, has the level and outranks the target. */
+static mxdb_status check_power_over(auth_ctx *c, const char *action, const char *level,
+                                    int64_t def, const char *target)
+{
+	if (!auth_membership_is(c, c->ev->sender, "join"))
+		return AUTH_DENY(c, "%s: sender is not joined to the room", action);
+	int64_t need = auth_level(c, level, def);
+	if (c->sender_power < need)
+		return AUTH_DENY(c, "%s: power level %lld is below the %s level %lld", action,
+		                 (long long)c->sender_power, level, (long long)need);
+	if (auth_power_of(c, target) >= c->sender_power)
+		return AUTH_DENY(c, "%s: target %s has a power level not below the sender's", action,
+		                 target);
+	return MXDB_OK;
+}
+
 static mxdb_status check_leave(auth_ctx *c, const char *target, const char *target_m)
 {
 	if (strcmp(c->ev->sender, target) == 0) {
@@ -163,32 +181,14 @@ static mxdb_status check_leave(auth_ctx *c, const char *target, const char *targ
 			return MXDB_OK;
 		return AUTH_DENY(c, "leave: sender is not invited, joined or knocking");
 	}
-	if (!auth_membership_is(c, c->ev->sender, "join"))
-		return AUTH_DENY(c, "leave: sender is not joined to the room");
-	int64_t ban = auth_level(c, "ban", AUTH_BAN_DEFAULT);
-	if (streq(target_m, "ban") && c->sender_power < ban)
-		return AUTH_DENY(c, "unban: power level %lld is below the ban level %lld",
-		                 (long long)c->sender_power, (long long)ban);
-	int64_t kick = auth_level(c, "kick", AUTH_KICK_DEFAULT);
-	if (c->sender_power < kick)
-		return AUTH_DENY(c, "kick: power level %lld is below the kick level %lld",
-		                 (long long)c->sender_power, (long long)kick);
-	if (auth_power_of(c, target) >= c->sender_power)
-		return AUTH_DENY(c, "kick: target %s has a power level not below the sender's", target);
-	return MXDB_OK;
-}
-
-static mxdb_status check_ban(auth_ctx *c, const char *target)
-{
-	if (!auth_membership_is(c, c->ev->sender, "join"))
-		return AUTH_DENY(c, "ban: sender is not joined to the room");
-	int64_t ban = auth_level(c, "ban", AUTH_BAN_DEFAULT);
-	if (c->sender_power < ban)
-		return AUTH_DENY(c, "ban: power level %lld is below the ban level %lld",
-		                 (long long)c->sender_power, (long long)ban);
-	if (auth_power_of(c, target) >= c->sender_power)
-		return AUTH_DENY(c, "ban: target %s has a power level not below the sender's", target);
-	return MXDB_OK;
+	/* Unbanning takes the ban level as well as the kick level. */
+	if (streq(target_m, "ban") && auth_membership_is(c, c->ev->sender, "join")) {
+		int64_t ban = auth_level(c, "ban", AUTH_BAN_DEFAULT);
+		if (c->sender_power < ban)
+			return AUTH_DENY(c, "unban: power level %lld is below the ban level %lld",
+			                 (long long)c->sender_power, (long long)ban);
+	}
+	return check_power_over(c, "kick", "kick", AUTH_KICK_DEFAULT, target);
 }
 
 static mxdb_status check_knock(auth_ctx *c, const char *target, const char *target_m)
@@ -243,7 +243,7 @@ mxdb_status auth_check_member(auth_ctx *c)
 	if (strcmp(membership, "leave") == 0)
 		return check_leave(c, target, target_m);
 	if (strcmp(membership, "ban") == 0)
-		return check_ban(c, target);
+		return check_power_over(c, "ban", "ban", AUTH_BAN_DEFAULT, target);
 	if (c->rv->knock && strcmp(membership, "knock") == 0)
 		return check_knock(c, target, target_m);
 	return AUTH_DENY(c, "unknown membership \"%s\"", membership);

@@ -5,6 +5,7 @@
  * events selection (server-server-api "Auth events selection") and the
  * "Handling redactions" check. Pure: reads events, never keeps them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,8 +44,10 @@ const char *auth_room_creator(const mx_room_version *rv, const ev_t *create)
 
 bool auth_is_creator(const mx_room_version *rv, const ev_t *create, const char *user_id)
 {
+	if (user_id == NULL)
+		return false;
 	const char *first = auth_room_creator(rv, create);
-	if (first && user_id && strcmp(first, user_id) == 0)
+	if (first && strcmp(first, user_id) == 0)
 		return true;
 	if (!rv->creators_infinite_power || create == NULL)
 		return false;
@@ -135,7 +138,9 @@ static const char *const top_levels[] = {
 	"users_default", "events_default", "state_default", "ban", "redact", "kick", "invite", NULL,
 };
 
-/* Rules 9.1-9.3 (v12: 10.1-10.4): the shape of the new content. */
+/* Rules 9.1-9.3 (v12: 10.1-10.4): the shape of the new content. An absent
+ * users map passes like absent events and notifications maps do: the rule
+ * is about a users property that is there and malformed. */
 static mxdb_status check_pl_shape(auth_ctx *c)
 {
 	const json_t *content = c->ev->content;
@@ -173,24 +178,58 @@ typedef struct pl_change {
 	int64_t old, new;
 } pl_change;
 
-static pl_change change_of(const auth_ctx *c, const json_t *old_obj, const json_t *new_obj,
-                           const char *key)
+/* What one changed entry must satisfy; label names it ("ban", "events.x"). */
+typedef mxdb_status (*change_rule)(auth_ctx *c, const char *label, const char *key,
+                                   const pl_change *ch);
+
+/* Rules 9.5-9.7 (v12: 10.6-10.8): top-level values, events, notifications. */
+static mxdb_status level_rule(auth_ctx *c, const char *label, const char *key,
+                              const pl_change *ch)
+{
+	if (ch->has_old && ch->old > c->sender_power)
+		return AUTH_DENY(c, "power levels: cannot change %s from %lld, above your level %lld",
+		                 label, (long long)ch->old, (long long)c->sender_power);
+	if (ch->has_new && ch->new > c->sender_power)
+		return AUTH_DENY(c, "power levels: cannot set %s to %lld, above your level %lld", label,
+		                 (long long)ch->new, (long long)c->sender_power);
+	return MXDB_OK;
+}
+
+/* Rules 9.8-9.9 (v12: 10.9-10.10): users; one's own entry may go down. */
+static mxdb_status user_rule(auth_ctx *c, const char *label, const char *key,
+                             const pl_change *ch)
+{
+	if (ch->has_old && strcmp(key, c->ev->sender) != 0 && ch->old >= c->sender_power)
+		return AUTH_DENY(c, "power levels: cannot change the level of %s (%lld), not below "
+		                 "your level %lld", key, (long long)ch->old, (long long)c->sender_power);
+	if (ch->has_new && ch->new > c->sender_power)
+		return AUTH_DENY(c, "power levels: cannot raise %s to %lld, above your level %lld", key,
+		                 (long long)ch->new, (long long)c->sender_power);
+	return MXDB_OK;
+}
+
+/* Runs rule when key was added, changed or removed between the objects.
+ * The values compared are the ones written in the two events, not the
+ * defaults: an added entry has no current value to check, a removed one no
+ * new value. */
+static mxdb_status check_change(auth_ctx *c, const char *map, const json_t *old_obj,
+                                const json_t *new_obj, const char *key, change_rule rule)
 {
 	pl_change ch = {0};
 	ch.has_old = pl_get(c->rv, old_obj, key, &ch.old);
 	ch.has_new = pl_get(c->rv, new_obj, key, &ch.new);
-	return ch;
+	if (ch.has_old == ch.has_new && (!ch.has_old || ch.old == ch.new))
+		return MXDB_OK;
+	char label[2 * EV_MAX_ID + 2];
+	snprintf(label, sizeof label, "%s%s%s", map ? map : "", map ? "." : "", key);
+	return rule(c, label, key, &ch);
 }
 
-static bool changed(const pl_change *ch)
+/* Runs rule on every entry of the union of the old and new map. */
+static mxdb_status check_map(auth_ctx *c, const char *map, change_rule rule)
 {
-	return ch->has_old != ch->has_new || (ch->has_old && ch->old != ch->new);
-}
-
-/* Rules 9.6-9.7 (v12: 10.7-10.8) for the events or notifications map. */
-static mxdb_status check_map_changes(auth_ctx *c, const char *name, const json_t *old_map,
-                                     const json_t *new_map)
-{
+	const json_t *old_map = json_object_get(c->pl->content, map);
+	const json_t *new_map = json_object_get(c->ev->content, map);
 	const json_t *maps[2] = {old_map, new_map};
 	for (int m = 0; m < 2; m++) {
 		const char *key;
@@ -198,42 +237,9 @@ static mxdb_status check_map_changes(auth_ctx *c, const char *name, const json_t
 		json_object_foreach((json_t *)(json_is_object(maps[m]) ? maps[m] : NULL), key, val) {
 			if (m == 1 && json_object_get(old_map, key) != NULL)
 				continue; /* seen with the old map */
-			pl_change ch = change_of(c, old_map, new_map, key);
-			if (!changed(&ch))
-				continue;
-			if (ch.has_old && ch.old > c->sender_power)
-				return AUTH_DENY(c, "power levels: cannot change %s.%s from %lld, above your "
-				                 "level %lld", name, key, (long long)ch.old,
-				                 (long long)c->sender_power);
-			if (ch.has_new && ch.new > c->sender_power)
-				return AUTH_DENY(c, "power levels: cannot set %s.%s to %lld, above your level "
-				                 "%lld", name, key, (long long)ch.new,
-				                 (long long)c->sender_power);
-		}
-	}
-	return MXDB_OK;
-}
-
-/* Rules 9.8-9.9 (v12: 10.9-10.10) for the users map. */
-static mxdb_status check_user_changes(auth_ctx *c, const json_t *old_map, const json_t *new_map)
-{
-	const json_t *maps[2] = {old_map, new_map};
-	for (int m = 0; m < 2; m++) {
-		const char *key;
-		json_t *val;
-		json_object_foreach((json_t *)(json_is_object(maps[m]) ? maps[m] : NULL), key, val) {
-			if (m == 1 && json_object_get(old_map, key) != NULL)
-				continue;
-			pl_change ch = change_of(c, old_map, new_map, key);
-			if (!changed(&ch))
-				continue;
-			if (ch.has_old && strcmp(key, c->ev->sender) != 0 && ch.old >= c->sender_power)
-				return AUTH_DENY(c, "power levels: cannot change the level of %s (%lld), not "
-				                 "below your level %lld", key, (long long)ch.old,
-				                 (long long)c->sender_power);
-			if (ch.has_new && ch.new > c->sender_power)
-				return AUTH_DENY(c, "power levels: cannot raise %s to %lld, above your level "
-				                 "%lld", key, (long long)ch.new, (long long)c->sender_power);
+			mxdb_status rc = check_change(c, map, old_map, new_map, key, rule);
+			if (rc != MXDB_OK)
+				return rc;
 		}
 	}
 	return MXDB_OK;
@@ -244,24 +250,14 @@ mxdb_status auth_check_power_levels(auth_ctx *c)
 	mxdb_status rc = check_pl_shape(c);
 	if (rc != MXDB_OK || c->pl == NULL)
 		return rc;
-	const json_t *old = c->pl->content, *new = c->ev->content;
-	for (const char *const *k = top_levels; *k; k++) {
-		pl_change ch = change_of(c, old, new, *k);
-		if (!changed(&ch))
-			continue;
-		if (ch.has_old && ch.old > c->sender_power)
-			return AUTH_DENY(c, "power levels: cannot change %s from %lld, above your level "
-			                 "%lld", *k, (long long)ch.old, (long long)c->sender_power);
-		if (ch.has_new && ch.new > c->sender_power)
-			return AUTH_DENY(c, "power levels: cannot set %s to %lld, above your level %lld", *k,
-			                 (long long)ch.new, (long long)c->sender_power);
-	}
-	static const char *const maps[] = {"events", "notifications", NULL};
-	for (const char *const *k = maps; *k; k++)
-		if ((rc = check_map_changes(c, *k, json_object_get(old, *k), json_object_get(new, *k))) !=
+	for (const char *const *k = top_levels; *k; k++)
+		if ((rc = check_change(c, NULL, c->pl->content, c->ev->content, *k, level_rule)) !=
 		    MXDB_OK)
 			return rc;
-	return check_user_changes(c, json_object_get(old, "users"), json_object_get(new, "users"));
+	if ((rc = check_map(c, "events", level_rule)) != MXDB_OK ||
+	    (rc = check_map(c, "notifications", level_rule)) != MXDB_OK)
+		return rc;
+	return check_map(c, "users", user_rule);
 }
 
 static size_t add_key(auth_key *out, size_t n, size_t cap, const char *type, const char *sk)

@@ -223,6 +223,16 @@ static int buf_grow(cj_buf *b, size_t more)
 		(b)->len += (n);                              \
 	} while (0)
 
+mxdb_status cj_buf_append(cj_buf *b, const char *p, size_t n, mxdb_error *err)
+{
+	if (buf_grow(b, n) != 0)
+		return mx_fail(err, MXDB_ENOMEM, "out of memory");
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return MXDB_OK;
+}
+
 static mxdb_status put_char(cj_buf *b, char c)
 {
 	if (buf_grow(b, 1) != 0)

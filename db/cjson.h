@@ -43,6 +43,8 @@ mxdb_status cj_dump_buf(const json_t *v, cj_buf *buf, mxdb_error *err);
  * no copy of the object is made. */
 mxdb_status cj_dump_buf_without(const json_t *obj, const char *const *skip, cj_buf *buf,
                                 mxdb_error *err);
+/* Appends n raw bytes (kept NUL-terminated, like the dumps). */
+mxdb_status cj_buf_append(cj_buf *buf, const char *p, size_t n, mxdb_error *err);
 void cj_buf_free(cj_buf *buf);
 
 #endif

@@ -168,6 +168,9 @@ void eng_dispatch(mxdb *db, eng_change *chg, size_t n, uint64_t pos);
 void eng_change_free(eng_change *c);
 
 /* ---- room_read.c ---- */
+/* An alias ("#...") to its room ID (*resolved, new string); a room ID
+ * ("!...") passes with *resolved NULL; anything else is MXDB_EINVAL. */
+mxdb_status rd_alias(store_conn *c, const char *name, char **resolved, mxdb_error *err);
 /* Resolves a room ID or alias to its storage nid (and room ID if out given). */
 mxdb_status rd_room_nid(store_conn *c, const char *room, int64_t *nid, char **room_id,
                         mxdb_error *err);

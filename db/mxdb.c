@@ -46,12 +46,12 @@ mxdb_status mxdb_open(const char *dir, const mxdb_options *opt, mxdb **out, mxdb
 	if (db == NULL)
 		return mx_fail(err, MXDB_ENOMEM, "mxdb");
 	pthread_mutex_init(&db->qlock, NULL);
-	pthread_cond_init(&db->qcond, NULL);
-	pthread_cond_init(&db->done, NULL);
-	pthread_mutex_init(&db->plock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&db->qcond, &ca);
+	pthread_cond_init(&db->done, NULL);
+	pthread_mutex_init(&db->plock, NULL);
 	pthread_cond_init(&db->pcond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&db->cblock, NULL);

@@ -8,10 +8,51 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine.h"
 
-enum { BATCH_MAX = 1024 };
+enum {
+	BATCH_MAX = 1024,
+	LINGER_US = 200,   /* the longest a group waits for stragglers */
+	HISTORY = 16       /* batches remembered to estimate the concurrency */
+};
+
+/* Callers woken by a commit come back one by one; a writer that starts at
+ * once commits a group of the first few and makes the rest wait for another
+ * fsync. So when recent groups were larger than what is queued, wait a
+ * little (at most LINGER_US) for the others: groups stay as large as the
+ * number of concurrent writers. A lone writer never waits. */
+static size_t linger_target(const size_t *hist)
+{
+	size_t t = 1;
+	for (int i = 0; i < HISTORY; i++)
+		if (hist[i] > t)
+			t = hist[i];
+	return t;
+}
+
+static size_t queued(const mxdb *db)
+{
+	size_t n = 0;
+	for (const eng_req *r = db->qhead; r != NULL && n < BATCH_MAX; r = r->next)
+		n++;
+	return n;
+}
+
+static void linger(mxdb *db, size_t target)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += LINGER_US * 1000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!db->closing && queued(db) < target)
+		if (pthread_cond_timedwait(&db->qcond, &db->qlock, &until) != 0)
+			break;
+}
 
 static const char SQL_MAX_POS[] = "SELECT coalesce(max(pos), 0) FROM events";
 static const char SQL_MAX_SEQ[] = "SELECT coalesce(max(seq), 0) FROM changes";
@@ -149,15 +190,22 @@ static void run_batch(mxdb *db, eng_req *batch)
 static void *writer_main(void *arg)
 {
 	mxdb *db = arg;
+	size_t hist[HISTORY] = {0};
+	unsigned nb = 0;
 	pthread_mutex_lock(&db->qlock);
 	for (;;) {
 		while (db->qhead == NULL && !db->closing)
 			pthread_cond_wait(&db->qcond, &db->qlock);
 		if (db->qhead == NULL)
 			break;
+		size_t target = linger_target(hist);
+		if (target > 1 && queued(db) < target)
+			linger(db, target);
 		eng_req *batch = db->qhead, *last = batch;
-		for (int n = 1; n < BATCH_MAX && last->next != NULL; n++)
+		size_t n = 1;
+		for (; n < BATCH_MAX && last->next != NULL; n++)
 			last = last->next;
+		hist[nb++ % HISTORY] = n;
 		db->qhead = last->next;
 		if (db->qhead == NULL)
 			db->qtail = NULL;

@@ -13,24 +13,37 @@
 static const char SQL_ALIAS[] = "SELECT room_id FROM aliases WHERE alias = ?";
 static const char SQL_ROOM_NID[] = "SELECT nid FROM rooms WHERE room_id = ?";
 
+mxdb_status rd_alias(store_conn *c, const char *name, char **resolved, mxdb_error *err)
+{
+	*resolved = NULL;
+	if (name == NULL || strlen(name) > EV_MAX_ID)
+		return mx_fail(err, MXDB_EINVAL, "bad table name");
+	if (name[0] != '#')
+		return name[0] == '!' ? MXDB_OK
+		                      : mx_fail(err, MXDB_EINVAL, "a table is a room ID (!...) or an alias (#...)");
+	sqlite3_stmt *st = store_stmt(c, SQL_ALIAS, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*resolved = store_col_str(st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return *resolved ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "alias");
+	return rc == SQLITE_DONE ? mx_fail(err, MXDB_ENOTFOUND, "no table with alias %s", name)
+	                         : store_fail(c, err, "alias");
+}
+
 mxdb_status rd_room_nid(store_conn *c, const char *room, int64_t *nid, char **room_id,
                         mxdb_error *err)
 {
-	char *resolved = NULL;
-	if (room == NULL || strlen(room) > EV_MAX_ID)
-		return mx_fail(err, MXDB_EINVAL, "bad table name");
-	if (room[0] == '#') {
-		sqlite3_stmt *st = store_stmt(c, SQL_ALIAS, err);
-		if (st == NULL)
-			return MXDB_EIO;
-		sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			resolved = store_col_str(st, 0);
-		sqlite3_reset(st);
-		if (resolved == NULL)
-			return mx_fail(err, MXDB_ENOTFOUND, "no table with alias %s", room);
+	char *resolved;
+	mxdb_status s = rd_alias(c, room, &resolved, err);
+	if (s != MXDB_OK)
+		return s;
+	if (resolved != NULL)
 		room = resolved;
-	}
 	sqlite3_stmt *st = store_stmt(c, SQL_ROOM_NID, err);
 	if (st == NULL) {
 		free(resolved);
@@ -41,7 +54,7 @@ mxdb_status rd_room_nid(store_conn *c, const char *room, int64_t *nid, char **ro
 	if (rc == SQLITE_ROW)
 		*nid = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	mxdb_status s = rc == SQLITE_ROW   ? MXDB_OK
+	s = rc == SQLITE_ROW              ? MXDB_OK
 	                : rc == SQLITE_DONE ? mx_fail(err, MXDB_ENOTFOUND, "no table %s", room)
 	                                    : store_fail(c, err, "room");
 	if (s == MXDB_OK && room_id != NULL && (*room_id = strdup(room)) == NULL)
@@ -382,6 +395,60 @@ mxdb_status mxdb_event_pdu(mxdb *db, const char *event_id, char **json, mxdb_err
 		json_decref(pdu);
 	}
 	store_release(c);
+	return s;
+}
+
+static const char SQL_EVENT_SG[] =
+	"SELECT e.sg, e.state_key IS NOT NULL, g.parent FROM events e"
+	" LEFT JOIN state_groups g ON g.sg = e.sg WHERE e.event_id = ?";
+static const char SQL_POS_ID[] = "SELECT event_id FROM events WHERE pos = ?";
+
+mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **json,
+                              mxdb_error *err)
+{
+	if (event_id == NULL || json == NULL)
+		return mx_fail(err, MXDB_EINVAL, "no event ID");
+	store_conn *c = store_reader(db->st);
+	sqlite3_stmt *st = store_stmt(c, SQL_EVENT_SG, err);
+	mxdb_status s = st ? MXDB_OK : MXDB_EIO;
+	int64_t sg = 0;
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			/* A state event's group is the state after it; before it is the parent. */
+			sg = sqlite3_column_int(st, 1) && !after ? sqlite3_column_int64(st, 2)
+			                                         : sqlite3_column_int64(st, 0);
+		else
+			s = rc == SQLITE_DONE ? mx_fail(err, MXDB_ENOTFOUND, "no event %s", event_id)
+			                      : store_fail(c, err, "event");
+		sqlite3_reset(st);
+	}
+	mx_map *m = NULL;
+	if (s == MXDB_OK)
+		s = sg_load(c, sg, &m, err);
+	json_t *arr = json_array();
+	size_t it = 0;
+	const char *k;
+	size_t kl;
+	void *v;
+	while (s == MXDB_OK && map_next(m, &it, &k, &kl, &v)) {
+		if ((st = store_stmt(c, SQL_POS_ID, err)) == NULL) {
+			s = MXDB_EIO;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, (int64_t)(intptr_t)v);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			json_array_append_new(arr, json_string((const char *)sqlite3_column_text(st, 0)));
+		else
+			s = mx_fail(err, MXDB_EINTERNAL, "state names a missing event");
+		sqlite3_reset(st);
+	}
+	store_release(c);
+	map_free(m, NULL);
+	if (s == MXDB_OK && (*json = eng_dumps(arr)) == NULL)
+		s = mx_fail(err, MXDB_ENOMEM, "state");
+	json_decref(arr);
 	return s;
 }
 

@@ -21,7 +21,13 @@ typedef struct sr_lookup {
 	void *ctx;
 } sr_lookup;
 
-/* Resolves n state maps into a new one (*out, owned by the caller). */
+/* Resolves n state maps into a new one (*out, owned by the caller). The
+ * algorithm is rv->stateres (v2, or v2.1 for room v12); the auth rules are
+ * those of each event's own ev->rv. The inputs are not modified; every value
+ * of *out is a new copy. With no conflict no event is looked up. Otherwise
+ * every event of the state sets and of the auth chains walked must be known
+ * to the lookup (MXDB_ENOTFOUND names the first one that is not); a cycle in
+ * the auth events gives MXDB_EINVAL. See docs/stateres.md. */
 mxdb_status sr_resolve(const mx_room_version *rv, mx_map *const *state_sets, size_t n,
                        const sr_lookup *lookup, mx_map **out, mxdb_error *err);
 

@@ -270,6 +270,24 @@ static void fx_strip_creator(char *text)
 	}
 }
 
+/* Loads one event, dropping alice's power level entry in v12 (above). */
+static ev_t *fx_load_v(fixture *f, const char *src, bool checked)
+{
+	char *text = strdup(src);
+	if (f->rv->creators_infinite_power && strstr(text, "m.room.power_levels"))
+		fx_strip_creator(text);
+	ev_t *ev = fx_load(f, text, checked);
+	free(text);
+	return ev;
+}
+
+/* Loads a NULL-terminated list of state events. */
+static void fx_load_state(fixture *f, const char *const *state)
+{
+	for (const char *const *s = state; s && *s; s++)
+		fx_load_v(f, *s, false);
+}
+
 static void run_auth_cases(const auth_case *cases, size_t n)
 {
 	int runs = 0;
@@ -281,18 +299,8 @@ static void run_auth_cases(const auth_case *cases, size_t n)
 			fixture f;
 			fx_init(&f, rv_get(fx_versions[v]));
 			runs++;
-			for (const char *const *s = tc->state; s && *s; s++) {
-				char *text = strdup(*s);
-				if (f.rv->creators_infinite_power && strstr(text, "m.room.power_levels"))
-					fx_strip_creator(text);
-				fx_load(&f, text, false);
-				free(text);
-			}
-			char *text = strdup(tc->event);
-			if (f.rv->creators_infinite_power && strstr(text, "m.room.power_levels"))
-				fx_strip_creator(text);
-			ev_t *ev = fx_load(&f, text, true);
-			free(text);
+			fx_load_state(&f, tc->state);
+			ev_t *ev = fx_load_v(&f, tc->event, true);
 			auth_state st = fx_state(&f);
 			mxdb_error err;
 			mx_clear(&err);

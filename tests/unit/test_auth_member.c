@@ -166,7 +166,7 @@ static const auth_case cases[] = {
 	{"kick: by the creator", V_ALL, STATE(BASE("invite")),
 	 MEMBER("l1", "@bob:test", "@alice:test", "leave"), true, NULL},
 	{"kick: by a stranger", V_ALL, STATE(BASE("invite")),
-	 MEMBER("l1", "@carol:test", "@dave:test", "leave"), false, "leave: sender is not joined"},
+	 MEMBER("l1", "@carol:test", "@dave:test", "leave"), false, "kick: sender is not joined"},
 	{"unban: at the kick and ban levels", V_ALL, STATE(BASE("invite"), BANNED_EVE),
 	 MEMBER("l1", "@eve:test", "@bob:test", "leave"), true, NULL},
 	{"unban: below the ban level", V_ALL,

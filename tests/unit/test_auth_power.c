@@ -210,13 +210,7 @@ static void check_powers(const char *name, const char *const *state, const char 
 	for (unsigned v = 0; v < 3; v++) {
 		fixture f;
 		fx_init(&f, rv_get(fx_versions[v]));
-		for (const char *const *s = state; *s; s++) {
-			char *text = strdup(*s);
-			if (f.rv->creators_infinite_power && strstr(text, "m.room.power_levels"))
-				fx_strip_creator(text);
-			fx_load(&f, text, false);
-			free(text);
-		}
+		fx_load_state(&f, state);
 		auth_state st = fx_state(&f);
 		st.room_id = room_id;
 		for (size_t i = 0; i < n; i++) {

@@ -19,6 +19,10 @@
 	"'content':{'body':'hi'},'auth_events':" list "}"
 #define ROOM_PL(pl) CREATE, J_ALICE, pl, J_BOB, J_CAROL, JR("invite")
 #define TOPIC(id, sender) EVENT(id, "m.room.topic", "", sender, "{'topic':'t'}")
+/* alice creates the room naming zoe as creator (only v10 reads the name). */
+#define ZOE_NAMED_CREATOR                                          \
+	STATE(CREATE_C("{'creator':'@zoe:test'}"), J_ALICE,            \
+	      MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join"))
 #define HELLO(sender) MSG("e1", "m.room.message", sender, "{'body':'hi'}")
 
 static const auth_case cases[] = {
@@ -188,21 +192,13 @@ static const auth_case cases[] = {
 	{"no power levels: others send messages", V_ALL,
 	 STATE(CREATE, J_ALICE, J_BOB, JR("invite")), HELLO("@bob:test"), true, NULL},
 	{"v10 creator is content.creator", V10,
-	 STATE(CREATE_C("{'creator':'@zoe:test'}"), J_ALICE,
-	       MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join")),
-	 TOPIC("t1", "@zoe:test"), true, NULL},
+	 ZOE_NAMED_CREATOR, TOPIC("t1", "@zoe:test"), true, NULL},
 	{"v10 creator is content.creator", V11 | V12,
-	 STATE(CREATE_C("{'creator':'@zoe:test'}"), J_ALICE,
-	       MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join")),
-	 TOPIC("t1", "@zoe:test"), false, "0 is below the 50"},
+	 ZOE_NAMED_CREATOR, TOPIC("t1", "@zoe:test"), false, "0 is below the 50"},
 	{"v11 creator is the create sender", V11 | V12,
-	 STATE(CREATE_C("{'creator':'@zoe:test'}"), J_ALICE,
-	       MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join")),
-	 TOPIC("t1", "@alice:test"), true, NULL},
+	 ZOE_NAMED_CREATOR, TOPIC("t1", "@alice:test"), true, NULL},
 	{"v11 creator is the create sender", V10,
-	 STATE(CREATE_C("{'creator':'@zoe:test'}"), J_ALICE,
-	       MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join")),
-	 TOPIC("t1", "@alice:test"), false, "0 is below the 50"},
+	 ZOE_NAMED_CREATOR, TOPIC("t1", "@alice:test"), false, "0 is below the 50"},
 	{"v12 additional creator outranks every level", V12,
 	 STATE(CREATE_C("{'additional_creators':['@zoe:test']}"), J_ALICE, PL_BASE,
 	       MEMBER("m_zoe", "@zoe:test", "@zoe:test", "join")),
@@ -260,15 +256,9 @@ static void test_redaction_applies(void)
 			J_BOB, J_CAROL,
 			MEMBER("m_olga", "@olga:other", "@olga:other", "join"),
 			MEMBER("m_pete", "@pete:other", "@pete:other", "join"),
-			MSG("z1", "m.room.message", "@zed:other", "{}"),
+			MSG("z1", "m.room.message", "@zed:other", "{}"), NULL,
 		};
-		for (size_t i = 0; i < sizeof state / sizeof state[0]; i++) {
-			char *text = strdup(state[i]);
-			if (f.rv->creators_infinite_power)
-				fx_strip_creator(text);
-			fx_load(&f, text, false);
-			free(text);
-		}
+		fx_load_state(&f, state);
 		auth_state st = fx_state(&f);
 		for (size_t i = 0; i < sizeof redactions / sizeof redactions[0]; i += 3) {
 			char json[400];
@@ -287,24 +277,103 @@ static void test_redaction_applies(void)
 	}
 }
 
-/* Without event() (v10/v11 only), the rules on the auth_events list are
- * left to the caller; everything else still applies. */
+/* Without event(), the rules on the auth_events list are left to the
+ * caller; everything else still applies. v12 then finds its create event
+ * through get(), and checks that the room ID names it. */
 static void test_without_event_lookup(void)
 {
-	for (unsigned v = 0; v < 2; v++) {
+	for (unsigned v = 0; v < 3; v++) {
 		fixture f;
 		fx_init(&f, rv_get(fx_versions[v]));
-		const char *const state[] = {BASE("invite")};
-		for (size_t i = 0; i < sizeof state / sizeof state[0]; i++)
-			fx_load(&f, state[i], false);
+		fx_load_state(&f, STATE(BASE("invite")));
 		ev_t *ok = fx_load(&f, CAROL_MSG_AUTH("['$pl:test','$pl:test']"), true);
 		ev_t *bad = fx_load(&f, MSG("e2", "m.room.message", "@dave:test", "{}"), true);
+		ev_t *elsewhere = fx_load(&f,
+		                          "{'event_id':'$e3:test','type':'m.room.message','sender':"
+		                          "'@carol:test','room_id':'!nothing:test','content':{}}",
+		                          true);
 		auth_state st = {.get = fx_get, .ctx = &f};
 		mxdb_error err;
-		CHECK(ok && auth_check(ok, &st, &err) == MXDB_OK);
+		CHECK_MSG(ok && auth_check(ok, &st, &err) == MXDB_OK, "v%s: %s", fx_versions[v],
+		          err.message);
 		CHECK(bad && auth_check(bad, &st, &err) == MXDB_EFORBIDDEN);
+		/* v10/v11 cannot tell without the auth events; v12 can. */
+		CHECK(elsewhere && auth_check(elsewhere, &st, &err) ==
+		                       (f.rv->room_id_from_create ? MXDB_EFORBIDDEN : MXDB_OK));
 		fx_done(&f);
 	}
+}
+
+/* The knobs decide: a version without knocking, restricted rooms and strict
+ * integers (as before v7/v8/v10) refuses knocks and restricted joins and
+ * reads power levels written as strings. */
+static void test_knobs(void)
+{
+	mx_room_version old = *rv_get("10");
+	old.knock = old.restricted_join = old.knock_restricted_join = false;
+	old.strict_power_level_ints = false;
+	static const struct {
+		const char *state_extra, *event;
+		bool allow;
+		const char *why;
+	} cases[] = {
+		{JR("knock"), MEMBER("k1", "@dave:test", "@dave:test", "knock"), false,
+		 "unknown membership"},
+		{JR("restricted"),
+		 "{'event_id':'$j1:test','type':'m.room.member','state_key':'@dave:test','sender':"
+		 "'@dave:test','content':{'membership':'join','join_authorised_via_users_server':"
+		 "'@bob:test'}}",
+		 false, "join rule \"restricted\" does not let"},
+		{JR("invite"),
+		 PL("pl2", "@bob:test",
+		    "{" PL_USERS ",'events':{'m.room.power_levels':'50','com.example.admin':100},"
+		    "'users_default':'5'}"),
+		 true, NULL},
+		{JR("invite"), PL("pl2", "@bob:test", "{" PL_USERS ",'users_default':'5x'}"), false,
+		 "users_default is not an integer"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		fixture f;
+		fx_init(&f, &old);
+		fx_load_state(&f, STATE(ROOM_BASE, cases[i].state_extra));
+		ev_t *ev = fx_load(&f, cases[i].event, true);
+		auth_state st = fx_state(&f);
+		mxdb_error err;
+		mx_clear(&err);
+		mxdb_status rc = ev ? auth_check(ev, &st, &err) : MXDB_EINTERNAL;
+		CHECK_MSG(rc == (cases[i].allow ? MXDB_OK : MXDB_EFORBIDDEN), "knobs %zu: %s", i,
+		          err.message);
+		CHECK_MSG(!cases[i].why || strstr(err.message, cases[i].why), "knobs %zu: %s", i,
+		          err.message);
+		fx_done(&f);
+	}
+	fixture f;
+	fx_init(&f, &old);
+	fx_load_state(&f, STATE(CREATE, PL("pl", "@alice:test", "{'users':{'@bob:test':'50'},"
+	                                                    "'users_default':'5'}")));
+	auth_state st = fx_state(&f);
+	CHECK(auth_user_power(&st, &old, "@bob:test") == 50);
+	CHECK(auth_user_power(&st, &old, "@dave:test") == 5);
+	CHECK(auth_user_power(&st, rv_get("10"), "@dave:test") == 0);
+	fx_done(&f);
+}
+
+static void test_extra_signer(void)
+{
+	fixture f;
+	fx_init(&f, rv_get("11"));
+	ev_t *via = fx_load(&f,
+	                    "{'event_id':'$j1:test','type':'m.room.member','state_key':'@dave:test',"
+	                    "'sender':'@dave:test','content':{'membership':'join',"
+	                    "'join_authorised_via_users_server':'@olga:other.example:8448'}}",
+	                    true);
+	ev_t *plain = fx_load(&f, MEMBER("j2", "@dave:test", "@dave:test", "join"), true);
+	ev_t *msg = fx_load(&f, MSG("e1", "m.room.message", "@dave:test", "{}"), true);
+	const char *s = via ? auth_extra_signer(via) : NULL;
+	CHECK_MSG(s && strcmp(s, "other.example:8448") == 0, "%s", s ? s : "(null)");
+	CHECK(plain && auth_extra_signer(plain) == NULL);
+	CHECK(msg && auth_extra_signer(msg) == NULL);
+	fx_done(&f);
 }
 
 static void test_user_ids(void)
@@ -326,6 +395,8 @@ int main(void)
 	RUN_CASES(cases);
 	test_redaction_applies();
 	test_without_event_lookup();
+	test_knobs();
+	test_extra_signer();
 	test_user_ids();
 	return test_summary("test_auth_rules");
 }
