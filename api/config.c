@@ -30,7 +30,8 @@ static const struct key {
 	{"data", K_STR, S(data), "./mxdb-data", NULL, "data directory (SQLite file, signing key)"},
 	{"feed", K_STR, S(feed), "tcp://127.0.0.1:8009", NULL, "change-feed nng PUB URL"},
 	{"log_level", K_CHOICE, S(log_level), "info", "error|warn|info|debug", "log level"},
-	{"http_threads", K_UINT, S(http_threads), "4", NULL, "HTTP worker threads"},
+	{"http_threads", K_UINT, S(http_threads), "16", NULL,
+	 "HTTP worker threads (a request waiting for its commit holds one)"},
 	{"max_connections", K_UINT, S(max_connections), "1024", NULL, "open HTTP connections at most"},
 	{"connection_timeout", K_UINT, S(connection_timeout), "60", NULL,
 	 "seconds before an idle connection is closed"},
@@ -39,6 +40,8 @@ static const struct key {
 	{"password_hash", K_CHOICE, S(password_hash), "interactive", "interactive|moderate|fast",
 	 "Argon2id cost (fast: for tests only)"},
 	{"room_version", K_STR, S(room_version), "", NULL, "version of new rooms (empty: newest)"},
+	{"synchronous", K_CHOICE, S(synchronous), "full", "full|normal",
+	 "full: writes survive power loss; normal: survive a crash of the process"},
 #undef S
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

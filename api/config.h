@@ -24,6 +24,7 @@ typedef struct cfg {
 	char registration[16];   /* "open" or "closed" */
 	char password_hash[16];  /* "interactive", "moderate" or "fast" */
 	char room_version[16];   /* default version of new rooms ("" = engine default) */
+	char synchronous[16];    /* "full" or "normal" (mxdb_sync) */
 } cfg;
 
 void cfg_defaults(cfg *c);

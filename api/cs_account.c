@@ -206,20 +206,14 @@ void cs_logout(http_req *r)
 {
 	mxdb_error e;
 	mxdb_status st = acct_logout(CS(r)->acct, r->token, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_logout_all(http_req *r)
 {
 	mxdb_error e;
 	mxdb_status st = acct_logout_all(CS(r)->acct, r->user_id, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_whoami(http_req *r)
@@ -233,12 +227,16 @@ void cs_password(http_req *r)
 	const char *pw;
 	if (!cs_body_str(r, "new_password", true, &pw) || !uia(r, "m.login.password", r->user_id))
 		return;
+	json_t *lo = json_object_get(r->body, "logout_devices");
+	if (lo != NULL && !json_is_boolean(lo)) {
+		http_reply_error(r, 400, "M_BAD_JSON", "'logout_devices' must be a boolean");
+		return;
+	}
 	mxdb_error e;
 	mxdb_status st = acct_password_set(CS(r)->acct, r->user_id, pw, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	if (st == MXDB_OK && !json_is_false(lo))
+		st = acct_logout_others(CS(r)->acct, r->user_id, r->token, &e);
+	cs_done(r, st, &e);
 }
 
 /* ---- devices ---- */
@@ -274,10 +272,7 @@ void cs_device_put(http_req *r)
 		return;
 	mxdb_error e;
 	mxdb_status st = acct_device_rename(CS(r)->acct, r->user_id, r->param[0], name, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_device_delete(http_req *r)
@@ -293,10 +288,7 @@ void cs_device_delete(http_req *r)
 	if (!uia(r, "m.login.password", r->user_id))
 		return;
 	st = acct_device_delete(CS(r)->acct, r->user_id, r->param[0], &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 /* ---- profiles ---- */
@@ -369,5 +361,58 @@ void cs_profile_put(http_req *r)
 		return;
 	}
 	profile_to_rooms(CS(r), r->user_id);
+	http_reply_empty(r);
+}
+
+void cs_threepids(http_req *r)
+{
+	http_reply_json(r, 200, json_pack("{s:[]}", "threepids"));
+}
+
+void cs_user_search(http_req *r)
+{
+	const char *term;
+	if (!cs_body_str(r, "search_term", true, &term))
+		return;
+	json_t *lim = json_object_get(r->body, "limit");
+	if (lim != NULL && !json_is_integer(lim)) {
+		http_reply_error(r, 400, "M_BAD_JSON", "'limit' must be an integer");
+		return;
+	}
+	int64_t limit = lim ? json_integer_value(lim) : 10;
+	if (limit <= 0 || limit > 100)
+		limit = 10;
+	json_t *list;
+	mxdb_error e;
+	mxdb_status st = acct_user_search(CS(r)->acct, term, limit, &list, &e);
+	if (st != MXDB_OK) {
+		cs_fail(r, st, &e);
+		return;
+	}
+	bool limited = (int64_t)json_array_size(list) > limit;
+	if (limited)
+		json_array_remove(list, json_array_size(list) - 1);
+	http_reply_json(r, 200, json_pack("{s:o, s:b}", "results", list, "limited", limited));
+}
+
+/* Presence is not tracked: everyone is "offline" and setting it is accepted. */
+void cs_presence_get(http_req *r)
+{
+	if (!acct_user_exists(CS(r)->acct, r->param[0])) {
+		http_reply_error(r, 404, "M_NOT_FOUND", "unknown user");
+		return;
+	}
+	http_reply_json(r, 200, json_pack("{s:s}", "presence", "offline"));
+}
+
+void cs_presence_put(http_req *r)
+{
+	const char *p;
+	if (!cs_body_str(r, "presence", true, &p))
+		return;
+	if (strcmp(r->param[0], r->user_id) != 0) {
+		http_reply_error(r, 403, "M_FORBIDDEN", "cannot set another user's presence");
+		return;
+	}
 	http_reply_empty(r);
 }

@@ -34,10 +34,11 @@ void cs_alias_put(http_req *r)
 		                 CS(r)->server_name);
 		return;
 	}
-	if (!cs_require_member(r, room, r->user_id, false))
+	mxdb_room_info info;
+	if (!cs_room_member(r, room, false, &info))
 		return;
 	mxdb_error e;
-	mxdb_status st = mxdb_alias_put(CS(r)->db, r->param[0], room, r->user_id, &e);
+	mxdb_status st = mxdb_alias_put(CS(r)->db, r->param[0], info.room_id, r->user_id, &e);
 	if (st == MXDB_EEXISTS)
 		http_reply_error(r, 409, "M_UNKNOWN", "room alias %s already exists", r->param[0]);
 	else if (st != MXDB_OK)
@@ -62,20 +63,14 @@ void cs_alias_delete(http_req *r)
 		return;
 	}
 	st = mxdb_alias_delete(CS(r)->db, r->param[0], &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_visibility_get(http_req *r)
 {
 	mxdb_room_info info;
-	mxdb_error e;
-	if (mxdb_room_info_get(CS(r)->db, r->param[0], &info, &e) != MXDB_OK) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", r->param[0]);
+	if (!cs_room_resolve(r, r->param[0], &info))
 		return;
-	}
 	http_reply_json(r, 200, json_pack("{s:s}", "visibility",
 	                                  info.visibility_public ? "public" : "private"));
 }
@@ -89,15 +84,13 @@ void cs_visibility_put(http_req *r)
 		http_reply_error(r, 400, "M_INVALID_PARAM", "visibility must be public or private");
 		return;
 	}
-	if (!cs_require_member(r, r->param[0], r->user_id, false))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], false, &info))
 		return;
 	mxdb_error e;
-	mxdb_status st = mxdb_set_visibility(CS(r)->db, r->param[0],
+	mxdb_status st = mxdb_set_visibility(CS(r)->db, info.room_id,
 	                                     vis != NULL && strcmp(vis, "public") == 0, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 /* content.key of the room's state event (type, ""), or NULL. */

@@ -165,18 +165,14 @@ void cs_typing_put(http_req *r)
 		http_reply_error(r, 400, "M_BAD_JSON", "'typing' must be a boolean, 'timeout' an integer");
 		return;
 	}
-	if (!cs_require_member(r, r->param[0], r->user_id, false))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], false, &info))
 		return;
 	int64_t ms = timeout ? json_integer_value(timeout) : 30000;
 	if (ms <= 0 || ms > 120000)
 		ms = 30000;
-	mxdb_room_info info;
-	if (mxdb_room_info_get(CS(r)->db, r->param[0], &info, NULL) != MXDB_OK) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room");
-		return;
-	}
 	if (cs_typing_set(CS(r)->typing, info.room_id, r->user_id, json_is_true(typing), ms))
-		http_wake(CS(r)->http);
+		cs_wake_room(CS(r), info.room_id);
 	http_reply_empty(r);
 }
 
@@ -209,11 +205,7 @@ void cs_receipt(http_req *r)
 	if (!cs_body_str(r, "thread_id", false, &thread))
 		return;
 	mxdb_room_info info;
-	if (mxdb_room_info_get(CS(r)->db, r->param[0], &info, NULL) != MXDB_OK) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room");
-		return;
-	}
-	if (!cs_require_member(r, info.room_id, r->user_id, false))
+	if (!cs_room_member(r, r->param[0], false, &info))
 		return;
 	if (put_marker(r, info.room_id, r->param[1], r->param[2], thread))
 		http_reply_empty(r);
@@ -223,11 +215,7 @@ void cs_read_markers(http_req *r)
 {
 	static const char *const keys[] = {"m.fully_read", "m.read", "m.read.private"};
 	mxdb_room_info info;
-	if (mxdb_room_info_get(CS(r)->db, r->param[0], &info, NULL) != MXDB_OK) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room");
-		return;
-	}
-	if (!cs_require_member(r, info.room_id, r->user_id, false))
+	if (!cs_room_member(r, r->param[0], false, &info))
 		return;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *ev;

@@ -134,11 +134,7 @@ static long query_limit(http_req *r, long def, long max)
 void cs_messages(http_req *r)
 {
 	mxdb_room_info info;
-	if (mxdb_room_info_get(CS(r)->db, r->param[0], &info, NULL) != MXDB_OK) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", r->param[0]);
-		return;
-	}
-	if (!cs_require_member(r, info.room_id, r->user_id, true))
+	if (!cs_room_member(r, r->param[0], true, &info))
 		return;
 	const char *dir = http_query(r, "dir"), *from = http_query(r, "from");
 	const char *to = http_query(r, "to");
@@ -235,11 +231,7 @@ static json_t *events_array(cs_ctx *c, const mxdb_events *evs, const char *devic
 void cs_context(http_req *r)
 {
 	mxdb_room_info info;
-	if (mxdb_room_info_get(CS(r)->db, r->param[0], &info, NULL) != MXDB_OK) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", r->param[0]);
-		return;
-	}
-	if (!cs_require_member(r, info.room_id, r->user_id, true))
+	if (!cs_room_member(r, r->param[0], true, &info))
 		return;
 	uint64_t pos = find_pos(CS(r), info.room_id, r->param[1]);
 	char *json = NULL;

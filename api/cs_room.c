@@ -12,31 +12,14 @@
 #include "cs.h"
 #include "cs_handlers.h"
 
-static void reply_event_id(http_req *r, const mxdb_write_result *res)
+/* {"event_id"} after a write, or its error (unknown room 404, refused 403). */
+static void reply_write(http_req *r, mxdb_status st, const mxdb_error *e,
+                        const mxdb_write_result *res)
 {
-	http_reply_json(r, 200, json_pack("{s:s}", "event_id", res->event_id));
-}
-
-/* Maps a write failure; an unknown room is 404, a refused write 403. */
-static void write_failed(http_req *r, mxdb_status st, const mxdb_error *e)
-{
-	cs_fail(r, st, e);
-}
-
-/* The room ID behind a room ID or alias; replies 404 when unknown. */
-static bool resolve_room(http_req *r, const char *room, mxdb_room_info *info)
-{
-	mxdb_error e;
-	mxdb_status st = mxdb_room_info_get(CS(r)->db, room, info, &e);
-	if (st == MXDB_ENOTFOUND || st == MXDB_EINVAL) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
-		return false;
-	}
-	if (st != MXDB_OK) {
-		cs_fail(r, st, &e);
-		return false;
-	}
-	return true;
+	if (st != MXDB_OK)
+		cs_fail(r, st, e);
+	else
+		http_reply_json(r, 200, json_pack("{s:s}", "event_id", res->event_id));
 }
 
 /* ---- createRoom ---- */
@@ -157,7 +140,7 @@ static char *profile_content(cs_ctx *c, const char *user)
 static void join_room(http_req *r, const char *room)
 {
 	mxdb_room_info info;
-	if (!resolve_room(r, room, &info))
+	if (!cs_room_resolve(r, room, &info))
 		return;
 	char *content = profile_content(CS(r), r->user_id);
 	mxdb_error e;
@@ -165,7 +148,7 @@ static void join_room(http_req *r, const char *room)
 	                                 content, NULL, &e);
 	free(content);
 	if (st != MXDB_OK)
-		write_failed(r, st, &e);
+		cs_fail(r, st, &e);
 	else
 		http_reply_json(r, 200, json_pack("{s:s}", "room_id", info.room_id));
 }
@@ -204,13 +187,13 @@ void cs_membership(http_req *r)
 	    !cs_body_str(r, "reason", false, &reason))
 		return;
 	mxdb_room_info info;
-	if (!resolve_room(r, r->param[0], &info))
+	if (!cs_room_resolve(r, r->param[0], &info))
 		return;
 	mxdb_error e;
 	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, target,
 	                                 member_ops[i].op, reason, NULL, NULL, &e);
 	if (st != MXDB_OK)
-		write_failed(r, st, &e);
+		cs_fail(r, st, &e);
 	else
 		http_reply_empty(r);
 }
@@ -219,7 +202,7 @@ void cs_forget(http_req *r)
 {
 	char ms[16];
 	mxdb_room_info info;
-	if (!resolve_room(r, r->param[0], &info))
+	if (!cs_room_resolve(r, r->param[0], &info))
 		return;
 	if (mxdb_member_of(CS(r)->db, info.room_id, r->user_id, ms, NULL) == MXDB_OK &&
 	    strcmp(ms, "join") == 0) {
@@ -254,12 +237,10 @@ void cs_send(http_req *r)
 	snprintf(txn, sizeof(txn), "%s|%s", r->device_id, r->param[2]);
 	mxdb_write_result res;
 	mxdb_error e;
-	mxdb_status st = mxdb_send(CS(r)->db, r->param[0], r->user_id, r->param[1], r->body_len ? r->body_raw : NULL,
-	                           txn, &res, &e);
-	if (st != MXDB_OK)
-		write_failed(r, st, &e);
-	else
-		reply_event_id(r, &res);
+	const char *content = r->body_len ? r->body_raw : NULL;
+	mxdb_status st =
+		mxdb_send(CS(r)->db, r->param[0], r->user_id, r->param[1], content, txn, &res, &e);
+	reply_write(r, st, &e, &res);
 }
 
 void cs_state_put(http_req *r)
@@ -268,19 +249,17 @@ void cs_state_put(http_req *r)
 	mxdb_error e;
 	mxdb_status st = mxdb_put(CS(r)->db, r->param[0], r->user_id, r->param[1], r->param[2],
 	                          r->body_len ? r->body_raw : NULL, NULL, &res, &e);
-	if (st != MXDB_OK)
-		write_failed(r, st, &e);
-	else
-		reply_event_id(r, &res);
+	reply_write(r, st, &e, &res);
 }
 
 void cs_state_get(http_req *r)
 {
-	if (!cs_require_member(r, r->param[0], r->user_id, true))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], true, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;
-	mxdb_status st = mxdb_state_event(CS(r)->db, r->param[0], r->param[1], r->param[2], &json, &e);
+	mxdb_status st = mxdb_state_event(CS(r)->db, info.room_id, r->param[1], r->param[2], &json, &e);
 	if (st != MXDB_OK) {
 		cs_fail(r, st, &e);
 		return;
@@ -298,11 +277,12 @@ void cs_state_get(http_req *r)
 
 void cs_state_all(http_req *r)
 {
-	if (!cs_require_member(r, r->param[0], r->user_id, true))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], true, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;
-	mxdb_status st = mxdb_state(CS(r)->db, r->param[0], &json, &e);
+	mxdb_status st = mxdb_state(CS(r)->db, info.room_id, &json, &e);
 	if (st != MXDB_OK)
 		cs_fail(r, st, &e);
 	else
@@ -311,12 +291,13 @@ void cs_state_all(http_req *r)
 
 void cs_members(http_req *r)
 {
-	if (!cs_require_member(r, r->param[0], r->user_id, true))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], true, &info))
 		return;
 	const char *ms = http_query(r, "membership");
 	char *json = NULL;
 	mxdb_error e;
-	mxdb_status st = mxdb_members(CS(r)->db, r->param[0], ms, &json, &e);
+	mxdb_status st = mxdb_members(CS(r)->db, info.room_id, ms, &json, &e);
 	if (st != MXDB_OK) {
 		cs_fail(r, st, &e);
 		return;
@@ -328,11 +309,12 @@ void cs_members(http_req *r)
 
 void cs_joined_members(http_req *r)
 {
-	if (!cs_require_member(r, r->param[0], r->user_id, false))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], false, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;
-	mxdb_status st = mxdb_members(CS(r)->db, r->param[0], "join", &json, &e);
+	mxdb_status st = mxdb_members(CS(r)->db, info.room_id, "join", &json, &e);
 	if (st != MXDB_OK) {
 		cs_fail(r, st, &e);
 		return;
@@ -372,17 +354,13 @@ void cs_redact(http_req *r)
 	mxdb_error e;
 	mxdb_status st =
 		mxdb_redact(CS(r)->db, r->param[0], r->user_id, r->param[1], reason, txn, &res, &e);
-	if (st != MXDB_OK)
-		write_failed(r, st, &e);
-	else
-		reply_event_id(r, &res);
+	reply_write(r, st, &e, &res);
 }
 
 void cs_event_get(http_req *r)
 {
 	mxdb_room_info info;
-	if (!resolve_room(r, r->param[0], &info) ||
-	    !cs_require_member(r, info.room_id, r->user_id, true))
+	if (!cs_room_member(r, r->param[0], true, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;

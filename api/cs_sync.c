@@ -28,13 +28,41 @@ typedef struct sync_req {
 	const json_t *state_f;  /* filter.room.state */
 	size_t limit;
 	int64_t deadline;
+	const char *user_id;    /* the request's (lives as long as it) */
+	mx_map *joined;         /* joined rooms at the last look, for cs_sync_match */
 } sync_req;
 
 static void sync_req_free(void *p)
 {
 	sync_req *s = p;
 	json_decref(s->filter);
+	map_free(s->joined, NULL);
 	free(s);
+}
+
+bool cs_sync_match(const void *park, void *arg)
+{
+	const sync_req *s = park;
+	const cs_changes *ch = arg;
+	if (s->joined == NULL || map_has(ch->users, s->user_id, strlen(s->user_id)))
+		return true;
+	size_t it = 0, kl;
+	const char *k;
+	void *v;
+	while (map_next(ch->rooms, &it, &k, &kl, &v))
+		if (map_has(s->joined, k, kl))
+			return true;
+	return false;
+}
+
+/* Remembers the joined rooms, so that only their events wake this sync. */
+static void note_joined(sync_req *s, const mxdb_user_room *rooms, size_t n)
+{
+	map_free(s->joined, NULL);
+	s->joined = map_new(n);
+	for (size_t i = 0; i < n && s->joined != NULL; i++)
+		if (strcmp(rooms[i].membership, "join") == 0)
+			map_put(s->joined, rooms[i].room_id, strlen(rooms[i].room_id), NULL, NULL);
 }
 
 static bool parse_since(const char *since, sync_req *s)
@@ -53,6 +81,11 @@ static bool parse_since(const char *since, sync_req *s)
 static sync_req *sync_parse(http_req *r)
 {
 	sync_req *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		http_reply_error(r, 500, "M_UNKNOWN", "out of memory");
+		return NULL;
+	}
+	s->user_id = r->user_id;
 	const char *since = http_query(r, "since"), *timeout = http_query(r, "timeout");
 	const char *full = http_query(r, "full_state"), *filter = http_query(r, "filter");
 	s->initial = since == NULL || since[0] == '\0';
@@ -200,7 +233,7 @@ static void add_invite(json_t *invite, const mxdb_user_room *ur)
 }
 
 /* Ephemeral events and room account data of joined rooms. */
-static void add_room_extras(cs_ctx *c, const sync_req *s, json_t *join,
+static void add_room_extras(cs_ctx *c, const sync_req *s, http_req *r, json_t *join,
                             const mxdb_user_room *rooms, size_t nrooms, json_t *acct_res)
 {
 	json_t *receipts = json_object_get(acct_res, "receipts");
@@ -212,7 +245,7 @@ static void add_room_extras(cs_ctx *c, const sync_req *s, json_t *join,
 		json_t *rcpt = NULL, *data = json_object_get(rdata, room);
 		bool typing = s->initial || cs_typing_changed(c->typing, room, s->t);
 		if (s->initial)
-			acct_receipts_room(c->acct, room, &rcpt, NULL);
+			acct_receipts_room(c->acct, room, r->user_id, &rcpt, NULL);
 		else
 			rcpt = json_incref(json_object_get(receipts, room));
 		if (rcpt != NULL && json_object_size(rcpt) == 0) {
@@ -235,6 +268,28 @@ static void add_room_extras(cs_ctx *c, const sync_req *s, json_t *join,
 		if (data != NULL)
 			json_object_set(json_object_get(entry, "account_data"), "events", data);
 	}
+}
+
+/* The users of list who share a joined room with user (or are user). */
+static json_t *shared_users(cs_ctx *c, const char *user, const mxdb_user_room *rooms,
+                            size_t nrooms, const json_t *list)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *u;
+	json_array_foreach(list, i, u) {
+		const char *other = json_string_value(u);
+		bool shared = other != NULL && strcmp(other, user) == 0;
+		for (size_t k = 0; k < nrooms && !shared && other != NULL; k++) {
+			char ms[16];
+			shared = strcmp(rooms[k].membership, "join") == 0 &&
+			         mxdb_member_of(c->db, rooms[k].room_id, other, ms, NULL) == MXDB_OK &&
+			         strcmp(ms, "join") == 0;
+		}
+		if (shared)
+			json_array_append(out, u);
+	}
+	return out;
 }
 
 /* Incremental timeline: groups events by room in order of appearance. */
@@ -273,12 +328,24 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 {
 	cs_ctx *c = CS(r);
 	uint64_t E = mxdb_stream_pos(c->db), A = acct_pos(c->acct), T = cs_typing_pos(c->typing);
+	mxdb_events evs = {0};
+	if (!s->initial) {
+		mxdb_events_since(c->db, s->e, NULL, 0, r->user_id, SYNC_EVENTS_CAP, &evs, NULL);
+		if (evs.n == SYNC_EVENTS_CAP)
+			E = evs.ev[evs.n - 1].pos;
+		else if (evs.n > 0 && evs.ev[evs.n - 1].pos > E)
+			E = evs.ev[evs.n - 1].pos;
+	}
+	/* The rooms are read after the events, so a room joined meanwhile has
+	 * its membership here when its events are in evs. */
 	mxdb_user_room *rooms = NULL;
 	size_t nrooms = 0;
 	mxdb_user_rooms(c->db, r->user_id, NULL, &rooms, &nrooms, NULL);
+	note_joined(s, rooms, nrooms);
 	json_t *join = json_object(), *invite = json_object(), *leave = json_object();
 	json_t *acct_res = NULL;
-	acct_sync(c->acct, r->user_id, r->device_id, s->initial ? 0 : s->a, A, &acct_res, NULL);
+	acct_sync(c->acct, r->user_id, r->device_id, s->initial ? 0 : s->a, A, s->initial, &acct_res,
+	          NULL);
 	if (s->initial) {
 		for (size_t i = 0; i < nrooms; i++) {
 			if (!room_wanted(s, rooms[i].room_id))
@@ -292,21 +359,16 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 				json_object_set_new(leave, rooms[i].room_id, room_entry(json_array(), false, 0));
 		}
 	} else {
-		mxdb_events evs = {0};
-		mxdb_events_since(c->db, s->e, NULL, 0, r->user_id, SYNC_EVENTS_CAP, &evs, NULL);
-		if (evs.n == SYNC_EVENTS_CAP)
-			E = evs.ev[evs.n - 1].pos;
-		else if (evs.n > 0 && evs.ev[evs.n - 1].pos > E)
-			E = evs.ev[evs.n - 1].pos;
 		incremental_rooms(c, s, r, &evs, rooms, nrooms, join, invite, leave);
-		mxdb_events_free(&evs);
 	}
-	add_room_extras(c, s, join, rooms, nrooms, acct_res);
+	mxdb_events_free(&evs);
+	add_room_extras(c, s, r, join, rooms, nrooms, acct_res);
+	json_t *changed = shared_users(c, r->user_id, rooms, nrooms,
+	                               json_object_get(acct_res, "device_lists"));
 	mxdb_user_rooms_free(rooms, nrooms);
 
 	json_t *global = json_object_get(acct_res, "account_data");
 	json_t *todev = json_object_get(acct_res, "to_device");
-	json_t *changed = json_object_get(acct_res, "device_lists");
 	bool empty = json_object_size(join) == 0 && json_object_size(invite) == 0 &&
 	             json_object_size(leave) == 0 && json_array_size(global) == 0 &&
 	             json_array_size(todev) == 0 && json_array_size(changed) == 0;
@@ -316,6 +378,7 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 		json_decref(invite);
 		json_decref(leave);
 		json_decref(acct_res);
+		json_decref(changed);
 		return NULL;
 	}
 	char next[96];
@@ -324,7 +387,7 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 	acct_otk_counts(c->acct, r->user_id, r->device_id, &counts, NULL);
 	acct_fallback_unused(c->acct, r->user_id, r->device_id, &fallback, NULL);
 	json_t *res = json_pack(
-		"{s:s, s:{s:o, s:o, s:o, s:{}}, s:{s:O}, s:{s:[]}, s:{s:O}, s:{s:O, s:[]}, s:o, s:o}",
+		"{s:s, s:{s:o, s:o, s:o, s:{}}, s:{s:O}, s:{s:[]}, s:{s:O}, s:{s:o, s:[]}, s:o, s:o}",
 		"next_batch", next, "rooms", "join", join, "invite", invite, "leave", leave, "knock",
 		"account_data", "events", global, "presence", "events", "to_device", "events", todev,
 		"device_lists", "changed", changed, "left", "device_one_time_keys_count",

@@ -56,10 +56,8 @@ static void account_data(http_req *r, bool put)
 	mxdb_error e;
 	if (room != NULL) {
 		mxdb_room_info info;
-		if (mxdb_room_info_get(CS(r)->db, room, &info, NULL) != MXDB_OK) {
-			http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
+		if (!cs_room_resolve(r, room, &info))
 			return;
-		}
 	}
 	if (!put) {
 		json_t *v;
@@ -71,10 +69,7 @@ static void account_data(http_req *r, bool put)
 		return;
 	}
 	mxdb_status st = acct_data_put(CS(r)->acct, r->user_id, room, type, r->body, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_account_data_get(http_req *r)
@@ -144,11 +139,31 @@ void cs_keys_claim(http_req *r)
 		http_reply_json(r, 200, json_pack("{s:{}, s:o}", "failures", "one_time_keys", out));
 }
 
+/* The accounts position inside a sync token "s<E>_<A>_<T>". */
+static bool token_acct_pos(const char *tok, uint64_t *pos)
+{
+	unsigned long long e, a, t;
+	if (tok == NULL || sscanf(tok, "s%llu_%llu_%llu", &e, &a, &t) != 3)
+		return false;
+	*pos = a;
+	return true;
+}
+
 void cs_keys_changes(http_req *r)
 {
-	/* Device list changes are also delivered through /sync; this answers
-	 * with the users whose keys changed between the two sync tokens. */
-	http_reply_json(r, 200, json_pack("{s:[], s:[]}", "changed", "left"));
+	uint64_t from, to;
+	if (!token_acct_pos(http_query(r, "from"), &from) ||
+	    !token_acct_pos(http_query(r, "to"), &to)) {
+		http_reply_error(r, 400, "M_INVALID_PARAM", "from and to must be sync tokens");
+		return;
+	}
+	json_t *users;
+	mxdb_error e;
+	mxdb_status st = acct_keys_changed(CS(r)->acct, from, to, &users, &e);
+	if (st != MXDB_OK)
+		cs_fail(r, st, &e);
+	else
+		http_reply_json(r, 200, json_pack("{s:o, s:[]}", "changed", users, "left"));
 }
 
 void cs_send_to_device(http_req *r)
@@ -170,8 +185,5 @@ void cs_send_to_device(http_req *r)
 	mxdb_status st = acct_to_device_send(CS(r)->acct, r->user_id, r->param[0], msgs, &e);
 	if (st == MXDB_OK)
 		st = acct_txn_put(CS(r)->acct, r->user_id, r->device_id, txn, "", &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }

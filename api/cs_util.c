@@ -32,6 +32,14 @@ void cs_fail(http_req *r, mxdb_status st, const mxdb_error *e)
 	http_reply_status(r, st, e != NULL ? e->message : NULL);
 }
 
+void cs_done(http_req *r, mxdb_status st, const mxdb_error *e)
+{
+	if (st != MXDB_OK)
+		cs_fail(r, st, e);
+	else
+		http_reply_empty(r);
+}
+
 json_t *cs_json(http_req *r, char *text)
 {
 	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
@@ -58,20 +66,34 @@ bool cs_require_member(http_req *r, const char *room, const char *user, bool all
 	char ms[16];
 	mxdb_error e;
 	mxdb_status st = mxdb_member_of(CS(r)->db, room, user, ms, &e);
-	if (st == MXDB_ENOTFOUND) {
-		mxdb_room_info info;
-		if (mxdb_room_info_get(CS(r)->db, room, &info, NULL) != MXDB_OK)
-			http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
-		else
-			http_reply_error(r, 403, "M_FORBIDDEN", "%s is not in room %s", user, room);
+	if (st != MXDB_OK && st != MXDB_ENOTFOUND) {
+		cs_fail(r, st, &e);
+		return false;
+	}
+	if (st == MXDB_OK &&
+	    (strcmp(ms, "join") == 0 || (allow_left && strcmp(ms, "leave") == 0)))
+		return true;
+	http_reply_error(r, 403, "M_FORBIDDEN", "%s is not joined to room %s", user, room);
+	return false;
+}
+
+bool cs_room_resolve(http_req *r, const char *room, mxdb_room_info *info)
+{
+	mxdb_error e;
+	mxdb_status st = mxdb_room_info_get(CS(r)->db, room, info, &e);
+	if (st == MXDB_ENOTFOUND || st == MXDB_EINVAL) {
+		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
 		return false;
 	}
 	if (st != MXDB_OK) {
 		cs_fail(r, st, &e);
 		return false;
 	}
-	if (strcmp(ms, "join") == 0 || (allow_left && strcmp(ms, "leave") == 0))
-		return true;
-	http_reply_error(r, 403, "M_FORBIDDEN", "%s is not joined to room %s", user, room);
-	return false;
+	return true;
+}
+
+bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_info *info)
+{
+	return cs_room_resolve(r, room, info) &&
+	       cs_require_member(r, info->room_id, r->user_id, allow_left);
 }

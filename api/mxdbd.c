@@ -77,7 +77,9 @@ int main(int argc, char **argv)
 	if (make_dir(c.data) != 0)
 		return 1;
 	mxdb_options opt = {.server_name = c.server_name,
-	                    .room_version = c.room_version[0] ? c.room_version : NULL};
+	                    .room_version = c.room_version[0] ? c.room_version : NULL,
+	                    .synchronous = strcmp(c.synchronous, "normal") == 0 ? MXDB_SYNC_NORMAL
+	                                                                       : MXDB_SYNC_FULL};
 	cs_ctx cs = {.server_name = c.server_name,
 	             .registration_open = strcmp(c.registration, "open") == 0};
 	int rc = 1;

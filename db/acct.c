@@ -110,6 +110,12 @@ char *acct_col_str(sqlite3_stmt *st, int col)
 	return t != NULL ? strdup((const char *)t) : NULL;
 }
 
+void acct_set_col(json_t *obj, const char *key, sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) != SQLITE_NULL)
+		json_object_set_new(obj, key, json_string((const char *)sqlite3_column_text(st, col)));
+}
+
 json_t *acct_col_json(sqlite3_stmt *st, int col)
 {
 	const void *t = sqlite3_column_text(st, col);
@@ -443,6 +449,45 @@ mxdb_status acct_logout_all(acct_db *a, const char *user_id, mxdb_error *err)
 	return st;
 }
 
+mxdb_status acct_logout_others(acct_db *a, const char *user_id, const char *keep_token,
+                               mxdb_error *err)
+{
+	pthread_mutex_lock(&a->mu);
+	token_cache_clear(a);
+	mxdb_status st = acct_exec(a, err, "DELETE FROM acct_tokens WHERE user_id = ? AND token != ?",
+	                           "ss", user_id, keep_token ? keep_token : "");
+	pthread_mutex_unlock(&a->mu);
+	return st;
+}
+
+mxdb_status acct_user_search(acct_db *a, const char *term, int64_t limit, json_t **out,
+                             mxdb_error *err)
+{
+	char pattern[600];
+	snprintf(pattern, sizeof(pattern), "%%%s%%", term);
+	json_t *list = json_array();
+	pthread_mutex_lock(&a->mu);
+	sqlite3_stmt *q = acct_stmt(a, err,
+	                            "SELECT user_id, displayname, avatar_url FROM acct_users"
+	                            " WHERE user_id LIKE ?1 OR displayname LIKE ?1"
+	                            " ORDER BY user_id LIMIT ?2",
+	                            "si", pattern, limit + 1);
+	while (q != NULL && sqlite3_step(q) == SQLITE_ROW) {
+		json_t *u = json_pack("{s:s}", "user_id", (const char *)sqlite3_column_text(q, 0));
+		acct_set_col(u, "display_name", q, 1);
+		acct_set_col(u, "avatar_url", q, 2);
+		json_array_append_new(list, u);
+	}
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&a->mu);
+	if (q == NULL) {
+		json_decref(list);
+		return MXDB_EIO;
+	}
+	*out = list;
+	return MXDB_OK;
+}
+
 mxdb_status acct_device_delete(acct_db *a, const char *user_id, const char *device_id,
                                mxdb_error *err)
 {
@@ -475,11 +520,12 @@ mxdb_status acct_devices(acct_db *a, const char *user_id, const char *device_id,
 	                            " ORDER BY device_id",
 	                            "sn", user_id, device_id);
 	while (q != NULL && sqlite3_step(q) == SQLITE_ROW) {
-		json_t *d = json_pack("{s:s}", "device_id", (const char *)sqlite3_column_text(q, 0));
-		if (sqlite3_column_type(q, 1) != SQLITE_NULL)
-			json_object_set_new(d, "display_name",
-			                    json_string((const char *)sqlite3_column_text(q, 1)));
-		json_object_set_new(d, "last_seen_ts", json_integer(sqlite3_column_int64(q, 2)));
+		/* Clients (matrix-nio) want every field, null when unknown. */
+		json_t *d = json_pack("{s:s, s:n, s:n, s:I}", "device_id",
+		                      (const char *)sqlite3_column_text(q, 0), "display_name",
+		                      "last_seen_ip", "last_seen_ts",
+		                      (json_int_t)sqlite3_column_int64(q, 2));
+		acct_set_col(d, "display_name", q, 1);
 		json_array_append_new(list, d);
 	}
 	sqlite3_finalize(q);
@@ -526,10 +572,8 @@ mxdb_status acct_profile_get(acct_db *a, const char *user_id, json_t **out, mxdb
 		st = mx_fail(err, MXDB_ENOTFOUND, "no such user");
 	} else {
 		json_t *p = json_object();
-		if (sqlite3_column_type(q, 0) != SQLITE_NULL)
-			json_object_set_new(p, "displayname", json_string((const char *)sqlite3_column_text(q, 0)));
-		if (sqlite3_column_type(q, 1) != SQLITE_NULL)
-			json_object_set_new(p, "avatar_url", json_string((const char *)sqlite3_column_text(q, 1)));
+		acct_set_col(p, "displayname", q, 0);
+		acct_set_col(p, "avatar_url", q, 1);
 		*out = p;
 	}
 	sqlite3_finalize(q);

@@ -53,6 +53,13 @@ mxdb_status acct_login(acct_db *a, const char *user_id, const char *device_id,
 mxdb_status acct_token_lookup(acct_db *a, const char *token, char **user_id, char **device_id);
 mxdb_status acct_logout(acct_db *a, const char *token, mxdb_error *err);
 mxdb_status acct_logout_all(acct_db *a, const char *user_id, mxdb_error *err);
+/* Revokes every token of the user but keep_token. */
+mxdb_status acct_logout_others(acct_db *a, const char *user_id, const char *keep_token,
+                               mxdb_error *err);
+/* Users whose ID or display name contains term: [{"user_id","display_name",
+ * "avatar_url"}], at most limit + 1 (so the caller can tell "limited"). */
+mxdb_status acct_user_search(acct_db *a, const char *term, int64_t limit, json_t **out,
+                             mxdb_error *err);
 /* Deletes a device with its tokens and keys. */
 mxdb_status acct_device_delete(acct_db *a, const char *user_id, const char *device_id,
                                mxdb_error *err);
@@ -88,11 +95,17 @@ uint64_t acct_pos(acct_db *a);
  *   {"account_data": [events], "rooms": {room: [events]},
  *    "to_device": [events], "receipts": {room: {m.receipt content}},
  *    "device_lists": [user IDs whose keys changed]}
+ * An initial sync (initial true) leaves receipts and device_lists empty.
  * to-device messages up to `since` are deleted (the client has them). */
 mxdb_status acct_sync(acct_db *a, const char *user_id, const char *device_id, uint64_t since,
-                      uint64_t upto, json_t **out, mxdb_error *err);
-/* The receipts of one room, as an m.receipt event content (initial sync). */
-mxdb_status acct_receipts_room(acct_db *a, const char *room_id, json_t **out, mxdb_error *err);
+                      uint64_t upto, bool initial, json_t **out, mxdb_error *err);
+/* The receipts of one room, as an m.receipt event content (initial sync);
+ * private receipts only when they are the viewer's. */
+mxdb_status acct_receipts_room(acct_db *a, const char *room_id, const char *viewer, json_t **out,
+                               mxdb_error *err);
+/* The users whose device keys changed in (since, upto]. */
+mxdb_status acct_keys_changed(acct_db *a, uint64_t since, uint64_t upto, json_t **users,
+                              mxdb_error *err);
 /* Wakes long-polls: called after every change that moves acct_pos. */
 void acct_set_notify(acct_db *a, void (*fn)(void *arg), void *arg);
 

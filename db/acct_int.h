@@ -32,6 +32,8 @@ sqlite3_stmt *acct_stmt(acct_db *a, mxdb_error *err, const char *sql, const char
 mxdb_status acct_exec(acct_db *a, mxdb_error *err, const char *sql, const char *types, ...);
 /* A column as a malloc'd string (NULL for SQL NULL). */
 char *acct_col_str(sqlite3_stmt *st, int col);
+/* Sets obj[key] to a text column unless it is NULL. */
+void acct_set_col(json_t *obj, const char *key, sqlite3_stmt *st, int col);
 /* Parses a JSON text column (NULL when it is not JSON). */
 json_t *acct_col_json(sqlite3_stmt *st, int col);
 /* The next stream position (caller holds mu). */

@@ -176,14 +176,16 @@ static void receipt_add(json_t *rooms, sqlite3_stmt *q)
 	json_object_set_new(t, user, r);
 }
 
-mxdb_status acct_receipts_room(acct_db *a, const char *room_id, json_t **out, mxdb_error *err)
+mxdb_status acct_receipts_room(acct_db *a, const char *room_id, const char *viewer, json_t **out,
+                               mxdb_error *err)
 {
 	json_t *rooms = json_object();
 	pthread_mutex_lock(&a->mu);
 	sqlite3_stmt *q = acct_stmt(a, err,
 	                            "SELECT room_id, user_id, type, thread_id, event_id, ts"
-	                            " FROM acct_receipts WHERE room_id = ?",
-	                            "s", room_id);
+	                            " FROM acct_receipts WHERE room_id = ?"
+	                            " AND (type != 'm.read.private' OR user_id = ?)",
+	                            "ss", room_id, viewer);
 	while (q != NULL && sqlite3_step(q) == SQLITE_ROW)
 		receipt_add(rooms, q);
 	sqlite3_finalize(q);
@@ -197,19 +199,29 @@ mxdb_status acct_receipts_room(acct_db *a, const char *room_id, json_t **out, mx
 /* ---- sync ---- */
 
 mxdb_status acct_sync(acct_db *a, const char *user_id, const char *device_id, uint64_t since,
-                      uint64_t upto, json_t **out, mxdb_error *err)
+                      uint64_t upto, bool initial, json_t **out, mxdb_error *err)
 {
 	json_t *global = json_array(), *rooms = json_object(), *todev = json_array(),
 	       *receipts = json_object(), *devlists = json_array();
 	pthread_mutex_lock(&a->mu);
-	acct_exec(a, NULL, "DELETE FROM acct_to_device WHERE user_id = ? AND device_id = ? AND pos <= ?",
-	          "ssi", user_id, device_id, (int64_t)since);
-	if (sqlite3_changes(a->db) > 0)
-		acct_save_pos(a, NULL);
+	/* Deleting is a write that would contend with the engine's writer on the
+	 * shared file: look first (a read), delete only when there is something. */
 	sqlite3_stmt *q = acct_stmt(a, err,
-	                            "SELECT room_id, type, content FROM acct_account_data"
-	                            " WHERE user_id = ? AND pos > ? AND pos <= ? ORDER BY pos",
-	                            "sii", user_id, (int64_t)since, (int64_t)upto);
+	                            "SELECT 1 FROM acct_to_device WHERE user_id = ? AND device_id = ?"
+	                            " AND pos <= ? LIMIT 1",
+	                            "ssi", user_id, device_id, (int64_t)since);
+	bool delivered = q != NULL && sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	if (delivered) {
+		acct_save_pos(a, NULL);
+		acct_exec(a, NULL,
+		          "DELETE FROM acct_to_device WHERE user_id = ? AND device_id = ? AND pos <= ?",
+		          "ssi", user_id, device_id, (int64_t)since);
+	}
+	q = acct_stmt(a, err,
+	              "SELECT room_id, type, content FROM acct_account_data"
+	              " WHERE user_id = ? AND pos > ? AND pos <= ? ORDER BY pos",
+	              "sii", user_id, (int64_t)since, (int64_t)upto);
 	while (q != NULL && sqlite3_step(q) == SQLITE_ROW) {
 		const char *room = (const char *)sqlite3_column_text(q, 0);
 		json_t *content = acct_col_json(q, 2);
@@ -237,22 +249,21 @@ mxdb_status acct_sync(acct_db *a, const char *user_id, const char *device_id, ui
 		                                       content ? content : json_object()));
 	}
 	sqlite3_finalize(q);
-	if (since > 0) {
+	if (!initial) {
 		q = acct_stmt(a, err,
 		              "SELECT room_id, user_id, type, thread_id, event_id, ts FROM acct_receipts"
-		              " WHERE pos > ? AND pos <= ?",
-		              "ii", (int64_t)since, (int64_t)upto);
+		              " WHERE pos > ? AND pos <= ? AND (type != 'm.read.private' OR user_id = ?)",
+		              "iis", (int64_t)since, (int64_t)upto, user_id);
 		while (q != NULL && sqlite3_step(q) == SQLITE_ROW)
 			receipt_add(receipts, q);
 		sqlite3_finalize(q);
-		q = acct_stmt(a, err,
-		              "SELECT DISTINCT user_id FROM acct_device_keys WHERE pos > ? AND pos <= ?",
-		              "ii", (int64_t)since, (int64_t)upto);
-		while (q != NULL && sqlite3_step(q) == SQLITE_ROW)
-			json_array_append_new(devlists, json_string((const char *)sqlite3_column_text(q, 0)));
-		sqlite3_finalize(q);
 	}
 	pthread_mutex_unlock(&a->mu);
+	if (!initial) {
+		json_decref(devlists);
+		if (acct_keys_changed(a, since, upto, &devlists, err) != MXDB_OK)
+			devlists = json_array();
+	}
 	*out = json_pack("{s:o, s:o, s:o, s:o, s:o}", "account_data", global, "rooms", rooms,
 	                 "to_device", todev, "receipts", receipts, "device_lists", devlists);
 	return MXDB_OK;
@@ -474,5 +485,26 @@ mxdb_status acct_keys_claim(acct_db *a, const json_t *claim, json_t **out, mxdb_
 	}
 	pthread_mutex_unlock(&a->mu);
 	*out = res;
+	return MXDB_OK;
+}
+
+mxdb_status acct_keys_changed(acct_db *a, uint64_t since, uint64_t upto, json_t **users,
+                              mxdb_error *err)
+{
+	json_t *list = json_array();
+	pthread_mutex_lock(&a->mu);
+	sqlite3_stmt *q = acct_stmt(a, err,
+	                            "SELECT DISTINCT user_id FROM acct_device_keys WHERE pos > ?"
+	                            " AND pos <= ?",
+	                            "ii", (int64_t)since, (int64_t)upto);
+	while (q != NULL && sqlite3_step(q) == SQLITE_ROW)
+		json_array_append_new(list, json_string((const char *)sqlite3_column_text(q, 0)));
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&a->mu);
+	if (q == NULL) {
+		json_decref(list);
+		return MXDB_EIO;
+	}
+	*users = list;
 	return MXDB_OK;
 }

@@ -109,7 +109,7 @@ int main(void)
 	CHECK(acct_to_device_send(a, "@bob:hs.test", "m.test", msgs, &e) == MXDB_OK);
 	json_decref(msgs);
 	json_t *s = NULL;
-	CHECK(acct_sync(a, "@alice:hs.test", dev, p0, acct_pos(a), &s, &e) == MXDB_OK);
+	CHECK(acct_sync(a, "@alice:hs.test", dev, p0, acct_pos(a), false, &s, &e) == MXDB_OK);
 	CHECK(json_array_size(json_object_get(s, "account_data")) == 1);
 	CHECK(json_object_size(json_object_get(s, "rooms")) == 1);
 	CHECK_MSG(json_array_size(json_object_get(s, "to_device")) == 1, "%s",
@@ -117,16 +117,22 @@ int main(void)
 	json_decref(s);
 	/* after the client moved past them, to-device messages are gone */
 	uint64_t now = acct_pos(a);
-	CHECK(acct_sync(a, "@alice:hs.test", dev, now, now, &s, &e) == MXDB_OK);
+	CHECK(acct_sync(a, "@alice:hs.test", dev, now, now, false, &s, &e) == MXDB_OK);
 	json_decref(s);
-	CHECK(acct_sync(a, "@alice:hs.test", dev, p0, now, &s, &e) == MXDB_OK);
+	CHECK(acct_sync(a, "@alice:hs.test", dev, p0, now, false, &s, &e) == MXDB_OK);
 	CHECK(json_array_size(json_object_get(s, "to_device")) == 0);
 	json_decref(s);
 
 	/* receipts */
 	CHECK(acct_receipt_put(a, "!r:hs.test", "@bob:hs.test", "m.read", "$e1", NULL, &e) == MXDB_OK);
 	json_t *rc = NULL;
-	CHECK(acct_receipts_room(a, "!r:hs.test", &rc, &e) == MXDB_OK);
+	CHECK(acct_receipt_put(a, "!r:hs.test", "@bob:hs.test", "m.read.private", "$e2", NULL, &e) ==
+	      MXDB_OK);
+	CHECK(acct_receipts_room(a, "!r:hs.test", "@alice:hs.test", &rc, &e) == MXDB_OK);
+	CHECK(json_object_get(rc, "$e2") == NULL);
+	json_decref(rc);
+	CHECK(acct_receipts_room(a, "!r:hs.test", "@bob:hs.test", &rc, &e) == MXDB_OK);
+	CHECK(json_object_get(rc, "$e2") != NULL);
 	CHECK(json_object_get(json_object_get(json_object_get(json_object_get(rc, "$e1"), "m.read"),
 	                                      "@bob:hs.test"),
 	                      "ts") != NULL);
