@@ -74,6 +74,16 @@ bool tbl_readable(mxdb *db, const char *room_id, const char *user)
 	return open;
 }
 
+bool tbl_readable_cached(mxdb *db, json_t *cache, const char *room_id, const char *user)
+{
+	json_t *v = json_object_get(cache, room_id);
+	if (v == NULL) {
+		v = json_boolean(tbl_readable(db, room_id, user));
+		json_object_set_new(cache, room_id, v);
+	}
+	return json_is_true(v);
+}
+
 bool tbl_require_read(http_req *r, const char *room_id)
 {
 	if (tbl_readable(CS(r)->db, room_id, r->user_id))

@@ -28,23 +28,11 @@ typedef struct collect {
 	mxdb_error *err;
 } collect;
 
-static bool may_read(collect *k, const char *room)
-{
-	if (k->one_room)
-		return true;
-	json_t *v = json_object_get(k->readable, room);
-	if (v == NULL) {
-		v = json_boolean(tbl_readable(k->db, room, k->user));
-		json_object_set_new(k->readable, room, v);
-	}
-	return json_is_true(v);
-}
-
 static int collect_change(void *ctx, const mxdb_change *c)
 {
 	collect *k = ctx;
 	k->last = c->seq;
-	if (!may_read(k, c->room))
+	if (!k->one_room && !tbl_readable_cached(k->db, k->readable, c->room, k->user))
 		return 0;
 	json_t *rec;
 	if ((k->st = feed_change_json(c, &rec, k->err)) != MXDB_OK)

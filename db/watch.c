@@ -200,35 +200,29 @@ mxdb_status watch_next(watch *w, int timeout_ms, const json_t **out, mxdb_error 
 				return st;
 			continue;
 		}
+		/* A quiet feed after activity: the last records may have been
+		 * dropped with nothing after them to reveal the gap, so read the
+		 * source once. Without a feed, read it every idle period. */
 		int64_t now = now_ms();
-		if (!w->have_sock) {
-			/* no feed to listen to: read the source every idle period */
-			if (now - w->last_msg_ms >= w->idle_ms) {
+		bool idle_armed = !w->have_sock || !w->idle_checked;
+		if (idle_armed && now - w->last_msg_ms >= w->idle_ms) {
+			if (w->have_sock)
+				w->idle_checked = true;
+			else
 				w->last_msg_ms = now;
-				w->need_catchup = true;
-				continue;
-			}
-			if (now >= deadline)
-				return MXDB_OK;
-			int64_t wait = deadline - now;
-			if (w->last_msg_ms + w->idle_ms - now < wait)
-				wait = w->last_msg_ms + w->idle_ms - now;
-			struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000};
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		if (!w->idle_checked && now - w->last_msg_ms >= w->idle_ms) {
-			/* A quiet feed after activity: the last records may have been
-			 * dropped with nothing after them to reveal the gap. */
-			w->idle_checked = true;
 			w->need_catchup = true;
 			continue;
 		}
 		if (now >= deadline)
 			return MXDB_OK;
 		int64_t wait = deadline - now;
-		if (!w->idle_checked && w->last_msg_ms + w->idle_ms - now < wait)
+		if (idle_armed && w->last_msg_ms + w->idle_ms - now < wait)
 			wait = w->last_msg_ms + w->idle_ms - now;
+		if (!w->have_sock) {
+			struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		nng_socket_set_ms(w->sock, NNG_OPT_RECVTIMEO, (nng_duration)(wait > 0 ? wait : 0));
 		nng_msg *m;
 		int rv = nng_recvmsg(w->sock, &m, 0);
