@@ -49,13 +49,20 @@ mxdb_status feed_json_change(const json_t *rec, mxdb_change *c, char **content_b
 /* Splits an nng feed message into its room and its record (a JSON object). */
 mxdb_status feed_msg_parse(const void *data, size_t len, json_t **rec, mxdb_error *err);
 
+/* Where a catch-up read stands: head = the newest seq the source knows;
+ * next = the seq up to which it looked (records it left out, e.g. of tables
+ * the caller may not read, included), 0 when it does not say. */
+typedef struct watch_pos {
+	uint64_t head, next;
+} watch_pos;
+
 /* Where the subscriber reads what it missed. `since` answers the records
  * after seq (one room, or all when room is NULL), at most limit of them, in
- * seq order, as a new JSON array; *head = the newest seq the source knows.
- * limit 0 asks for the head only. */
+ * seq order, as a new JSON array, and where it stands. limit 0 asks for the
+ * position only. */
 typedef struct watch_source_ops {
 	mxdb_status (*since)(void *src, uint64_t seq, const char *room, int limit, json_t **records,
-	                     uint64_t *head, mxdb_error *err);
+	                     watch_pos *pos, mxdb_error *err);
 	void (*close)(void *src);
 } watch_source_ops;
 

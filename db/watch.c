@@ -27,6 +27,7 @@ struct watch {
 	const watch_source_ops *ops;
 	uint64_t last_seq;            /* the last delivered change */
 	uint64_t last_room_seq;       /* one-room mode; 0 = not known yet */
+	uint64_t skip_to;             /* after the queue: the catch-up looked this far */
 	json_t *queue;                /* records from catch-up, seq order */
 	size_t qpos;
 	json_t *current;              /* the record handed out last */
@@ -86,7 +87,9 @@ mxdb_status watch_open(watch **out, const watch_config *cfg, void *src, const wa
 		st = sub_open(w, cfg->feed_url, cfg->recv_buf > 0 ? cfg->recv_buf : FEED_RECVBUF, err);
 	if (st == MXDB_OK && cfg->since == WATCH_NOW) {
 		json_t *none = NULL;
-		st = ops->since(src, 0, w->room, 0, &none, &w->last_seq, err); /* limit 0: the head only */
+		watch_pos pos = {0, 0};
+		st = ops->since(src, 0, w->room, 0, &none, &pos, err); /* limit 0: the position only */
+		w->last_seq = pos.head;
 		json_decref(none);
 	} else {
 		w->last_seq = cfg->since;
@@ -120,8 +123,8 @@ void watch_close(watch *w)
 static mxdb_status catch_up(watch *w, mxdb_error *err)
 {
 	json_t *recs = NULL;
-	uint64_t head = 0;
-	mxdb_status st = w->ops->since(w->src, w->last_seq, w->room, WATCH_BATCH, &recs, &head, err);
+	watch_pos pos = {0, 0};
+	mxdb_status st = w->ops->since(w->src, w->last_seq, w->room, WATCH_BATCH, &recs, &pos, err);
 	if (st != MXDB_OK)
 		return st;
 	w->stats.catchups++;
@@ -132,6 +135,8 @@ static mxdb_status catch_up(watch *w, mxdb_error *err)
 	json_array_foreach(recs, i, r) json_array_append(w->queue, r);
 	/* a full batch means there is more: read again once these are out */
 	w->need_catchup = json_array_size(recs) >= WATCH_BATCH;
+	/* all rooms: records the source left out are no gap to read again */
+	w->skip_to = w->room == NULL ? pos.next : 0;
 	json_decref(recs);
 	return MXDB_OK;
 }
@@ -194,6 +199,9 @@ mxdb_status watch_next(watch *w, int timeout_ms, const json_t **out, mxdb_error 
 				return MXDB_OK;
 			}
 		}
+		if (w->skip_to > w->last_seq && !w->need_catchup)
+			w->last_seq = w->skip_to;
+		w->skip_to = 0;
 		if (w->need_catchup) {
 			mxdb_status st = catch_up(w, err);
 			if (st != MXDB_OK)
