@@ -49,5 +49,6 @@ void tbl_rows_write(http_req *r);   /* PUT and DELETE .../rows/{type}/{key} */
 void tbl_rows_get(http_req *r);     /* GET .../rows/{type}/{key}[?history=true] */
 void tbl_rows_scan(http_req *r);    /* GET .../rows */
 void tbl_changes(http_req *r);      /* GET /_mxdb/v1/changes */
+void tbl_changes_sse(http_req *r);  /* ... ?feed=eventsource (table_sse.c) */
 
 #endif
