@@ -62,7 +62,8 @@ static void reply_conflict(http_req *r, const char *room_id, const char *type, c
 	mxdb_get(CS(r)->db, room_id, type, key, NULL, &cur, NULL);
 	if (cur != NULL)
 		set_etag(r, cur);
-	http_reply_json(r, 412, json_pack("{ss ss ss?}", "errcode", "M_CONDITION_FAILED", "error", why, "current", cur));
+	http_reply_json(r, 412, json_pack("{ss ss ss?}", "errcode", "M_CONDITION_FAILED", "error", why,
+	                                  "current", cur));
 	mxdb_free(cur);
 }
 
