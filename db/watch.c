@@ -17,7 +17,8 @@
 #include "feed.h"
 #include "watch.h"
 
-#define WATCH_BATCH 1000 /* records per catch-up read */
+#define WATCH_BATCH 1000          /* records per catch-up read */
+#define WATCH_QUIET_POLL_MS 1000  /* catch-up period while the feed stays quiet */
 
 struct watch {
 	nng_socket sock;
@@ -33,8 +34,7 @@ struct watch {
 	json_t *current;              /* the record handed out last */
 	bool need_catchup;
 	int idle_ms;
-	int64_t last_msg_ms;          /* monotonic ms of the last feed message */
-	bool idle_checked;            /* caught up since the last feed message */
+	int64_t next_check_ms;        /* monotonic ms of the next catch-up while quiet */
 	watch_stats stats;
 };
 
@@ -100,7 +100,7 @@ mxdb_status watch_open(watch **out, const watch_config *cfg, void *src, const wa
 		return st;
 	}
 	w->need_catchup = true;
-	w->last_msg_ms = now_ms();
+	w->next_check_ms = now_ms() + w->idle_ms;
 	*out = w;
 	return MXDB_OK;
 }
@@ -208,24 +208,22 @@ mxdb_status watch_next(watch *w, int timeout_ms, const json_t **out, mxdb_error 
 				return st;
 			continue;
 		}
-		/* A quiet feed after activity: the last records may have been
-		 * dropped with nothing after them to reveal the gap, so read the
-		 * source once. Without a feed, read it every idle period. */
+		/* A quiet feed: the last records may have been dropped with
+		 * nothing after them to reveal the gap, or the publisher may be
+		 * down or out of reach. Read the source idle_ms after the last
+		 * message, then every WATCH_QUIET_POLL_MS while it stays quiet
+		 * (without a feed: every idle_ms). */
 		int64_t now = now_ms();
-		bool idle_armed = !w->have_sock || !w->idle_checked;
-		if (idle_armed && now - w->last_msg_ms >= w->idle_ms) {
-			if (w->have_sock)
-				w->idle_checked = true;
-			else
-				w->last_msg_ms = now;
+		if (now >= w->next_check_ms) {
+			w->next_check_ms = now + (w->have_sock ? WATCH_QUIET_POLL_MS : w->idle_ms);
 			w->need_catchup = true;
 			continue;
 		}
 		if (now >= deadline)
 			return MXDB_OK;
 		int64_t wait = deadline - now;
-		if (idle_armed && w->last_msg_ms + w->idle_ms - now < wait)
-			wait = w->last_msg_ms + w->idle_ms - now;
+		if (w->next_check_ms - now < wait)
+			wait = w->next_check_ms - now;
 		if (!w->have_sock) {
 			struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000};
 			nanosleep(&ts, NULL);
@@ -238,8 +236,7 @@ mxdb_status watch_next(watch *w, int timeout_ms, const json_t **out, mxdb_error 
 			continue;
 		if (rv != 0)
 			return mx_fail(err, MXDB_EIO, "watch: receive: %s", nng_strerror(rv));
-		w->last_msg_ms = now_ms();
-		w->idle_checked = false;
+		w->next_check_ms = now_ms() + w->idle_ms;
 		if (on_message(w, m)) {
 			*out = w->current;
 			return MXDB_OK;
