@@ -158,7 +158,7 @@ static void run_feed(const char *label, double rate, int total, int nsub)
 	pthread_t wt[NW];
 	double start = now_us() + 20000;
 	for (int i = 0; i < NW; i++) {
-		ws[i] = (writer){rate / NW, total / NW, i, 0, start + i * 1e6 / rate};
+		ws[i] = (writer){rate / NW, total / NW + (i < total % NW), i, 0, start + i * 1e6 / rate};
 		pthread_create(&wt[i], NULL, write_paced, &ws[i]);
 	}
 	int failed = 0;
