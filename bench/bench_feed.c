@@ -4,7 +4,7 @@
  *     with one mxdb_watch subscriber on the nng feed: from the engine's
  *     post-commit callback (the moment the change is committed) to the
  *     subscriber having the decoded change in hand;
- *  2. fan-out to 100 subscribers at 1,000 changes/s: latency, gaps seen and
+ *  2. fan-out to 100 subscribers at 200 and 1,000 changes/s: latency, gaps seen and
  *     whether every subscriber ends with every change (after catch-up);
  *  3. sustained row writes/s through HTTP PUT with 16 clients (keep-alive
  *     libcurl handles) against a real mxdbd started from the build directory.
@@ -389,6 +389,7 @@ int main(int argc, char **argv)
 	printf("bench_feed: nng feed %s, database %s (synchronous=NORMAL), commit -> subscriber\n", feed_url, dir);
 	run_feed("1 subscriber, 1,000/s", 1000, 3000, 1);
 	run_feed("1 subscriber, 10,000/s", 10000, 20000, 1);
+	run_feed("100 subscribers, 200/s", 200, 1000, FANOUT);
 	run_feed("100 subscribers, 1,000/s", 1000, 3000, FANOUT);
 	mxdb_feed_close(feed);
 	mxdb_close(db);
