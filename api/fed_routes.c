@@ -111,6 +111,17 @@ static void key_query_post(http_req *r)
 
 static void version(http_req *r)
 {
+	/* A signed request here is a peer saying it is back (fed_sender
+	 * announces itself on start): its queue is retried at once. */
+	char origin[256];
+	if (http_header(r, "Authorization") != NULL) {
+		fed_service *f = F(r);
+		char *target = http_target(r);
+		if (target && fed_keyring_check_request(f->keyring, f->server_name, http_header(r, "Authorization"),
+		                                        "GET", target, NULL, origin, NULL) == MXDB_OK)
+			fed_sender_peer_alive(f->sender, origin);
+		free(target);
+	}
 	http_reply_json(r, 200, json_pack("{s:{s:s, s:s}}", "server", "name", "mxdb", "version", MXDB_VERSION));
 }
 

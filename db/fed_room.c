@@ -510,6 +510,44 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 	return s;
 }
 
+/* Forward extremities kept at most: past this, a merge event ends them. */
+#define FED_MAX_EXTREMITIES 8
+
+static const char SQL_LOCAL_MEMBER[] =
+	"SELECT user_id FROM memberships WHERE room_nid = ? AND membership = 'join'"
+	" AND substr(user_id, instr(user_id, ':') + 1) = ? LIMIT 1";
+
+/* A room whose forward extremities piled up (concurrent branches from
+ * several servers) gets a merge event: an org.matrix.dummy_event from one
+ * of our joined users, citing them all. It is a local event, so the other
+ * servers receive it and their extremities collapse too. */
+static mxdb_status bound_extremities(mxdb *db, eng_req *req, const char *room_id, mxdb_error *err)
+{
+	eng_room *room;
+	if (eng_room_get(db, room_id, &room, NULL) != MXDB_OK || room->n_extrem <= FED_MAX_EXTREMITIES)
+		return MXDB_OK;
+	store_conn *w = &db->st->writer;
+	sqlite3_stmt *st = store_stmt(w, SQL_LOCAL_MEMBER, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, room->nid);
+	sqlite3_bind_text(st, 2, db->server_name, -1, SQLITE_STATIC);
+	char *user = sqlite3_step(st) == SQLITE_ROW ? store_col_str(st, 0) : NULL;
+	sqlite3_reset(st);
+	if (user == NULL)
+		return MXDB_OK; /* none of ours is in the room: the others will merge */
+	json_t *content = json_object();
+	eng_spec spec = {.sender = user, .type = "org.matrix.dummy_event", .content = content};
+	mxdb_cause saved = req->cause;
+	req->cause = MXDB_CAUSE_LOCAL;
+	mxdb_status s = content ? eng_emit(db, req, room, &spec, NULL, NULL, err)
+	                        : mx_fail(err, MXDB_ENOMEM, "merge event");
+	req->cause = saved;
+	json_decref(content);
+	free(user);
+	return s;
+}
+
 static const char SQL_KNOWN[] = "SELECT 1 FROM events WHERE event_id = ?";
 
 static mxdb_status known(store_conn *w, const char *id, bool *yes, mxdb_error *err)
@@ -579,7 +617,11 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, ev_t *ev, fed_result *out,
 		req->cause = MXDB_CAUSE_REMOTE;
 		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
 	} else if (s == MXDB_OK) {
+		char room_id[EV_MAX_ID + 1];
+		snprintf(room_id, sizeof(room_id), "%s", room->room_id);
 		s = ingest_fork(&c, req, room, ev, before, out, err);
+		if (s == MXDB_OK)
+			s = bound_extremities(db, req, room_id, err);
 	} else {
 		ev_free(ev);
 	}
