@@ -299,19 +299,20 @@ static void bench_catchup(int rows)
 	double wrote = (now_us() - t0) / 1e6;
 	printf("%-28s %d rows on A while B is down: %.1f s (%.0f rows/s through HTTP)\n", "catch-up: writes",
 	       ok, wrote, ok / wrote);
-	t0 = now_us();
+	double t_restart = now_us();
 	if (start(b) != 0) {
 		printf("catch-up: B did not restart\n");
 		return;
 	}
+	t0 = now_us(); /* B answers: from here on the rate is replication's */
 	uint64_t want = before + (uint64_t)ok, h = 0;
 	double limit = now_us() + 600e6;
 	while ((h = head(b)) < want && now_us() < limit)
 		usleep(100000);
 	double took = (now_us() - t0) / 1e6;
-	printf("%-28s B received %llu of %d rows in %.1f s after its restart: %.0f events/s\n",
+	printf("%-28s B received %llu of %d rows in %.1f s once up (%.1f s after exec): %.0f events/s\n",
 	       "catch-up: rate", (unsigned long long)(h > before ? h - before : 0), ok, took,
-	       (h - before) / took);
+	       (now_us() - t_restart) / 1e6, (h - before) / took);
 }
 
 /* ---- 3. join ---- */

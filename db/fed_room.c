@@ -564,7 +564,8 @@ static mxdb_status known(store_conn *w, const char *id, bool *yes, mxdb_error *e
 
 /* One remote event (takes it). Rejections land in out; the return value is
  * for failures that must undo the whole request (storage). */
-static mxdb_status ingest_one(mxdb *db, eng_req *req, ev_t *ev, fed_result *out, mxdb_error *err)
+static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_result *out,
+                              mxdb_error *err)
 {
 	store_conn *w = &db->st->writer;
 	bool have;
@@ -591,11 +592,15 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, ev_t *ev, fed_result *out,
 			return MXDB_OK;
 		}
 	}
-	wctx c;
-	if (s != MXDB_OK || (s = wctx_init(&c, db, room->rv, err)) != MXDB_OK) {
+	if (s != MXDB_OK) {
 		ev_free(ev);
 		return s;
 	}
+	/* The batch shares one event cache: its events cite the same few auth
+	 * events (power levels, members) again and again. */
+	wctx c = *cp;
+	c.rv = room->rv;
+	c.lookup.ctx = &c;
 	bool fast = ev->n_prev == room->n_extrem;
 	for (size_t i = 0; fast && i < ev->n_prev; i++)
 		fast = is_extremity(room, ev->prev_events[i]);
@@ -628,7 +633,6 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, ev_t *ev, fed_result *out,
 	req->cause = MXDB_CAUSE_LOCAL;
 	if (before)
 		map_free(before, free);
-	wctx_free(&c);
 	return s;
 }
 
@@ -641,15 +645,17 @@ typedef struct ingest_arg {
 static mxdb_status ingest_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 {
 	ingest_arg *a = arg;
-	mxdb_status s = MXDB_OK;
+	wctx c;
+	mxdb_status s = wctx_init(&c, db, NULL, err);
 	for (size_t i = 0; i < a->n; i++) {
 		ev_t *ev = a->evs[i];
 		a->evs[i] = NULL;
 		if (s == MXDB_OK)
-			s = ingest_one(db, req, ev, &a->out[i], err);
+			s = ingest_one(db, req, &c, ev, &a->out[i], err);
 		else
 			ev_free(ev);
 	}
+	wctx_free(&c);
 	return s;
 }
 
