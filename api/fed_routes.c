@@ -215,6 +215,42 @@ static void fetch_missing(fed_service *f, const char *origin, ev_t *ev, ev_t ***
 	free(room);
 }
 
+/* A user of the sending server who is joined to the room? */
+static bool edu_user_ok(fed_service *f, const char *origin, const char *room_id, const char *user)
+{
+	char ms[16];
+	const char *server = user ? fed_server_of(user) : NULL;
+	return server && room_id && strcmp(server, origin) == 0 &&
+	       mxdb_member_of(f->db, room_id, user, ms, NULL) == MXDB_OK && strcmp(ms, "join") == 0;
+}
+
+/* Typing and read receipts go to the client API; presence and the rest
+ * are dropped. */
+static void take_edu(fed_service *f, const char *origin, json_t *edu)
+{
+	const char *type = json_string_value(json_object_get(edu, "edu_type"));
+	json_t *c = json_object_get(edu, "content");
+	if (type == NULL || !json_is_object(c))
+		return;
+	if (strcmp(type, "m.typing") == 0 && f->on_typing) {
+		const char *room = json_string_value(json_object_get(c, "room_id"));
+		const char *user = json_string_value(json_object_get(c, "user_id"));
+		if (edu_user_ok(f, origin, room, user))
+			f->on_typing(f->edu_ctx, room, user, json_is_true(json_object_get(c, "typing")));
+	} else if (strcmp(type, "m.receipt") == 0 && f->on_receipt) {
+		const char *room, *user;
+		json_t *by_user, *r;
+		json_object_foreach(c, room, by_user) {
+			json_object_foreach(json_object_get(by_user, "m.read"), user, r) {
+				const char *ev = json_string_value(json_array_get(json_object_get(r, "event_ids"), 0));
+				const char *thread = json_string_value(json_object_get(json_object_get(r, "data"), "thread_id"));
+				if (ev && edu_user_ok(f, origin, room, user))
+					f->on_receipt(f->edu_ctx, room, user, ev, thread);
+			}
+		}
+	}
+}
+
 static void send_txn(http_req *r)
 {
 	fed_service *f = F(r);
@@ -287,7 +323,9 @@ static void send_txn(http_req *r)
 		http_reply_status(r, s, e.message);
 		return;
 	}
-	/* EDUs (typing, receipts, presence) are accepted and dropped for now. */
+	json_t *edu;
+	json_array_foreach(edus, i, edu)
+		take_edu(f, origin, edu);
 	json_t *answer = json_pack("{s:o}", "pdus", results);
 	char *text = json_dumps(answer, JSON_COMPACT);
 	pthread_mutex_lock(&f->lock);

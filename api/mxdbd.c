@@ -39,6 +39,22 @@ static fed_service *fed_from_cs(void *app)
 	return ((cs_ctx *)app)->fed;
 }
 
+/* Typing and read receipts from other servers, into the client API. */
+static void fed_typing(void *ctx, const char *room_id, const char *user_id, bool typing)
+{
+	cs_ctx *cs = ctx;
+	if (cs_typing_set(cs->typing, room_id, user_id, typing, 30000))
+		http_wake(cs->http);
+}
+
+static void fed_receipt(void *ctx, const char *room_id, const char *user_id, const char *event_id,
+                        const char *thread_id)
+{
+	cs_ctx *cs = ctx;
+	if (acct_receipt_put(cs->acct, room_id, user_id, "m.read", event_id, thread_id, NULL) == MXDB_OK)
+		http_wake(cs->http);
+}
+
 /* Federation: the service, its routes on the main listener, or on a
  * listener of its own (--federation-listen). */
 static mxdb_status start_federation(const cfg *c, cs_ctx *cs, const http_config *main_hc,
@@ -51,6 +67,9 @@ static mxdb_status start_federation(const cfg *c, cs_ctx *cs, const http_config 
 	if (s != MXDB_OK)
 		return s;
 	cs->fed->acct = cs->acct;
+	cs->fed->on_typing = fed_typing;
+	cs->fed->on_receipt = fed_receipt;
+	cs->fed->edu_ctx = cs;
 	fed_of = fed_from_cs;
 	if (c->federation_listen[0] == '\0') {
 		http_add_routes(cs->http, &fed_routes);
