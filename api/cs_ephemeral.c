@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "cs.h"
+#include "fed_service.h"
+#include "fed_store.h"
 #include "cs_handlers.h"
 #include "map.h"
 
@@ -171,8 +173,16 @@ void cs_typing_put(http_req *r)
 	int64_t ms = timeout ? json_integer_value(timeout) : 30000;
 	if (ms <= 0 || ms > 120000)
 		ms = 30000;
-	if (cs_typing_set(CS(r)->typing, info.room_id, r->user_id, json_is_true(typing), ms))
+	if (cs_typing_set(CS(r)->typing, info.room_id, r->user_id, json_is_true(typing), ms)) {
 		cs_wake_room(CS(r), info.room_id);
+		if (CS(r)->fed != NULL) { /* the room's other servers show it too */
+			json_t *c = json_pack("{s:s, s:s, s:b}", "room_id", info.room_id, "user_id", r->user_id,
+			                      "typing", json_is_true(typing));
+			if (c != NULL)
+				fed_send_edu(CS(r)->fed, info.room_id, "m.typing", c, NULL);
+			json_decref(c);
+		}
+	}
 	http_reply_empty(r);
 }
 
@@ -188,6 +198,18 @@ static bool put_marker(http_req *r, const char *room, const char *type, const ch
 		json_decref(c);
 	} else if (strcmp(type, "m.read") == 0 || strcmp(type, "m.read.private") == 0) {
 		st = acct_receipt_put(CS(r)->acct, room, r->user_id, type, event_id, thread, &e);
+		/* Public receipts go to the room's other servers. */
+		if (st == MXDB_OK && CS(r)->fed != NULL && strcmp(type, "m.read") == 0) {
+			json_t *c = json_pack("{s:{s:{s:{s:[s], s:{s:I}}}}}", room, "m.read", r->user_id,
+			                      "event_ids", event_id, "data", "ts", (json_int_t)fed_now_ms());
+			if (c != NULL && thread != NULL)
+				json_object_set_new(json_object_get(json_object_get(json_object_get(json_object_get(
+				                        c, room), "m.read"), r->user_id), "data"),
+				                    "thread_id", json_string(thread));
+			if (c != NULL)
+				fed_send_edu(CS(r)->fed, room, "m.receipt", c, NULL);
+			json_decref(c);
+		}
 	} else {
 		http_reply_error(r, 400, "M_INVALID_PARAM", "unknown receipt type %s", type);
 		return false;

@@ -3,6 +3,7 @@
  * mutex (lookups are one indexed row); fetches run outside the lock.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,11 @@ struct fed_keyring {
 	char own_name[256];
 	char own_key_id[64];
 	unsigned char own_pk[32];
+	/* The last key found for events: a transaction's events are mostly
+	 * signed by one key, so this saves a query per event. */
+	char last_server[256], last_key_id[64];
+	unsigned char last_pk[32];
+	long long last_until; /* valid for event timestamps up to this */
 };
 
 mxdb_status fed_keyring_new(const char *db_path, fed_client *client, fed_keyring **out,
@@ -65,8 +71,16 @@ void fed_keyring_free(fed_keyring *kr)
 static mxdb_status lookup(fed_keyring *kr, const char *server, const char *key_id, fed_key_use use,
                           long long ts, unsigned char pk[32], mxdb_error *err)
 {
+	long long until = 0;
 	pthread_mutex_lock(&kr->lock);
-	mxdb_status st = fed_keys_lookup(kr->db, server, key_id, use, ts, pk, err);
+	mxdb_status st = fed_keys_lookup(kr->db, server, key_id, use, ts, pk, &until, err);
+	if (st == MXDB_OK && use == FED_KEY_FOR_EVENT && strlen(server) < sizeof(kr->last_server) &&
+	    strlen(key_id) < sizeof(kr->last_key_id)) {
+		strcpy(kr->last_server, server);
+		strcpy(kr->last_key_id, key_id);
+		memcpy(kr->last_pk, pk, 32);
+		kr->last_until = until;
+	}
 	pthread_mutex_unlock(&kr->lock);
 	return st;
 }
@@ -148,7 +162,16 @@ mxdb_status fed_keyring_get(fed_keyring *kr, const char *server, const char *key
 mxdb_status fed_keyring_event_key(void *ctx, const char *server, const char *key_id, long long ts,
                                   unsigned char pk[32], mxdb_error *err)
 {
-	return fed_keyring_get(ctx, server, key_id, FED_KEY_FOR_EVENT, ts, pk, err);
+	fed_keyring *kr = ctx;
+	pthread_mutex_lock(&kr->lock);
+	bool hit = ts <= kr->last_until && strcmp(server, kr->last_server) == 0 &&
+	           strcmp(key_id, kr->last_key_id) == 0;
+	if (hit)
+		memcpy(pk, kr->last_pk, 32);
+	pthread_mutex_unlock(&kr->lock);
+	if (hit)
+		return MXDB_OK;
+	return fed_keyring_get(kr, server, key_id, FED_KEY_FOR_EVENT, ts, pk, err);
 }
 
 mxdb_status fed_keyring_check_request(fed_keyring *kr, const char *our_name, const char *header,

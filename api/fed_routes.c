@@ -111,6 +111,17 @@ static void key_query_post(http_req *r)
 
 static void version(http_req *r)
 {
+	/* A signed request here is a peer saying it is back (fed_sender
+	 * announces itself on start): its queue is retried at once. */
+	char origin[256];
+	if (http_header(r, "Authorization") != NULL) {
+		fed_service *f = F(r);
+		char *target = http_target(r);
+		if (target && fed_keyring_check_request(f->keyring, f->server_name, http_header(r, "Authorization"),
+		                                        "GET", target, NULL, origin, NULL) == MXDB_OK)
+			fed_sender_peer_alive(f->sender, origin);
+		free(target);
+	}
 	http_reply_json(r, 200, json_pack("{s:{s:s, s:s}}", "server", "name", "mxdb", "version", MXDB_VERSION));
 }
 
@@ -122,17 +133,38 @@ static int by_depth(const void *a, const void *b)
 	return x->depth < y->depth ? -1 : x->depth > y->depth;
 }
 
+/* The last room looked up: a transaction's PDUs are mostly of one room. */
+typedef struct room_memo {
+	char room_id[256];
+	const mx_room_version *rv;
+} room_memo;
+
+static const mx_room_version *room_version_of(fed_service *f, const char *room_id, room_memo *m)
+{
+	mxdb_room_info info;
+	if (m != NULL && m->rv != NULL && strcmp(m->room_id, room_id) == 0)
+		return m->rv;
+	if (mxdb_room_info_get(f->db, room_id, &info, NULL) != MXDB_OK)
+		return NULL;
+	const mx_room_version *rv = rv_get(info.version);
+	if (m != NULL && strlen(room_id) < sizeof(m->room_id)) {
+		strcpy(m->room_id, room_id);
+		m->rv = rv;
+	}
+	return rv;
+}
+
 /* Checks one PDU of a transaction; NULL with *why set when it is dropped. */
-static ev_t *check_pdu(fed_service *f, json_t *pdu, char *why, size_t cap)
+static ev_t *check_pdu(fed_service *f, json_t *pdu, room_memo *memo, char *why, size_t cap)
 {
 	const char *room_id = json_string_value(json_object_get(pdu, "room_id"));
-	mxdb_room_info info;
+	const mx_room_version *rv = room_id ? room_version_of(f, room_id, memo) : NULL;
 	mxdb_error e;
 	ev_t *ev = NULL;
 	int red = 0;
-	if (room_id == NULL || mxdb_room_info_get(f->db, room_id, &info, &e) != MXDB_OK)
+	if (rv == NULL)
 		snprintf(why, cap, "unknown room %s", room_id ? room_id : "(none)");
-	else if (fed_pdu_check(pdu, rv_get(info.version), fed_keyring_event_key, f->keyring, &ev, &red, &e) != MXDB_OK)
+	else if (fed_pdu_check(pdu, rv, fed_keyring_event_key, f->keyring, &ev, &red, &e) != MXDB_OK)
 		snprintf(why, cap, "%s", e.message);
 	else if (red)
 		log_warn("federation: %s had a wrong content hash; kept redacted", ev->event_id);
@@ -145,10 +177,12 @@ static void fetch_missing(fed_service *f, const char *origin, ev_t *ev, ev_t ***
 {
 	bool missing = false;
 	for (size_t i = 0; i < ev->n_prev && !missing; i++) {
-		bool has = true;
-		fed_room_has_event(f->db, ev->prev_events[i], &has, NULL);
+		/* Usually the previous event of the same transaction. */
+		bool has = false;
 		for (size_t j = 0; j < *n && !has; j++)
 			has = strcmp((*list)[j]->event_id, ev->prev_events[i]) == 0;
+		if (!has)
+			fed_room_has_event(f->db, ev->prev_events[i], &has, NULL);
 		missing = !has;
 	}
 	if (!missing)
@@ -165,7 +199,7 @@ static void fetch_missing(fed_service *f, const char *origin, ev_t *ev, ev_t ***
 		size_t i;
 		json_array_foreach(json_object_get(resp, "events"), i, pdu) {
 			char why[320];
-			ev_t *got = check_pdu(f, pdu, why, sizeof(why));
+			ev_t *got = check_pdu(f, pdu, NULL, why, sizeof(why));
 			ev_t **grown = got ? realloc(*list, (*n + 1) * sizeof(**list)) : NULL;
 			if (grown == NULL) {
 				ev_free(got);
@@ -179,6 +213,42 @@ static void fetch_missing(fed_service *f, const char *origin, ev_t *ev, ev_t ***
 	json_decref(body);
 	free(uri);
 	free(room);
+}
+
+/* A user of the sending server who is joined to the room? */
+static bool edu_user_ok(fed_service *f, const char *origin, const char *room_id, const char *user)
+{
+	char ms[16];
+	const char *server = user ? fed_server_of(user) : NULL;
+	return server && room_id && strcmp(server, origin) == 0 &&
+	       mxdb_member_of(f->db, room_id, user, ms, NULL) == MXDB_OK && strcmp(ms, "join") == 0;
+}
+
+/* Typing and read receipts go to the client API; presence and the rest
+ * are dropped. */
+static void take_edu(fed_service *f, const char *origin, json_t *edu)
+{
+	const char *type = json_string_value(json_object_get(edu, "edu_type"));
+	json_t *c = json_object_get(edu, "content");
+	if (type == NULL || !json_is_object(c))
+		return;
+	if (strcmp(type, "m.typing") == 0 && f->on_typing) {
+		const char *room = json_string_value(json_object_get(c, "room_id"));
+		const char *user = json_string_value(json_object_get(c, "user_id"));
+		if (edu_user_ok(f, origin, room, user))
+			f->on_typing(f->edu_ctx, room, user, json_is_true(json_object_get(c, "typing")));
+	} else if (strcmp(type, "m.receipt") == 0 && f->on_receipt) {
+		const char *room, *user;
+		json_t *by_user, *r;
+		json_object_foreach(c, room, by_user) {
+			json_object_foreach(json_object_get(by_user, "m.read"), user, r) {
+				const char *ev = json_string_value(json_array_get(json_object_get(r, "event_ids"), 0));
+				const char *thread = json_string_value(json_object_get(json_object_get(r, "data"), "thread_id"));
+				if (ev && edu_user_ok(f, origin, room, user))
+					f->on_receipt(f->edu_ctx, room, user, ev, thread);
+			}
+		}
+	}
 }
 
 static void send_txn(http_req *r)
@@ -213,15 +283,16 @@ static void send_txn(http_req *r)
 	ev_t **evs = calloc(json_array_size(pdus) + 1, sizeof(*evs));
 	json_t *pdu;
 	size_t i;
+	room_memo memo = {"", NULL};
 	json_array_foreach(pdus, i, pdu) {
 		char why[320];
-		ev_t *ev = evs ? check_pdu(f, pdu, why, sizeof(why)) : NULL;
+		ev_t *ev = evs ? check_pdu(f, pdu, &memo, why, sizeof(why)) : NULL;
 		if (ev == NULL) {
 			char id[EV_ID_SIZE] = "";
 			const char *room_id = json_string_value(json_object_get(pdu, "room_id"));
-			mxdb_room_info info;
-			if (room_id && mxdb_room_info_get(f->db, room_id, &info, NULL) == MXDB_OK)
-				ev_compute_id(pdu, rv_get(info.version), id, NULL);
+			const mx_room_version *rv = room_id ? room_version_of(f, room_id, &memo) : NULL;
+			if (rv != NULL)
+				ev_compute_id(pdu, rv, id, NULL);
 			if (id[0])
 				json_object_set_new(results, id, json_pack("{s:s}", "error", why));
 			continue;
@@ -252,7 +323,9 @@ static void send_txn(http_req *r)
 		http_reply_status(r, s, e.message);
 		return;
 	}
-	/* EDUs (typing, receipts, presence) are accepted and dropped for now. */
+	json_t *edu;
+	json_array_foreach(edus, i, edu)
+		take_edu(f, origin, edu);
 	json_t *answer = json_pack("{s:o}", "pdus", results);
 	char *text = json_dumps(answer, JSON_COMPACT);
 	pthread_mutex_lock(&f->lock);

@@ -7,6 +7,7 @@
  * at any point loses nothing, the next start sends the same transactions.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ typedef struct alive {
 } alive;
 
 struct fed_sender {
+	pthread_t announcer;
+	bool announcing;
 	char *db_path, *origin;
 	fed_client *client;
 	fed_backoff backoff;
@@ -226,6 +229,30 @@ static void *coordinator_main(void *arg)
 	return NULL;
 }
 
+static const char SQL_KNOWN_DESTS[] = "SELECT destination FROM fed_destinations";
+
+/* On start: a signed GET /version to every server we ever sent to, so
+ * that those which backed off from us while we were down retry now. */
+static void *announce_main(void *arg)
+{
+	fed_sender *s = arg;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	if (fed_store_open(s->db_path, &db, NULL) != MXDB_OK ||
+	    sqlite3_prepare_v2(db, SQL_KNOWN_DESTS, -1, &q, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	while (!stopping(s) && sqlite3_step(q) == SQLITE_ROW) {
+		long status;
+		fed_request(s->client, (const char *)sqlite3_column_text(q, 0), "GET",
+		            "/_matrix/federation/v1/version", NULL, &status, NULL, NULL);
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return NULL;
+}
+
 mxdb_status fed_sender_start(const fed_sender_config *cfg, fed_sender **out, mxdb_error *err)
 {
 	*out = NULL;
@@ -249,6 +276,9 @@ mxdb_status fed_sender_start(const fed_sender_config *cfg, fed_sender **out, mxd
 	                                         : mx_fail(err, MXDB_ENOMEM, "sender");
 	if (st == MXDB_OK && pthread_create(&s->coordinator, NULL, coordinator_main, s) != 0)
 		st = mx_fail(err, MXDB_EINTERNAL, "no thread for the federation sender");
+	/* Best effort: without it peers still retry when their back-off ends. */
+	if (st == MXDB_OK)
+		s->announcing = pthread_create(&s->announcer, NULL, announce_main, s) == 0;
 	if (st != MXDB_OK) {
 		sqlite3_close(s->db);
 		free(s->db_path);
@@ -269,6 +299,8 @@ void fed_sender_stop(fed_sender *s)
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->coordinator, NULL);
+	if (s->announcing)
+		pthread_join(s->announcer, NULL);
 	for (alive *a = s->alive, *next; a; a = next) {
 		next = a->next;
 		free(a->dest);

@@ -92,18 +92,19 @@ void fed_stop(fed_service *f)
 	free(f);
 }
 
-mxdb_status fed_forward(fed_service *f, const char *room_id, const json_t *pdu, const char *except,
-                        mxdb_error *err)
+/* Queues item (a PDU or an EDU) for the room's servers but us and except. */
+static mxdb_status queue_for_room(fed_service *f, const char *room_id, fed_item_kind kind,
+                                  const json_t *item, const char *except, mxdb_error *err)
 {
 	char **servers = NULL, *text = NULL;
 	size_t n = 0, len;
 	mxdb_status s = fed_room_servers(f->db, room_id, &servers, &n, err);
 	if (s == MXDB_OK)
-		s = cj_dump(pdu, &text, &len, err);
+		s = cj_dump(item, &text, &len, err);
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; s == MXDB_OK && i < n; i++)
 		if (strcmp(servers[i], f->server_name) != 0 && (!except || strcmp(servers[i], except) != 0))
-			s = fed_queue_push(f->conn, servers[i], FED_ITEM_PDU, text, err);
+			s = fed_queue_push(f->conn, servers[i], kind, text, err);
 	pthread_mutex_unlock(&f->lock);
 	for (size_t i = 0; i < n; i++)
 		free(servers[i]);
@@ -111,6 +112,22 @@ mxdb_status fed_forward(fed_service *f, const char *room_id, const json_t *pdu, 
 	free(text);
 	if (s == MXDB_OK)
 		fed_sender_kick(f->sender);
+	return s;
+}
+
+mxdb_status fed_forward(fed_service *f, const char *room_id, const json_t *pdu, const char *except,
+                        mxdb_error *err)
+{
+	return queue_for_room(f, room_id, FED_ITEM_PDU, pdu, except, err);
+}
+
+mxdb_status fed_send_edu(fed_service *f, const char *room_id, const char *edu_type,
+                         json_t *content, mxdb_error *err)
+{
+	json_t *edu = json_pack("{s:s, s:O}", "edu_type", edu_type, "content", content);
+	mxdb_status s = edu ? queue_for_room(f, room_id, FED_ITEM_EDU, edu, NULL, err)
+	                    : mx_fail(err, MXDB_ENOMEM, "edu");
+	json_decref(edu);
 	return s;
 }
 

@@ -32,6 +32,13 @@ typedef struct fed_service {
 	pthread_mutex_t lock;
 	int commit_sub;
 	struct acct_db *acct; /* profiles for query/profile; set by the daemon, may be NULL */
+	/* Received EDUs go to the client API through these (set by the daemon;
+	 * NULL: dropped). The user is checked to be of the sending server and
+	 * joined to the room. */
+	void (*on_typing)(void *ctx, const char *room_id, const char *user_id, bool typing);
+	void (*on_receipt)(void *ctx, const char *room_id, const char *user_id, const char *event_id,
+	                   const char *thread_id);
+	void *edu_ctx;
 } fed_service;
 
 /* Loads <data>/signing.key, starts the sender, hooks commits to it. */
@@ -55,6 +62,10 @@ mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, cons
 
 /* A percent-encoded path segment (new string). */
 char *fed_escape(const char *segment);
+
+/* Queues an EDU {edu_type, content} for every other server in the room. */
+mxdb_status fed_send_edu(fed_service *f, const char *room_id, const char *edu_type,
+                         json_t *content, mxdb_error *err);
 
 /* Queues a PDU for every server in the room except us and `except`. */
 mxdb_status fed_forward(fed_service *f, const char *room_id, const json_t *pdu, const char *except,

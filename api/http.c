@@ -439,8 +439,22 @@ mxdb_status http_start(http_server *s, mxdb_error *err)
 		               s->cfg.host);
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	                 MHD_USE_ERROR_LOG;
+	/* HTTPS (federation peers verify it) when a certificate is given. */
+	struct MHD_OptionItem tls[] = {
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)s->cfg.tls_cert_pem},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)s->cfg.tls_key_pem},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	bool use_tls = s->cfg.tls_cert_pem != NULL && s->cfg.tls_key_pem != NULL;
+	if (use_tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return mx_fail(err, MXDB_EINVAL, "this libmicrohttpd has no TLS");
+	if (use_tls)
+		flags |= MHD_USE_TLS;
+	else
+		tls[0].option = MHD_OPTION_END;
 	s->mhd = MHD_start_daemon(
-		flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+		flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, tls,
+		MHD_OPTION_SOCK_ADDR,
 		(struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads,
 		MHD_OPTION_CONNECTION_LIMIT, s->cfg.conn_limit, MHD_OPTION_CONNECTION_TIMEOUT,
 		s->cfg.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

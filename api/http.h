@@ -63,6 +63,8 @@ typedef struct http_config {
 	unsigned conn_limit;     /* default 1024 */
 	unsigned timeout_s;      /* idle connection timeout, default 60 */
 	size_t body_limit;       /* default 1 MiB */
+	const char *tls_cert_pem; /* PEM texts: serve HTTPS when both are set */
+	const char *tls_key_pem;
 	http_auth_fn auth;
 	void *app;               /* handed to auth, and to handlers whose table has none */
 } http_config;

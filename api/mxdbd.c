@@ -39,6 +39,22 @@ static fed_service *fed_from_cs(void *app)
 	return ((cs_ctx *)app)->fed;
 }
 
+/* Typing and read receipts from other servers, into the client API. */
+static void fed_typing(void *ctx, const char *room_id, const char *user_id, bool typing)
+{
+	cs_ctx *cs = ctx;
+	if (cs_typing_set(cs->typing, room_id, user_id, typing, 30000))
+		http_wake(cs->http);
+}
+
+static void fed_receipt(void *ctx, const char *room_id, const char *user_id, const char *event_id,
+                        const char *thread_id)
+{
+	cs_ctx *cs = ctx;
+	if (acct_receipt_put(cs->acct, room_id, user_id, "m.read", event_id, thread_id, NULL) == MXDB_OK)
+		http_wake(cs->http);
+}
+
 /* Federation: the service, its routes on the main listener, or on a
  * listener of its own (--federation-listen). */
 static mxdb_status start_federation(const cfg *c, cs_ctx *cs, const http_config *main_hc,
@@ -51,6 +67,9 @@ static mxdb_status start_federation(const cfg *c, cs_ctx *cs, const http_config 
 	if (s != MXDB_OK)
 		return s;
 	cs->fed->acct = cs->acct;
+	cs->fed->on_typing = fed_typing;
+	cs->fed->on_receipt = fed_receipt;
+	cs->fed->edu_ctx = cs;
 	fed_of = fed_from_cs;
 	if (c->federation_listen[0] == '\0') {
 		http_add_routes(cs->http, &fed_routes);
@@ -71,6 +90,27 @@ static mxdb_status start_federation(const cfg *c, cs_ctx *cs, const http_config 
 	http_add_routes(*own, &fed_routes);
 	http_add_routes(*own, &fed_key_routes);
 	return http_start(*own, e);
+}
+
+/* A whole (PEM) file as a string, or NULL with a log line. */
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t n = 0;
+	if (f == NULL) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	FILE *mem = open_memstream(&text, &n);
+	char chunk[4096];
+	size_t got;
+	while (mem && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, got, mem);
+	if (mem)
+		fclose(mem);
+	fclose(f);
+	return text;
 }
 
 static int make_dir(const char *path)
@@ -125,6 +165,7 @@ int main(int argc, char **argv)
 	             .registration_open = strcmp(c.registration, "open") == 0};
 	int rc = 1;
 	http_server *fed_http = NULL;
+	char *tls_cert = NULL, *tls_key = NULL;
 	mxdb_feed *feed = NULL;
 	if (mxdb_open(c.data, &opt, &cs.db, &e) != MXDB_OK) {
 		log_error("cannot open the database in %s: %s", c.data, e.message);
@@ -135,7 +176,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	set_hash_cost(cs.acct, c.password_hash);
+	if (c.tls_cert[0] || c.tls_key[0]) {
+		if (!c.tls_cert[0] || !c.tls_key[0] || (tls_cert = read_file(c.tls_cert)) == NULL ||
+		    (tls_key = read_file(c.tls_key)) == NULL) {
+			log_error("HTTPS needs both --tls-cert and --tls-key, readable");
+			goto out;
+		}
+	}
 	http_config hc = {.host = host,
+	                  .tls_cert_pem = tls_cert,
+	                  .tls_key_pem = tls_key,
 	                  .port = port,
 	                  .threads = c.http_threads,
 	                  .conn_limit = c.max_connections,
@@ -163,9 +213,9 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
-	printf("mxdbd %s listening on http://%s:%d (server name %s, data %s)\n", MXDB_VERSION, host,
-	       http_port(cs.http), c.server_name, c.data);
-	log_info("change feed: %s", c.feed[0] ? c.feed : "off");
+	printf("mxdbd %s listening on %s://%s:%d (server name %s, data %s, feed %s)\n", MXDB_VERSION,
+	       tls_cert ? "https" : "http", host, http_port(cs.http), c.server_name, c.data,
+	       c.feed[0] ? c.feed : "off");
 	fflush(stdout);
 	int sig = 0;
 	sigwait(&sigs, &sig);
@@ -182,5 +232,7 @@ out:
 	mxdb_feed_close(feed);
 	acct_close(cs.acct);
 	mxdb_close(cs.db);
+	free(tls_cert);
+	free(tls_key);
 	return rc;
 }

@@ -162,10 +162,13 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 /* Is user_id a local user ("@x:server_name"), well formed? */
 mxdb_status eng_check_user(mxdb *db, const char *user_id, mxdb_error *err);
 
-/* ---- fed_room.c ---- */
+/* ---- fed_room.c, fed_join.c (federation) ---- */
 /* Queues a local event for every other server in the room (fed_outbox, in
  * the writer's transaction). */
 mxdb_status fed_room_queue_local(mxdb *db, eng_room *room, const ev_t *ev, mxdb_error *err);
+/* pos and state group of a stored event (pos 0: unknown), on any connection. */
+mxdb_status fed_event_pos(store_conn *c, const char *event_id, int64_t *pos, int64_t *sg,
+                          mxdb_error *err);
 
 /* ---- room_create.c: runs on the writer thread ---- */
 typedef struct eng_create {

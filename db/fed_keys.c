@@ -167,7 +167,8 @@ mxdb_status fed_keys_store(sqlite3 *db, const char *server_name, const fed_vkey 
 }
 
 mxdb_status fed_keys_lookup(sqlite3 *db, const char *server_name, const char *key_id,
-                            fed_key_use use, long long ts, unsigned char pk[32], mxdb_error *err)
+                            fed_key_use use, long long ts, unsigned char pk[32],
+                            long long *valid_until, mxdb_error *err)
 {
 	static const char sql[] =
 		"SELECT public_key, valid_until_ts, expired_ts FROM fed_server_keys"
@@ -191,6 +192,8 @@ mxdb_status fed_keys_lookup(sqlite3 *db, const char *server_name, const char *ke
 			             server_name, ts);
 		else {
 			memcpy(pk, sqlite3_column_blob(q, 0), 32);
+			if (valid_until)
+				*valid_until = until;
 			st = MXDB_OK;
 		}
 	} else if (rc == SQLITE_DONE) {

@@ -46,8 +46,10 @@ mxdb_status fed_keys_store(sqlite3 *db, const char *server_name, const fed_vkey 
                            long long now_ms, mxdb_error *err);
 
 /* Looks a key up in the cache: MXDB_ENOTFOUND when it is unknown or not valid
- * for that use at ts (now for requests, origin_server_ts for events). */
+ * for that use at ts (now for requests, origin_server_ts for events).
+ * *valid_until (may be NULL): the last timestamp it is good for. */
 mxdb_status fed_keys_lookup(sqlite3 *db, const char *server_name, const char *key_id,
-                            fed_key_use use, long long ts, unsigned char pk[32], mxdb_error *err);
+                            fed_key_use use, long long ts, unsigned char pk[32],
+                            long long *valid_until, mxdb_error *err);
 
 #endif

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -30,10 +31,16 @@ def q(s):
 
 
 class Node:
-    def __init__(self, name, base, port, peers, extra=()):
+    def __init__(self, name, base, port, peers, extra=(), plain=True, cafile=None):
         self.name, self.port, self.peers, self.extra = name, port, peers, list(extra)
+        self.plain = plain
         self.data = os.path.join(base, name)
-        self.url = "http://127.0.0.1:%d" % port
+        self.url = "%s://127.0.0.1:%d" % ("http" if plain else "https", port)
+        # Over HTTPS the test checks the certificate too, by the server name.
+        self.ctx = None
+        if not plain:
+            self.ctx = ssl.create_default_context(cafile=cafile)
+            self.ctx.check_hostname = False
         self.proc = None
         self.token = None
         self.user = None
@@ -42,14 +49,15 @@ class Node:
         args = [os.path.join(BIN, "mxdbd"), "--listen", "127.0.0.1:%d" % self.port,
                 "--server-name", self.name, "--data", self.data,
                 "--feed", "ipc://%s.feed" % self.data, "--password-hash", "fast",
-                "--federation-plain-http", "--log-level", "warn"] + self.extra
+                "--log-level", "warn"] + (["--federation-plain-http"] if self.plain else []) + self.extra
         for p in self.peers:
             args += ["--peer", p]
         self.log = open(self.data + ".log", "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         for _ in range(100):
             try:
-                urllib.request.urlopen(self.url + "/_matrix/federation/v1/version", timeout=1)
+                urllib.request.urlopen(self.url + "/_matrix/federation/v1/version", timeout=1,
+                                       context=self.ctx)
                 return
             except Exception:
                 if self.proc.poll() is not None:
@@ -75,7 +83,7 @@ class Node:
         if token and self.token:
             req.add_header("Authorization", "Bearer " + self.token)
         try:
-            with urllib.request.urlopen(req, timeout=60) as r:
+            with urllib.request.urlopen(req, timeout=60, context=self.ctx) as r:
                 status, text = r.status, r.read()
         except urllib.error.HTTPError as e:
             status, text = e.code, e.read()
@@ -102,13 +110,14 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, names, extra=()):
+    def __init__(self, names, extra=(), per_node=None, plain=True, cafile=None):
         self.base = tempfile.mkdtemp(prefix="mxdb-fed-")
         ports = {n: free_port() for n in names}
         self.nodes = []
         for n in names:
             peers = ["%s=127.0.0.1:%d" % (m, ports[m]) for m in names if m != n]
-            self.nodes.append(Node(n, self.base, ports[n], peers, extra))
+            more = list(extra) + list((per_node or {}).get(n, []))
+            self.nodes.append(Node(n, self.base, ports[n], peers, more, plain, cafile))
 
     def __enter__(self):
         for n in self.nodes:

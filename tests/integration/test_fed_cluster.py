@@ -4,7 +4,8 @@
 # with the same version; each node's change feed (the HTTP catch-up form of
 # the nng records) reports it, "local" where written and "remote" elsewhere;
 # concurrent writes of one row on all three converge on one winner, with
-# "merge" records where a winner changed.
+# "merge" records where a winner changed; typing and read receipts cross
+# over as EDUs.
 import sys
 import os
 import threading
@@ -87,6 +88,19 @@ def main():
         # The node whose own write won changed no winner; the others did,
         # unless a remote write arrived before their own (then it was remote).
         print("contested: %d merge records" % merges)
+        # EDUs: bob types and reads on B; alice's sync on A shows both.
+        b.client("PUT", "/rooms/%s/typing/%s" % (q(room), q(b.user)), {"typing": True, "timeout": 30000})
+        ev = written["from-a"][1]
+        b.client("POST", "/rooms/%s/receipt/m.read/%s" % (q(room), q(ev)), {})
+
+        def ephemeral(kind):
+            _, out = a.client("GET", "/sync?timeout=0")
+            evs = out.get("rooms", {}).get("join", {}).get(room, {}).get("ephemeral", {}).get("events", [])
+            return [e for e in evs if e["type"] == kind]
+        wait_for("bob typing on A", lambda: any(b.user in e["content"].get("user_ids", [])
+                                                for e in ephemeral("m.typing")))
+        wait_for("bob's receipt on A", lambda: any(
+            b.user in e["content"].get(ev, {}).get("m.read", {}) for e in ephemeral("m.receipt")))
         # Rows written before stay identical everywhere.
         for key in written:
             assert len({version(m, room, key) for m in cl.nodes}) == 1, key

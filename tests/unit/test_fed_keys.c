@@ -124,20 +124,22 @@ static void test_cache(void)
 	sqlite3_finalize(q);
 
 	unsigned char pk[32];
-	CHECK(fed_keys_lookup(db, "r.example", cur.key_id, FED_KEY_FOR_REQUEST, now, pk, &err) == MXDB_OK);
+	long long until = 0;
+	CHECK(fed_keys_lookup(db, "r.example", cur.key_id, FED_KEY_FOR_REQUEST, now, pk, &until, &err) == MXDB_OK);
+	CHECK(until == now + DAY);
 	CHECK(memcmp(pk, cur.pk, 32) == 0);
 	/* Past valid_until_ts: refetch needed. */
-	CHECK(fed_keys_lookup(db, "r.example", cur.key_id, FED_KEY_FOR_REQUEST, now + 2 * DAY, pk, &err) ==
+	CHECK(fed_keys_lookup(db, "r.example", cur.key_id, FED_KEY_FOR_REQUEST, now + 2 * DAY, pk, NULL, &err) ==
 	      MXDB_ENOTFOUND);
 	/* An old key signs no requests, only events from before it expired. */
-	CHECK(fed_keys_lookup(db, "r.example", old.key_id, FED_KEY_FOR_REQUEST, now, pk, &err) ==
+	CHECK(fed_keys_lookup(db, "r.example", old.key_id, FED_KEY_FOR_REQUEST, now, pk, NULL, &err) ==
 	      MXDB_ENOTFOUND);
-	CHECK(fed_keys_lookup(db, "r.example", old.key_id, FED_KEY_FOR_EVENT, now - 2 * DAY, pk, &err) ==
+	CHECK(fed_keys_lookup(db, "r.example", old.key_id, FED_KEY_FOR_EVENT, now - 2 * DAY, pk, NULL, &err) ==
 	      MXDB_OK);
 	CHECK(memcmp(pk, old.pk, 32) == 0);
-	CHECK(fed_keys_lookup(db, "r.example", old.key_id, FED_KEY_FOR_EVENT, now, pk, &err) ==
+	CHECK(fed_keys_lookup(db, "r.example", old.key_id, FED_KEY_FOR_EVENT, now, pk, NULL, &err) ==
 	      MXDB_ENOTFOUND);
-	CHECK(fed_keys_lookup(db, "x.example", cur.key_id, FED_KEY_FOR_EVENT, now, pk, &err) ==
+	CHECK(fed_keys_lookup(db, "x.example", cur.key_id, FED_KEY_FOR_EVENT, now, pk, NULL, &err) ==
 	      MXDB_ENOTFOUND);
 
 	/* A later response with a shorter validity does not shorten what we know. */
@@ -146,7 +148,7 @@ static void test_cache(void)
 	CHECK(fed_keys_validate(r, "r.example", now, &keys, &n, &err) == MXDB_OK);
 	CHECK(fed_keys_store(db, "r.example", keys, n, now, &err) == MXDB_OK);
 	free(keys);
-	CHECK(fed_keys_lookup(db, "r.example", cur.key_id, FED_KEY_FOR_EVENT, now + DAY - 1, pk, &err) ==
+	CHECK(fed_keys_lookup(db, "r.example", cur.key_id, FED_KEY_FOR_EVENT, now + DAY - 1, pk, NULL, &err) ==
 	      MXDB_OK);
 	json_decref(r);
 	sqlite3_close(db);

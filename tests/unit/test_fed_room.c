@@ -304,6 +304,77 @@ static void test_bad(void)
 	CHECK(after[0] != '\0');
 }
 
+/* The event ID of a state event on a node (new string in out). */
+static void state_id(node *n, const char *type, const char *key, char out[EV_ID_SIZE])
+{
+	char *text = NULL;
+	out[0] = '\0';
+	if (mxdb_state_event(n->db, room, type, key, &text, NULL) == MXDB_OK) {
+		json_t *j = json_loads(text, 0, NULL);
+		snprintf(out, EV_ID_SIZE, "%s", json_string_value(json_object_get(j, "event_id")) ?: "");
+		json_decref(j);
+	}
+	mxdb_free(text);
+}
+
+/* Ten concurrent branches from B at once: A ends them with a merge event
+ * (a local org.matrix.dummy_event queued for B) and keeps at most 8 heads. */
+static void test_extremities(void)
+{
+	mxdb_error err;
+	json_t *tmpl = NULL;
+	const char *rv_id;
+	CHECK(fed_room_make_membership(A.db, room, "@bob:b.test", "join", &tmpl, &rv_id, &err) == MXDB_OK);
+	char pl[EV_ID_SIZE], member[EV_ID_SIZE], create[EV_ID_SIZE];
+	state_id(&A, "m.room.power_levels", "", pl);
+	state_id(&A, "m.room.member", "@bob:b.test", member);
+	state_id(&A, "m.room.create", "", create);
+	ev_t *evs[10];
+	fed_result res[10];
+	for (int i = 0; i < 10; i++) {
+		char key[16], content[32];
+		snprintf(key, sizeof(key), "branch%d", i);
+		snprintf(content, sizeof(content), "{\"i\":%d}", i);
+		json_t *auth = json_pack("[s, s]", pl, member);
+		if (!rv->room_id_from_create)
+			json_array_append_new(auth, json_string(create));
+		json_t *pdu = json_pack("{s:o, s:O, s:O, s:o, s:I, s:s, s:s, s:s, s:s}", "auth_events", auth,
+		                        "prev_events", json_object_get(tmpl, "prev_events"), "depth",
+		                        json_object_get(tmpl, "depth"), "content", json_loads(content, 0, NULL),
+		                        "origin_server_ts", (json_int_t)fed_now_ms(), "room_id", room, "sender",
+		                        "@bob:b.test", "type", "com.example.todo", "state_key", key);
+		CHECK(ev_hash_and_sign(pdu, rv, &B.key, "b.test", &err) == MXDB_OK);
+		evs[i] = receive(pdu, NULL);
+		CHECK(evs[i] != NULL);
+		json_decref(pdu);
+	}
+	json_decref(tmpl);
+	CHECK(fed_room_ingest(A.db, evs, 10, res, &err) == MXDB_OK);
+	for (int i = 0; i < 10; i++)
+		CHECK_MSG(res[i].status == MXDB_OK, "branch %d: %s", i, res[i].why);
+	char v[256];
+	version(&A, "branch9", v);
+	CHECK(v[0] != '\0');
+	CHECK(fed_room_make_membership(A.db, room, "@bob:b.test", "join", &tmpl, &rv_id, &err) == MXDB_OK);
+	CHECK_MSG(json_array_size(json_object_get(tmpl, "prev_events")) <= 8, "%zu heads",
+	          json_array_size(json_object_get(tmpl, "prev_events")));
+	json_decref(tmpl);
+	/* The merge event went into B's queue. */
+	fed_txn t;
+	int dummies = 0;
+	if (fed_queue_take(A.q, "b.test", &t, &err) == MXDB_OK) {
+		json_t *p;
+		size_t i;
+		json_array_foreach(t.pdus, i, p) {
+			if (strcmp(json_string_value(json_object_get(p, "type")) ?: "", "org.matrix.dummy_event") == 0 &&
+			    json_array_size(json_object_get(p, "prev_events")) > 8)
+				dummies++;
+		}
+		fed_txn_free(&t);
+	}
+	CHECK(dummies == 1);
+}
+
 int main(void)
 {
 	char base[] = "/tmp/test_fed_room_XXXXXX";
@@ -316,6 +387,7 @@ int main(void)
 			test_rows();
 			test_fork();
 			test_bad();
+			test_extremities();
 		}
 	}
 	node *nodes[] = {&A, &B};

@@ -16,7 +16,7 @@
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int fail_next;              /* answer 500 to this many requests */
-static int applied[MAX_ITEMS], n_applied, requests, bad_requests;
+static int applied[MAX_ITEMS], n_applied, requests, bad_requests, announcements;
 static char seen_txn[200][64];
 static int n_seen_txn;
 
@@ -47,7 +47,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	requests++;
 	const char *txn = strncmp(url, "/_matrix/federation/v1/send/", 28) == 0 ? url + 28 : NULL;
 	json_t *body = u->buf ? json_loadb(u->buf, u->len, 0, NULL) : NULL;
-	if (fail_next > 0) {
+	if (strcmp(url, "/_matrix/federation/v1/version") == 0 &&
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") != NULL) {
+		announcements++; /* a (re)started sender saying it is back */
+	} else if (fail_next > 0) {
 		fail_next--;
 		status = 500;
 	} else if (txn == NULL || strcmp(method, "PUT") != 0 || body == NULL ||
@@ -178,9 +181,13 @@ int main(void)
 	fed_sender_stop(s);
 	d = serve(port);
 	CHECK(d != NULL);
+	int before = announcements;
 	CHECK(fed_sender_start(&scfg, &s, &err) == MXDB_OK);
 	fed_sender_peer_alive(s, "b.test");
 	CHECK(wait_applied(380, 10000));
+	pthread_mutex_lock(&mu);
+	CHECK(announcements > before); /* it knew b.test, so it said hello */
+	pthread_mutex_unlock(&mu);
 
 	/* 3. A late push is picked up by a kick alone. */
 	push_range(path, 380, 381);
