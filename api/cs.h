@@ -55,6 +55,10 @@ void cs_fail(http_req *r, mxdb_status st, const mxdb_error *e);
 void cs_done(http_req *r, mxdb_status st, const mxdb_error *e);
 /* Parses a JSON text from the engine (NULL on failure: replies 500). */
 json_t *cs_json(http_req *r, char *text);
+/* The JSON text a read call returned, parsed; NULL after replying with the
+ * call's error (st) or a 500. Takes *text (the caller passes its address so
+ * that it is read after the call that fills it) and sets it to NULL. */
+json_t *cs_json_result(http_req *r, mxdb_status st, const mxdb_error *e, char **text);
 /* Replies with a JSON text the engine made; frees it. */
 void cs_reply_text(http_req *r, int status, char *text);
 /* Is user_id a user of this server? */

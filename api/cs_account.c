@@ -252,15 +252,25 @@ void cs_devices(http_req *r)
 		http_reply_json(r, 200, json_pack("{s:o}", "devices", list));
 }
 
-void cs_device_get(http_req *r)
+/* The user's device of the path (one-element list), or NULL after replying
+ * (404 when the user has no such device). */
+static json_t *path_device(http_req *r)
 {
 	json_t *list;
 	mxdb_error e;
 	mxdb_status st = acct_devices(CS(r)->acct, r->user_id, r->param[0], &list, &e);
 	if (st != MXDB_OK) {
 		cs_fail(r, st, &e);
-		return;
+		return NULL;
 	}
+	return list;
+}
+
+void cs_device_get(http_req *r)
+{
+	json_t *list = path_device(r);
+	if (list == NULL)
+		return;
 	http_reply_json(r, 200, json_incref(json_array_get(list, 0)));
 	json_decref(list);
 }
@@ -277,17 +287,14 @@ void cs_device_put(http_req *r)
 
 void cs_device_delete(http_req *r)
 {
-	json_t *list;
-	mxdb_error e;
-	mxdb_status st = acct_devices(CS(r)->acct, r->user_id, r->param[0], &list, &e);
-	if (st != MXDB_OK) {
-		cs_fail(r, st, &e);
+	json_t *list = path_device(r);
+	if (list == NULL)
 		return;
-	}
 	json_decref(list);
 	if (!uia(r, "m.login.password", r->user_id))
 		return;
-	st = acct_device_delete(CS(r)->acct, r->user_id, r->param[0], &e);
+	mxdb_error e;
+	mxdb_status st = acct_device_delete(CS(r)->acct, r->user_id, r->param[0], &e);
 	cs_done(r, st, &e);
 }
 

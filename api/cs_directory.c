@@ -11,15 +11,25 @@
 #include "cs.h"
 #include "cs_handlers.h"
 
+/* One fact about the alias of the path (its room, its creator), or NULL
+ * after replying 404: every failure reads as an unknown alias. */
+typedef mxdb_status (*alias_read_fn)(mxdb *db, const char *alias, char **out, mxdb_error *err);
+
+static char *alias_read(http_req *r, alias_read_fn read)
+{
+	char *out = NULL;
+	if (read(CS(r)->db, r->param[0], &out, NULL) != MXDB_OK) {
+		http_reply_error(r, 404, "M_NOT_FOUND", "room alias %s not found", r->param[0]);
+		return NULL;
+	}
+	return out;
+}
+
 void cs_alias_get(http_req *r)
 {
-	char *room = NULL;
-	mxdb_error e;
-	mxdb_status st = mxdb_alias_resolve(CS(r)->db, r->param[0], &room, &e);
-	if (st != MXDB_OK) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "room alias %s not found", r->param[0]);
+	char *room = alias_read(r, mxdb_alias_resolve);
+	if (room == NULL)
 		return;
-	}
 	http_reply_json(r, 200, json_pack("{s:s, s:[s]}", "room_id", room, "servers",
 	                                  CS(r)->server_name));
 	mxdb_free(room);
@@ -51,20 +61,17 @@ void cs_alias_put(http_req *r)
 
 void cs_alias_delete(http_req *r)
 {
-	char *creator = NULL;
-	mxdb_error e;
-	mxdb_status st = mxdb_alias_creator(CS(r)->db, r->param[0], &creator, &e);
-	if (st != MXDB_OK) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "room alias %s not found", r->param[0]);
+	char *creator = alias_read(r, mxdb_alias_creator);
+	if (creator == NULL)
 		return;
-	}
 	bool mine = strcmp(creator, r->user_id) == 0;
 	mxdb_free(creator);
 	if (!mine) {
 		http_reply_error(r, 403, "M_FORBIDDEN", "only the alias's creator may delete it");
 		return;
 	}
-	st = mxdb_alias_delete(CS(r)->db, r->param[0], &e);
+	mxdb_error e;
+	mxdb_status st = mxdb_alias_delete(CS(r)->db, r->param[0], &e);
 	cs_done(r, st, &e);
 }
 
@@ -165,11 +172,7 @@ void cs_public_rooms(http_req *r)
 	char *ids = NULL;
 	mxdb_error e;
 	mxdb_status st = mxdb_public_rooms(CS(r)->db, &ids, &e);
-	if (st != MXDB_OK) {
-		cs_fail(r, st, &e);
-		return;
-	}
-	json_t *list = cs_json(r, ids);
+	json_t *list = cs_json_result(r, st, &e, &ids);
 	if (list == NULL)
 		return;
 	/* limit and since from the query (GET) or the body (POST); since is

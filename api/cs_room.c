@@ -268,19 +268,71 @@ void cs_state_put(http_req *r)
 	reply_write(r, st, &e, &res);
 }
 
+/* ---- reading: a member of the room reads something of it ---- */
+
+/* One engine read of a room the requesting user is in; the request's path
+ * and query say what else it needs. */
+typedef mxdb_status (*room_read_fn)(http_req *r, const char *room_id, char **json,
+                                    mxdb_error *e);
+
+/* Resolves the room of the path, checks that the user is joined, then runs
+ * read. The JSON text it returned, or NULL after replying (404, 403, the
+ * read's error). */
+static char *member_text(http_req *r, room_read_fn read, mxdb_room_info *info)
+{
+	if (!cs_room_member(r, r->param[0], NULL, info))
+		return NULL;
+	char *json = NULL;
+	mxdb_error e;
+	mxdb_status st = read(r, info->room_id, &json, &e);
+	if (st != MXDB_OK) {
+		free(json);
+		cs_fail(r, st, &e);
+		return NULL;
+	}
+	if (json == NULL)
+		http_reply_error(r, 500, "M_UNKNOWN", "the engine returned no JSON");
+	return json;
+}
+
+/* member_text parsed (NULL after replying, 500 on bad JSON). */
+static json_t *member_json(http_req *r, room_read_fn read, mxdb_room_info *info)
+{
+	char *json = member_text(r, read, info);
+	return json != NULL ? cs_json(r, json) : NULL;
+}
+
+static mxdb_status read_state_event(http_req *r, const char *room_id, char **json, mxdb_error *e)
+{
+	return mxdb_state_event(CS(r)->db, room_id, r->param[1], r->param[2], json, e);
+}
+
+static mxdb_status read_state(http_req *r, const char *room_id, char **json, mxdb_error *e)
+{
+	return mxdb_state(CS(r)->db, room_id, json, e);
+}
+
+static mxdb_status read_members(http_req *r, const char *room_id, char **json, mxdb_error *e)
+{
+	return mxdb_members(CS(r)->db, room_id, http_query(r, "membership"), json, e);
+}
+
+static mxdb_status read_joined(http_req *r, const char *room_id, char **json, mxdb_error *e)
+{
+	return mxdb_members(CS(r)->db, room_id, "join", json, e);
+}
+
+/* The event ID is looked up globally; cs_event_get checks its room. */
+static mxdb_status read_event(http_req *r, const char *room_id, char **json, mxdb_error *e)
+{
+	(void)room_id;
+	return mxdb_event_get(CS(r)->db, r->param[1], json, e);
+}
+
 void cs_state_get(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], NULL, &info))
-		return;
-	char *json = NULL;
-	mxdb_error e;
-	mxdb_status st = mxdb_state_event(CS(r)->db, info.room_id, r->param[1], r->param[2], &json, &e);
-	if (st != MXDB_OK) {
-		cs_fail(r, st, &e);
-		return;
-	}
-	json_t *ev = cs_json(r, json);
+	json_t *ev = member_json(r, read_state_event, &info);
 	if (ev == NULL)
 		return;
 	const char *format = http_query(r, "format");
@@ -291,34 +343,20 @@ void cs_state_get(http_req *r)
 	json_decref(ev);
 }
 
+/* Passes the engine's text through unparsed: it is already the reply. */
 void cs_state_all(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], NULL, &info))
-		return;
-	char *json = NULL;
-	mxdb_error e;
-	mxdb_status st = mxdb_state(CS(r)->db, info.room_id, &json, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
+	char *json = member_text(r, read_state, &info);
+	if (json != NULL)
 		cs_reply_text(r, 200, json);
 }
 
 void cs_members(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], NULL, &info))
-		return;
-	const char *ms = http_query(r, "membership"), *not_ms = http_query(r, "not_membership");
-	char *json = NULL;
-	mxdb_error e;
-	mxdb_status st = mxdb_members(CS(r)->db, info.room_id, ms, &json, &e);
-	if (st != MXDB_OK) {
-		cs_fail(r, st, &e);
-		return;
-	}
-	json_t *list = cs_json(r, json);
+	const char *not_ms = http_query(r, "not_membership");
+	json_t *list = member_json(r, read_members, &info);
 	if (list == NULL)
 		return;
 	for (size_t i = json_array_size(list); not_ms != NULL && i-- > 0;) {
@@ -333,16 +371,7 @@ void cs_members(http_req *r)
 void cs_joined_members(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], NULL, &info))
-		return;
-	char *json = NULL;
-	mxdb_error e;
-	mxdb_status st = mxdb_members(CS(r)->db, info.room_id, "join", &json, &e);
-	if (st != MXDB_OK) {
-		cs_fail(r, st, &e);
-		return;
-	}
-	json_t *list = cs_json(r, json);
+	json_t *list = member_json(r, read_joined, &info);
 	if (list == NULL)
 		return;
 	json_t *joined = json_object();
@@ -383,16 +412,7 @@ void cs_redact(http_req *r)
 void cs_event_get(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], NULL, &info))
-		return;
-	char *json = NULL;
-	mxdb_error e;
-	mxdb_status st = mxdb_event_get(CS(r)->db, r->param[1], &json, &e);
-	if (st != MXDB_OK) {
-		cs_fail(r, st, &e);
-		return;
-	}
-	json_t *ev = cs_json(r, json);
+	json_t *ev = member_json(r, read_event, &info);
 	if (ev == NULL)
 		return;
 	cs_fix_redacted(CS(r), ev);

@@ -115,28 +115,29 @@ void cs_keys_upload(http_req *r)
 		http_reply_json(r, 200, json_pack("{s:o}", "one_time_key_counts", counts));
 }
 
-void cs_keys_query(http_req *r)
+/* keys/query and keys/claim: one body member in, the same member name out
+ * (nothing here reaches other servers, so "failures" stays empty). */
+typedef mxdb_status (*keys_op_fn)(acct_db *a, const json_t *q, json_t **out, mxdb_error *err);
+
+static void keys_op(http_req *r, const char *key, keys_op_fn op)
 {
-	json_t *q = json_object_get(r->body, "device_keys");
 	json_t *out;
 	mxdb_error e;
-	mxdb_status st = acct_keys_query(CS(r)->acct, q, &out, &e);
+	mxdb_status st = op(CS(r)->acct, json_object_get(r->body, key), &out, &e);
 	if (st != MXDB_OK)
 		cs_fail(r, st, &e);
 	else
-		http_reply_json(r, 200, json_pack("{s:{}, s:o}", "failures", "device_keys", out));
+		http_reply_json(r, 200, json_pack("{s:{}, s:o}", "failures", key, out));
+}
+
+void cs_keys_query(http_req *r)
+{
+	keys_op(r, "device_keys", acct_keys_query);
 }
 
 void cs_keys_claim(http_req *r)
 {
-	json_t *q = json_object_get(r->body, "one_time_keys");
-	json_t *out;
-	mxdb_error e;
-	mxdb_status st = acct_keys_claim(CS(r)->acct, q, &out, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_json(r, 200, json_pack("{s:{}, s:o}", "failures", "one_time_keys", out));
+	keys_op(r, "one_time_keys", acct_keys_claim);
 }
 
 /* The accounts position inside a sync token "s<E>_<A>_<T>". */

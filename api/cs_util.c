@@ -49,6 +49,19 @@ json_t *cs_json(http_req *r, char *text)
 	return v;
 }
 
+json_t *cs_json_result(http_req *r, mxdb_status st, const mxdb_error *e, char **text)
+{
+	if (st != MXDB_OK) {
+		free(*text);
+		*text = NULL;
+		cs_fail(r, st, e);
+		return NULL;
+	}
+	json_t *v = cs_json(r, *text);
+	*text = NULL;
+	return v;
+}
+
 void cs_reply_text(http_req *r, int status, char *text)
 {
 	http_reply_raw(r, status, "application/json", text, strlen(text));
