@@ -125,6 +125,18 @@ json_t *acct_col_json(sqlite3_stmt *st, int col)
 	return json_loadb(t, (size_t)sqlite3_column_bytes(st, col), 0, NULL);
 }
 
+mxdb_status acct_list_end(acct_db *a, sqlite3_stmt *q, json_t *list, json_t **out)
+{
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(&a->mu);
+	if (q == NULL) {
+		json_decref(list);
+		return MXDB_EIO;
+	}
+	*out = list;
+	return MXDB_OK;
+}
+
 mxdb_status acct_save_pos(acct_db *a, mxdb_error *err)
 {
 	return acct_exec(a, err, "INSERT OR REPLACE INTO acct_meta(key, value) VALUES('pos', ?)",
@@ -501,12 +513,9 @@ mxdb_status acct_devices(acct_db *a, const char *user_id, const char *device_id,
 		acct_set_col(d, "display_name", q, 1);
 		json_array_append_new(list, d);
 	}
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&a->mu);
-	if (q == NULL) {
-		json_decref(list);
-		return MXDB_EIO;
-	}
+	mxdb_status st = acct_list_end(a, q, list, &list);
+	if (st != MXDB_OK)
+		return st;
 	if (device_id != NULL && json_array_size(list) == 0) {
 		json_decref(list);
 		return mx_fail(err, MXDB_ENOTFOUND, "no such device");

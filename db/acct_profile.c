@@ -70,14 +70,7 @@ mxdb_status acct_user_search(acct_db *a, const char *term, int64_t limit, json_t
 		acct_set_col(u, "avatar_url", q, 2);
 		json_array_append_new(list, u);
 	}
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&a->mu);
-	if (q == NULL) {
-		json_decref(list);
-		return MXDB_EIO;
-	}
-	*out = list;
-	return MXDB_OK;
+	return acct_list_end(a, q, list, out);
 }
 
 /* ---- filters ---- */

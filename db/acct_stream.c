@@ -491,12 +491,5 @@ mxdb_status acct_keys_changed(acct_db *a, uint64_t since, uint64_t upto, json_t 
 	                            "ii", (int64_t)since, (int64_t)upto);
 	while (q != NULL && sqlite3_step(q) == SQLITE_ROW)
 		json_array_append_new(list, json_string((const char *)sqlite3_column_text(q, 0)));
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&a->mu);
-	if (q == NULL) {
-		json_decref(list);
-		return MXDB_EIO;
-	}
-	*users = list;
-	return MXDB_OK;
+	return acct_list_end(a, q, list, users);
 }
