@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "buf.h"
 #include "cli_http.h"
 
 int cli_credentials_path(char *buf, size_t cap)
@@ -144,20 +145,6 @@ char *cli_escape(const char *s)
 	return out;
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-	cli_resp *r = arg;
-	size_t add = size * n;
-	char *nb = realloc(r->body, r->len + add + 1);
-	if (nb == NULL)
-		return 0;
-	r->body = nb;
-	memcpy(r->body + r->len, data, add);
-	r->len += add;
-	r->body[r->len] = '\0';
-	return add;
-}
-
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
 	cli_resp *r = arg;
@@ -194,8 +181,9 @@ int cli_request(const cli_conn *c, const char *method, const char *path, const c
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+	mx_buf body_in = {0}; /* handed to out, which cli_resp_free frees */
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, mx_buf_write);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body_in);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, out);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -211,6 +199,8 @@ int cli_request(const cli_conn *c, const char *method, const char *path, const c
 		fprintf(stderr, "mxdb %s: %s: %s\n", c->cmd, c->server, curl_easy_strerror(rc));
 	curl_slist_free_all(h);
 	curl_easy_cleanup(curl);
+	out->body = body_in.data;
+	out->len = body_in.len;
 	if (rc != CURLE_OK)
 		return -1;
 	if (out->body != NULL) {

@@ -251,7 +251,7 @@ static void conn_free(http_conn *c)
 	}
 	if (c->resp != NULL)
 		MHD_destroy_response(c->resp);
-	free(c->body);
+	mx_buf_free(&c->body);
 	free(c);
 }
 
@@ -278,25 +278,10 @@ static int method_of(const char *m)
 
 static bool body_append(http_server *s, http_conn *c, const char *data, size_t n)
 {
-	if (c->too_large || c->len + n > s->cfg.body_limit) {
+	if (c->too_large || c->body.len + n > s->cfg.body_limit || !mx_buf_add(&c->body, data, n)) {
 		c->too_large = true;
 		return false;
 	}
-	if (c->len + n + 1 > c->cap) {
-		size_t cap = c->cap ? c->cap : 1024;
-		while (cap < c->len + n + 1)
-			cap *= 2;
-		char *nb = realloc(c->body, cap);
-		if (nb == NULL) {
-			c->too_large = true;
-			return false;
-		}
-		c->body = nb;
-		c->cap = cap;
-	}
-	memcpy(c->body + c->len, data, n);
-	c->len += n;
-	c->body[c->len] = '\0';
 	return true;
 }
 

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <microhttpd.h>
 
+#include "buf.h"
 #include "http.h"
 
 #define HTTP_MAX_TABLES 8
@@ -20,8 +21,7 @@ typedef struct http_conn {
 	struct MHD_Connection *mc;
 	http_req req;
 	const http_route *route;     /* set once the request is routed */
-	char *body;
-	size_t len, cap;
+	mx_buf body;
 	bool too_large;
 	char *hdr[HTTP_MAX_HDRS][2]; /* headers for the reply */
 	int nhdr;

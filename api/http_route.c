@@ -153,17 +153,17 @@ static bool check_token(http_server *s, http_req *r, int flags)
 
 static bool parse_body(http_req *r, http_conn *c, int flags)
 {
-	r->body_raw = c->body != NULL ? c->body : "";
-	r->body_len = c->len;
+	r->body_raw = c->body.data != NULL ? c->body.data : "";
+	r->body_len = c->body.len;
 	if (flags & HTTP_NOBODY)
 		return true;
-	if (c->len == 0) {
+	if (c->body.len == 0) {
 		if (r->method & (HTTP_PUT | HTTP_POST))
 			r->body = json_object();
 		return true;
 	}
 	json_error_t je;
-	r->body = json_loadb(c->body, c->len, JSON_REJECT_DUPLICATES, &je);
+	r->body = json_loadb(c->body.data, c->body.len, JSON_REJECT_DUPLICATES, &je);
 	if (r->body == NULL) {
 		http_reply_error(r, 400, "M_NOT_JSON", "body is not JSON: %s", je.text);
 		return false;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "feed.h"
 #include "table.h"
 
@@ -23,8 +24,8 @@ typedef struct sse {
 	uint64_t last;       /* the last seq looked at */
 	json_t *readable;    /* room ID -> bool, for one batch only: a member who
 	                        leaves stops receiving at the next batch */
-	char *pending;       /* text not yet sent */
-	size_t plen, poff;
+	mx_buf pending;      /* text not yet sent, from poff on */
+	size_t poff;
 	int64_t last_write;
 } sse;
 
@@ -33,19 +34,15 @@ static void sse_free(void *p)
 	sse *s = p;
 	json_decref(s->readable);
 	free(s->user);
-	free(s->pending);
+	mx_buf_free(&s->pending);
 	free(s);
 }
 
+/* Out of memory drops the piece: a stream that has started cannot report
+ * an error any more. */
 static void sse_append(sse *s, const char *text, size_t n)
 {
-	char *nb = realloc(s->pending, s->plen + n + 1);
-	if (nb == NULL)
-		return;
-	s->pending = nb;
-	memcpy(s->pending + s->plen, text, n);
-	s->plen += n;
-	s->pending[s->plen] = '\0';
+	(void)mx_buf_add(&s->pending, text, n);
 }
 
 static int sse_change(void *ctx, const mxdb_change *c)
@@ -72,19 +69,19 @@ static int sse_change(void *ctx, const mxdb_change *c)
 static long sse_fill(void *ctx, char *buf, size_t max)
 {
 	sse *s = ctx;
-	if (s->poff == s->plen) {
-		s->poff = s->plen = 0;
+	if (s->poff == s->pending.len) {
+		s->poff = s->pending.len = 0;
 		json_object_clear(s->readable);
 		if (mxdb_changes_since(s->db, s->last, s->room[0] ? s->room : NULL, SSE_BATCH, sse_change, s,
 		                       NULL) != MXDB_OK)
 			return -1; /* the browser reconnects with Last-Event-ID */
-		if (s->plen == 0 && http_now_ms() - s->last_write >= SSE_KEEPALIVE_MS)
+		if (s->pending.len == 0 && http_now_ms() - s->last_write >= SSE_KEEPALIVE_MS)
 			sse_append(s, ": keepalive\n\n", 13);
-		if (s->plen == 0)
+		if (s->pending.len == 0)
 			return 0;
 	}
-	size_t n = s->plen - s->poff < max ? s->plen - s->poff : max;
-	memcpy(buf, s->pending + s->poff, n);
+	size_t n = s->pending.len - s->poff < max ? s->pending.len - s->poff : max;
+	memcpy(buf, s->pending.data + s->poff, n);
 	s->poff += n;
 	s->last_write = http_now_ms();
 	return (long)n;

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "mxdb.h"
 
 #define WRITERS 4
@@ -47,30 +48,12 @@ static int cmp_double(const void *a, const void *b)
 
 /* ---- HTTP ---- */
 
-typedef struct buf {
-	char *p;
-	size_t n;
-} buf;
-
-static size_t on_body(char *d, size_t s, size_t n, void *ctx)
-{
-	buf *b = ctx;
-	char *g = realloc(b->p, b->n + s * n + 1);
-	if (g == NULL)
-		return 0;
-	memcpy(g + b->n, d, s * n);
-	b->p = g;
-	b->n += s * n;
-	b->p[b->n] = '\0';
-	return s * n;
-}
-
 /* One request on handle h (NULL: a fresh one); *out the JSON answer. */
 static long http(CURL *h, const char *method, const char *url, const char *token, const char *body,
                  json_t **out)
 {
 	CURL *own = h ? NULL : (h = curl_easy_init());
-	buf b = {0};
+	mx_buf b = {0};
 	struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
 	char auth[1100];
 	if (token) {
@@ -81,7 +64,7 @@ static long http(CURL *h, const char *method, const char *url, const char *token
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, mx_buf_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 600L);
 	long status = 0;
@@ -89,8 +72,8 @@ static long http(CURL *h, const char *method, const char *url, const char *token
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 	if (out)
-		*out = b.p ? json_loads(b.p, 0, NULL) : NULL;
-	free(b.p);
+		*out = b.data ? json_loads(b.data, 0, NULL) : NULL;
+	mx_buf_free(&b);
 	curl_slist_free_all(hd);
 	if (own)
 		curl_easy_cleanup(own);

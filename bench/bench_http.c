@@ -21,6 +21,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "buf.h"
+
 #define SEQ_SENDS 5000
 #define CLIENTS 16
 #define PER_CLIENT 1000
@@ -37,32 +39,13 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-typedef struct buf {
-	char *p;
-	size_t n;
-} buf;
-
-static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
-{
-	buf *b = ud;
-	size_t k = sz * nm;
-	char *np = realloc(b->p, b->n + k + 1);
-	if (np == NULL)
-		return 0;
-	memcpy(np + b->n, p, k);
-	b->p = np;
-	b->n += k;
-	b->p[b->n] = '\0';
-	return k;
-}
-
 /* One request on a reusable handle (keep-alive); returns the parsed body. */
 static json_t *call(CURL *c, const char *method, const char *path, const char *token,
                     const char *body, long *status)
 {
 	char url[1024], auth[256];
 	snprintf(url, sizeof(url), "%s%s", base, path);
-	buf b = {0};
+	mx_buf b = {0};
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
 	if (token != NULL) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
@@ -71,7 +54,7 @@ static json_t *call(CURL *c, const char *method, const char *path, const char *t
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mx_buf_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
@@ -85,8 +68,8 @@ static json_t *call(CURL *c, const char *method, const char *path, const char *t
 	curl_slist_free_all(h);
 	if (status != NULL)
 		*status = st;
-	json_t *j = b.p ? json_loads(b.p, 0, NULL) : NULL;
-	free(b.p);
+	json_t *j = b.data ? json_loads(b.data, 0, NULL) : NULL;
+	mx_buf_free(&b);
 	return j;
 }
 

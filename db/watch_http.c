@@ -14,14 +14,14 @@
 
 #include <curl/curl.h>
 
+#include "buf.h"
 #include "feed.h"
 
 typedef struct http_src {
 	CURL *curl;
 	char *base;
 	struct curl_slist *headers;
-	char *body;
-	size_t len, cap;
+	mx_buf body;
 } http_src;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -29,24 +29,6 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static size_t on_data(char *data, size_t size, size_t n, void *arg)
-{
-	http_src *h = arg;
-	size_t add = size * n;
-	if (h->len + add + 1 > h->cap) {
-		size_t cap = (h->len + add + 1) * 2;
-		char *nb = realloc(h->body, cap);
-		if (nb == NULL)
-			return 0; /* curl reports a write error */
-		h->body = nb;
-		h->cap = cap;
-	}
-	memcpy(h->body + h->len, data, add);
-	h->len += add;
-	h->body[h->len] = '\0';
-	return add;
 }
 
 static mxdb_status http_since(void *src, uint64_t seq, const char *room, int limit, json_t **records,
@@ -61,7 +43,7 @@ static mxdb_status http_since(void *src, uint64_t seq, const char *room, int lim
 	curl_free(eroom);
 	if (n < 0)
 		return mx_fail(err, MXDB_ENOMEM, "out of memory");
-	h->len = 0;
+	h->body.len = 0;
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	CURLcode rc = curl_easy_perform(h->curl);
 	free(url);
@@ -70,7 +52,7 @@ static mxdb_status http_since(void *src, uint64_t seq, const char *room, int lim
 	long status = 0;
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
 	json_error_t je;
-	json_t *doc = json_loadb(h->body ? h->body : "", h->len, JSON_REJECT_DUPLICATES, &je);
+	json_t *doc = json_loadb(h->body.data ? h->body.data : "", h->body.len, JSON_REJECT_DUPLICATES, &je);
 	if (status != 200) {
 		const char *msg = json_string_value(json_object_get(doc, "error"));
 		mxdb_status st = status == 404 ? MXDB_ENOTFOUND
@@ -98,7 +80,7 @@ static void http_close(void *src)
 	curl_easy_cleanup(h->curl);
 	curl_slist_free_all(h->headers);
 	free(h->base);
-	free(h->body);
+	mx_buf_free(&h->body);
 	free(h);
 }
 
@@ -129,8 +111,8 @@ mxdb_status watch_http_source(const char *base_url, const char *token, void **sr
 		return mx_fail(err, MXDB_ENOMEM, "out of memory");
 	}
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
-	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, mx_buf_write);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &h->body);
 	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT, 30L);
 	*src = h;
