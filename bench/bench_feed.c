@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "mxdb.h"
 
 #define ALICE "@alice:localhost:8008"
@@ -240,28 +241,11 @@ static void *http_writer(void *arg)
 	return NULL;
 }
 
-typedef struct buf {
-	char data[8192];
-	size_t len;
-} buf;
-
-static size_t collect(char *p, size_t s, size_t n, void *u)
-{
-	buf *b = u;
-	size_t k = s * n;
-	if (b->len + k < sizeof(b->data)) {
-		memcpy(b->data + b->len, p, k);
-		b->len += k;
-		b->data[b->len] = '\0';
-	}
-	return k;
-}
-
 /* POSTs a JSON body; copies the value of "key" from the answer into out. */
 static int post(const char *url, const char *token, const char *body, const char *key, char *out, size_t cap)
 {
 	CURL *c = curl_easy_init();
-	buf b = {.len = 0};
+	mx_buf b = {0};
 	char auth[1200];
 	struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
 	if (token) {
@@ -271,20 +255,21 @@ static int post(const char *url, const char *token, const char *body, const char
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hd);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mx_buf_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	CURLcode rc = curl_easy_perform(c);
 	curl_slist_free_all(hd);
 	curl_easy_cleanup(c);
 	char pat[64];
 	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	const char *p = rc == CURLE_OK ? strstr(b.data, pat) : NULL;
-	if (p == NULL)
-		return -1;
-	p += strlen(pat);
-	size_t n = strcspn(p, "\"");
-	snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
-	return 0;
+	const char *p = rc == CURLE_OK && b.data != NULL ? strstr(b.data, pat) : NULL;
+	if (p != NULL) {
+		p += strlen(pat);
+		size_t n = strcspn(p, "\"");
+		snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), p);
+	}
+	mx_buf_free(&b);
+	return p != NULL ? 0 : -1;
 }
 
 static void run_http(const char *self, const char *sync)
