@@ -63,6 +63,19 @@ mxdb_status rd_room_nid(store_conn *c, const char *room, int64_t *nid, char **ro
 	return s;
 }
 
+mxdb_status rd_room_stmt(store_conn *c, const char *room, const char *sql, sqlite3_stmt **st,
+                         mxdb_error *err)
+{
+	int64_t nid;
+	*st = NULL;
+	mxdb_status s = rd_room_nid(c, room, &nid, NULL, err);
+	if (s == MXDB_OK && (*st = store_stmt(c, sql, err)) == NULL)
+		s = MXDB_EIO;
+	if (s == MXDB_OK)
+		sqlite3_bind_int64(*st, 1, nid);
+	return s;
+}
+
 static const char SQL_PDU[] = "SELECT event_id, content, skel FROM events WHERE pos = ?";
 
 mxdb_status rd_pdu(store_conn *c, int64_t pos, json_t **out, char **event_id, mxdb_error *err)
@@ -237,15 +250,11 @@ mxdb_status mxdb_scan(mxdb *db, const char *room, const char *type, const char *
 	if (s != MXDB_OK)
 		return s;
 	store_conn *c = store_reader(db->st);
-	int64_t nid;
 	sqlite3_stmt *st = NULL;
-	if ((s = rd_room_nid(c, room, &nid, NULL, err)) == MXDB_OK &&
-	    (st = store_stmt(c, SQL_SCAN, err)) == NULL)
-		s = MXDB_EIO;
+	s = rd_room_stmt(c, room, SQL_SCAN, &st, err);
 	if (s == MXDB_OK && (out->rows = calloc(limit, sizeof(mxdb_row))) == NULL)
 		s = mx_fail(err, MXDB_ENOMEM, "rows");
 	if (s == MXDB_OK) {
-		sqlite3_bind_int64(st, 1, nid);
 		sqlite3_bind_text(st, 2, ft ? ft : type ? type : "", -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, fk ? fk : prefix && (ft || type) ? prefix : "", -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 4, ft != NULL);
@@ -309,13 +318,9 @@ static mxdb_status state_read(mxdb *db, const char *room, const char *type, cons
                               char **json, mxdb_error *err)
 {
 	store_conn *c = store_reader(db->st);
-	int64_t nid;
 	sqlite3_stmt *st = NULL;
-	mxdb_status s = rd_room_nid(c, room, &nid, NULL, err);
-	if (s == MXDB_OK && (st = store_stmt(c, SQL_STATE, err)) == NULL)
-		s = MXDB_EIO;
+	mxdb_status s = rd_room_stmt(c, room, SQL_STATE, &st, err);
 	if (s == MXDB_OK) {
-		sqlite3_bind_int64(st, 1, nid);
 		if (type != NULL) {
 			sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
@@ -463,13 +468,9 @@ mxdb_status mxdb_room_info_get(mxdb *db, const char *room, mxdb_room_info *out, 
 {
 	memset(out, 0, sizeof(*out));
 	store_conn *c = store_reader(db->st);
-	int64_t nid;
 	sqlite3_stmt *st = NULL;
-	mxdb_status s = rd_room_nid(c, room, &nid, NULL, err);
-	if (s == MXDB_OK && (st = store_stmt(c, SQL_INFO, err)) == NULL)
-		s = MXDB_EIO;
+	mxdb_status s = rd_room_stmt(c, room, SQL_INFO, &st, err);
 	if (s == MXDB_OK) {
-		sqlite3_bind_int64(st, 1, nid);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			snprintf(out->room_id, sizeof(out->room_id), "%s", sqlite3_column_text(st, 0));
 			snprintf(out->version, sizeof(out->version), "%s", sqlite3_column_text(st, 1));

@@ -1,6 +1,7 @@
 /*
  * room_read.h: what the read files (room_read.c, room_stream.c) share: the
- * column list of a client-format event and its builder.
+ * column list of a client-format event and its builder, and the first
+ * steps of a per-room read.
  */
 #ifndef MX_ROOM_READ_H
 #define MX_ROOM_READ_H
@@ -18,6 +19,10 @@
 json_t *rd_client_event(sqlite3_stmt *st, int col);
 /* Fills ev (owned strings) from the row. */
 mxdb_status rd_event_row(sqlite3_stmt *st, int col, mxdb_event *ev, mxdb_error *err);
+/* Resolves room (ID or alias) to its nid and prepares sql on c with the nid
+ * bound to parameter 1: how every per-room read starts. */
+mxdb_status rd_room_stmt(store_conn *c, const char *room, const char *sql, sqlite3_stmt **st,
+                         mxdb_error *err);
 /* Runs st (bound) and collects the client-format events into a JSON array text. */
 mxdb_status rd_event_array(store_conn *c, sqlite3_stmt *st, char **json, mxdb_error *err);
 

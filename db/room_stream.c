@@ -131,13 +131,9 @@ mxdb_status mxdb_room_events(mxdb *db, const char *room, uint64_t from, int back
 	if (backwards && from == 0)
 		from = INT64_MAX;
 	store_conn *c = store_reader(db->st);
-	int64_t nid;
 	sqlite3_stmt *st = NULL;
-	mxdb_status s = rd_room_nid(c, room, &nid, NULL, err);
-	if (s == MXDB_OK && (st = store_stmt(c, backwards ? SQL_BACK : SQL_FWD, err)) == NULL)
-		s = MXDB_EIO;
+	mxdb_status s = rd_room_stmt(c, room, backwards ? SQL_BACK : SQL_FWD, &st, err);
 	if (s == MXDB_OK) {
-		sqlite3_bind_int64(st, 1, nid);
 		sqlite3_bind_int64(st, 2, (int64_t)(from > INT64_MAX ? INT64_MAX : from));
 		sqlite3_bind_int64(st, 3, (int64_t)limit);
 		s = collect(c, st, limit, out, err);
@@ -148,7 +144,7 @@ mxdb_status mxdb_room_events(mxdb *db, const char *room, uint64_t from, int back
 
 /* ---- memberships ---- */
 
-static const char SQL_MEMBER_OF[] = "SELECT membership FROM memberships WHERE user_id = ? AND room_nid = ?";
+static const char SQL_MEMBER_OF[] = "SELECT membership FROM memberships WHERE room_nid = ?1 AND user_id = ?2";
 
 mxdb_status mxdb_member_of(mxdb *db, const char *room, const char *user_id, char out[16],
                            mxdb_error *err)
@@ -156,14 +152,10 @@ mxdb_status mxdb_member_of(mxdb *db, const char *room, const char *user_id, char
 	if (user_id == NULL)
 		return mx_fail(err, MXDB_EINVAL, "no user");
 	store_conn *c = store_reader(db->st);
-	int64_t nid;
 	sqlite3_stmt *st = NULL;
-	mxdb_status s = rd_room_nid(c, room, &nid, NULL, err);
-	if (s == MXDB_OK && (st = store_stmt(c, SQL_MEMBER_OF, err)) == NULL)
-		s = MXDB_EIO;
+	mxdb_status s = rd_room_stmt(c, room, SQL_MEMBER_OF, &st, err);
 	if (s == MXDB_OK) {
-		sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, nid);
+		sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW)
 			snprintf(out, 16, "%s", sqlite3_column_text(st, 0));
@@ -185,13 +177,9 @@ mxdb_status mxdb_members(mxdb *db, const char *room, const char *membership, cha
                          mxdb_error *err)
 {
 	store_conn *c = store_reader(db->st);
-	int64_t nid;
 	sqlite3_stmt *st = NULL;
-	mxdb_status s = rd_room_nid(c, room, &nid, NULL, err);
-	if (s == MXDB_OK && (st = store_stmt(c, SQL_MEMBERS, err)) == NULL)
-		s = MXDB_EIO;
+	mxdb_status s = rd_room_stmt(c, room, SQL_MEMBERS, &st, err);
 	if (s == MXDB_OK) {
-		sqlite3_bind_int64(st, 1, nid);
 		if (membership != NULL)
 			sqlite3_bind_text(st, 2, membership, -1, SQLITE_STATIC);
 		s = rd_event_array(c, st, json, err);
