@@ -1,5 +1,6 @@
-/* engine_util.h: what the engine tests share: a fresh data directory under
- * /tmp and its removal, and opening a database on it. */
+/* engine_util.h: what the engine (and other file-backed) tests share: a
+ * fresh data directory under /tmp and its removal, and opening a database
+ * on it. */
 #ifndef MX_ENGINE_UTIL_H
 #define MX_ENGINE_UTIL_H
 
@@ -22,9 +23,10 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 	return remove(path);
 }
 
-static inline void tmpdir_remove(const char *dir)
+/* 0 when dir and everything below it are gone. */
+static inline int tmpdir_remove(const char *dir)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* A new empty directory path in buf (the directory itself does not exist yet:

@@ -4,6 +4,8 @@
  * stream, to-device delivery, keys (upload, query, claim with fallback),
  * transaction IDs, and that everything survives a reopen.
  */
+#include "engine_util.h" /* first: it sets _XOPEN_SOURCE */
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -194,8 +196,6 @@ int main(void)
 	free(tok);
 	free(dev2);
 	free(tok2);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	CHECK(tmpdir_remove(dir) == 0);
 	return test_summary("test_acct");
 }

@@ -9,6 +9,8 @@
  *  - a one-room subscriber sees that room's changes in room_seq order;
  *  - every record matches what mxdb_changes_since says (same event, content).
  */
+#include "engine_util.h" /* first: it sets _XOPEN_SOURCE */
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,8 +215,6 @@ int main(void)
 	mxdb_watch_close(late_one.w);
 	mxdb_feed_close(feed);
 	mxdb_close(db);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	CHECK(tmpdir_remove(dir) == 0);
 	return test_summary("test_feed_db");
 }

@@ -1,5 +1,7 @@
 /* test_keys.c: ed25519 keys, the key file, and signing JSON against the
  * spec's test vectors (appendices, "Cryptographic Test Vectors"). */
+#include "engine_util.h" /* first: it sets _XOPEN_SOURCE */
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -206,8 +208,7 @@ static void test_key_files(void)
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "test $(ls -A %s | wc -l) -eq 2", dir);
 	CHECK(system(cmd) == 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	CHECK(tmpdir_remove(dir) == 0);
 
 	char pub[64];
 	key_public_b64(&s, pub);
