@@ -54,11 +54,21 @@ static bool local_user_id(cs_ctx *c, const char *name, char *buf, size_t cap)
 	return true;
 }
 
-static void reply_login(http_req *r, const char *user, const char *device, const char *token)
+/* Opens a session (device and access token) for user and replies with it:
+ * the end of both register and login. */
+static void login_reply(http_req *r, const char *user, const char *dev, const char *dname)
 {
-	http_reply_json(r, 200,
-	                json_pack("{s:s, s:s, s:s, s:s}", "user_id", user, "access_token", token,
-	                          "device_id", device, "home_server", CS(r)->server_name));
+	char *device = NULL, *token = NULL;
+	mxdb_error e;
+	mxdb_status st = acct_login(CS(r)->acct, user, dev, dname, &device, &token, &e);
+	if (st == MXDB_OK)
+		http_reply_json(r, 200,
+		                json_pack("{s:s, s:s, s:s, s:s}", "user_id", user, "access_token", token,
+		                          "device_id", device, "home_server", CS(r)->server_name));
+	else
+		cs_fail(r, st, &e);
+	free(device);
+	free(token);
 }
 
 void cs_register(http_req *r)
@@ -120,15 +130,8 @@ void cs_register(http_req *r)
 		free(created);
 		return;
 	}
-	char *device = NULL, *token = NULL;
-	st = acct_login(c->acct, created, dev, dname, &device, &token, &e);
-	if (st == MXDB_OK)
-		reply_login(r, created, device, token);
-	else
-		cs_fail(r, st, &e);
+	login_reply(r, created, dev, dname);
 	free(created);
-	free(device);
-	free(token);
 }
 
 void cs_register_available(http_req *r)
@@ -192,14 +195,7 @@ void cs_login(http_req *r)
 		http_reply_error(r, 403, "M_FORBIDDEN", "invalid username or password");
 		return;
 	}
-	char *device = NULL, *token = NULL;
-	mxdb_status st = acct_login(c->acct, uid, dev, dname, &device, &token, &e);
-	if (st == MXDB_OK)
-		reply_login(r, uid, device, token);
-	else
-		cs_fail(r, st, &e);
-	free(device);
-	free(token);
+	login_reply(r, uid, dev, dname);
 }
 
 void cs_logout(http_req *r)
