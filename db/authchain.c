@@ -140,6 +140,16 @@ static mxdb_status push(sr_ctx *c, size_t *top, uint32_t n)
 	return MXDB_OK;
 }
 
+/* Marks n common and queues its auth events, unless an earlier path did:
+ * every node is expanded once however many events cite it. */
+static mxdb_status push_common(sr_ctx *c, size_t *top, uint32_t n)
+{
+	if (c->nodes[n].flags & SR_COMMON)
+		return MXDB_OK;
+	c->nodes[n].flags |= SR_COMMON;
+	return push(c, top, n);
+}
+
 mxdb_status sr_mark_common(sr_ctx *c, const char *event_id)
 {
 	/* The unconflicted event itself is not interned: most of them are rows
@@ -151,26 +161,17 @@ mxdb_status sr_mark_common(sr_ctx *c, const char *event_id)
 	mxdb_status rc;
 	for (size_t i = 0; i < ev->n_auth; i++) {
 		uint32_t a;
-		if ((rc = sr_intern(c, ev->auth_events[i], &a)) != MXDB_OK)
-			return rc;
-		if (c->nodes[a].flags & SR_COMMON)
-			continue;
-		c->nodes[a].flags |= SR_COMMON;
-		if ((rc = push(c, &top, a)) != MXDB_OK)
+		if ((rc = sr_intern(c, ev->auth_events[i], &a)) != MXDB_OK ||
+		    (rc = push_common(c, &top, a)) != MXDB_OK)
 			return rc;
 	}
 	while (top > 0) {
 		uint32_t n = c->stack[--top];
 		if ((rc = sr_edges(c, n)) != MXDB_OK)
 			return rc;
-		for (uint32_t i = 0; i < c->nodes[n].n_auth; i++) {
-			uint32_t a = sr_auth_of(c, n)[i];
-			if (c->nodes[a].flags & SR_COMMON)
-				continue;
-			c->nodes[a].flags |= SR_COMMON;
-			if ((rc = push(c, &top, a)) != MXDB_OK)
+		for (uint32_t i = 0; i < c->nodes[n].n_auth; i++)
+			if ((rc = push_common(c, &top, sr_auth_of(c, n)[i])) != MXDB_OK)
 				return rc;
-		}
 	}
 	return MXDB_OK;
 }
