@@ -254,6 +254,20 @@ typedef struct frame {
 	uint32_t node, next;
 } frame;
 
+static mxdb_status push_frame(sr_ctx *c, frame **st, size_t *top, size_t *cap, uint32_t node)
+{
+	if (*top == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		frame *ns = realloc(*st, ncap * sizeof(*ns));
+		if (ns == NULL)
+			return oom(c);
+		*st = ns;
+		*cap = ncap;
+	}
+	(*st)[(*top)++] = (frame){node, 0};
+	return MXDB_OK;
+}
+
 mxdb_status sr_conflicted_subgraph(sr_ctx *c, const uint32_t *conflicted, size_t n, sr_list *out)
 {
 	bool common_conflicted = false;
@@ -281,16 +295,8 @@ mxdb_status sr_conflicted_subgraph(sr_ctx *c, const uint32_t *conflicted, size_t
 			rc = rc != MXDB_OK ? rc : oom(c);
 			break;
 		}
-		if (top == cap) {
-			cap = cap ? cap * 2 : 64;
-			frame *ns = realloc(st, cap * sizeof(*ns));
-			if (ns == NULL) {
-				rc = oom(c);
-				break;
-			}
-			st = ns;
-		}
-		st[top++] = (frame){root, 0};
+		if ((rc = push_frame(c, &st, &top, &cap, root)) != MXDB_OK)
+			break;
 		while (top > 0 && rc == MXDB_OK) {
 			frame *f = &st[top - 1];
 			sr_node *x = &c->nodes[f->node];
@@ -317,18 +323,9 @@ mxdb_status sr_conflicted_subgraph(sr_ctx *c, const uint32_t *conflicted, size_t
 			}
 			if (prune && (na->flags & SR_COMMON))
 				continue;
-			if ((rc = sr_edges(c, a)) != MXDB_OK)
+			if ((rc = sr_edges(c, a)) != MXDB_OK ||
+			    (rc = push_frame(c, &st, &top, &cap, a)) != MXDB_OK)
 				break;
-			if (top == cap) {
-				cap *= 2;
-				frame *ns = realloc(st, cap * sizeof(*ns));
-				if (ns == NULL) {
-					rc = oom(c);
-					break;
-				}
-				st = ns;
-			}
-			st[top++] = (frame){a, 0};
 		}
 	}
 	for (size_t i = 0; i < seen.n; i++) {
