@@ -139,11 +139,13 @@ static double scan_rate(mxdb *db, const char *room, long *rows_out)
 	return (double)n / (now_s() - t0);
 }
 
-/* Resident memory of one kind: "VmRSS:", "RssAnon:" (heap) or "RssFile:"
- * (the readers' mmap of the database file: page cache shared with the OS). */
+/* Resident memory of one kind, from /proc/self/status ("VmRSS:", "RssAnon:"
+ * the heap, "RssFile:" the database file mapped by each connection: the
+ * same page-cache pages counted once per connection) or smaps_rollup
+ * ("Pss:" counts each page once: heap plus the file pages in use). */
 static long rss_kb(const char *field)
 {
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f = fopen(strcmp(field, "Pss:") == 0 ? "/proc/self/smaps_rollup" : "/proc/self/status", "r");
 	char line[256];
 	long kb = -1;
 	while (f && fgets(line, sizeof(line), f))
@@ -155,7 +157,7 @@ static long rss_kb(const char *field)
 }
 
 /* Sizes from SQLite's dbstat: the state tables vs the raw rows. */
-static void storage(const char *path, const char *room)
+static void storage(const char *path)
 {
 	sqlite3 *s;
 	sqlite3_stmt *st;
@@ -182,7 +184,6 @@ static void storage(const char *path, const char *room)
 			raw = sqlite3_column_double(st, 0);
 		sqlite3_finalize(st);
 	}
-	(void)room;
 	printf("  pages in use %.1f MB: state tables %.1f MB (%.2fx the raw rows, %.1f MB),"
 	       " event log %.1f MB\n",
 	       file / 1e6, state / 1e6, raw > 0 ? state / raw : 0, raw / 1e6, events / 1e6);
@@ -249,12 +250,14 @@ int main(int argc, char **argv)
 		long scanned;
 		double sr = scan_rate(db, room, &scanned);
 		printf("  scan: %.0f rows/s (%ld rows, pages of 1000)\n", sr, scanned);
-		printf("  resident memory %.1f MB (heap %.1f MB, mapped file pages %.1f MB), file %.1f MB"
-		       " (+ WAL %.1f MB)\n", rss_kb("VmRSS:") / 1024.0, rss_kb("RssAnon:") / 1024.0,
-		       rss_kb("RssFile:") / 1024.0,
-		       file_size(mxdb_sqlite_path(db)) / 1e6,
-		       file_size((char *)(strcat(strcpy(malloc(strlen(mxdb_sqlite_path(db)) + 8), mxdb_sqlite_path(db)), "-wal"))) / 1e6);
-		storage(mxdb_sqlite_path(db), room);
+		char wal[4096];
+		snprintf(wal, sizeof(wal), "%s-wal", mxdb_sqlite_path(db));
+		printf("  memory: heap %.1f MB; proportional set (heap + file pages once) %.1f MB;"
+		       " VmRSS %.1f MB (counts the file once per mapping connection)\n",
+		       rss_kb("RssAnon:") / 1024.0, rss_kb("Pss:") / 1024.0, rss_kb("VmRSS:") / 1024.0);
+		printf("  file %.1f MB (+ WAL %.1f MB)\n", file_size(mxdb_sqlite_path(db)) / 1e6,
+		       file_size(wal) / 1e6);
+		storage(mxdb_sqlite_path(db));
 	}
 	mxdb_free(room);
 	mxdb_close(db);

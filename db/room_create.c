@@ -90,7 +90,7 @@ static mxdb_status run_steps(mxdb *db, eng_req *req, eng_room *room, step *steps
 	return s;
 }
 
-static mxdb_status alias_claim(mxdb *db, eng_create *c, const char *alias, mxdb_error *err)
+static mxdb_status alias_claim(mxdb *db, const char *alias, mxdb_error *err)
 {
 	store_conn *w = &db->st->writer;
 	sqlite3_stmt *st = store_stmt(w, SQL_ALIAS_TAKEN, err);
@@ -130,7 +130,7 @@ static mxdb_status create_in(mxdb *db, eng_req *req, eng_create *c, eng_room *ro
 	                                                  : MXDB_PRESET_PRIVATE_CHAT;
 	const preset_row *p = &presets[preset];
 	mxdb_status s;
-	if (alias != NULL && (s = alias_claim(db, c, alias, err)) != MXDB_OK)
+	if (alias != NULL && (s = alias_claim(db, alias, err)) != MXDB_OK)
 		return s;
 
 	json_t *cc = c->creation ? json_copy(c->creation) : json_object();
@@ -142,7 +142,7 @@ static mxdb_status create_in(mxdb *db, eng_req *req, eng_create *c, eng_room *ro
 	if (s != MXDB_OK)
 		return s;
 
-	step steps[64 + 8];
+	step steps[8];
 	size_t n = 0;
 	const char *me = o->creator;
 	steps[n++] = (step){"m.room.member", me, me, json_pack("{s:s}", "membership", "join")};

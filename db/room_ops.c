@@ -114,7 +114,9 @@ static mxdb_status check_str(const char *what, const char *v, bool required, mxd
 		return required ? mx_fail(err, MXDB_EINVAL, "%s is required", what) : MXDB_OK;
 	if (strlen(v) > EV_MAX_ID)
 		return mx_fail(err, MXDB_EINVAL, "%s is longer than %d bytes", what, EV_MAX_ID);
-	return MXDB_OK;
+	json_t *probe = json_string(v); /* NULL when not valid UTF-8 */
+	json_decref(probe);
+	return probe ? MXDB_OK : mx_fail(err, MXDB_EINVAL, "%s is not valid UTF-8", what);
 }
 
 mxdb_status mxdb_write_event(mxdb *db, const mxdb_write *w, mxdb_write_result *res,
@@ -129,6 +131,7 @@ mxdb_status mxdb_write_event(mxdb *db, const mxdb_write *w, mxdb_write_result *r
 	    (s = check_str("redacts", w->redacts, false, err)) != MXDB_OK ||
 	    (s = check_str("if_match", w->if_match, false, err)) != MXDB_OK ||
 	    (s = check_str("txn_id", w->txn_id, false, err)) != MXDB_OK ||
+	    (s = check_str("sender", w->sender, true, err)) != MXDB_OK ||
 	    (s = eng_check_user(db, w->sender, err)) != MXDB_OK)
 		return s;
 	if (w->state_key == NULL && (w->if_match != NULL || w->if_none_match))

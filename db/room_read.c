@@ -398,6 +398,60 @@ mxdb_status mxdb_event_pdu(mxdb *db, const char *event_id, char **json, mxdb_err
 	return s;
 }
 
+static const char SQL_EVENT_SG[] =
+	"SELECT e.sg, e.state_key IS NOT NULL, g.parent FROM events e"
+	" LEFT JOIN state_groups g ON g.sg = e.sg WHERE e.event_id = ?";
+static const char SQL_POS_ID[] = "SELECT event_id FROM events WHERE pos = ?";
+
+mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **json,
+                              mxdb_error *err)
+{
+	if (event_id == NULL || json == NULL)
+		return mx_fail(err, MXDB_EINVAL, "no event ID");
+	store_conn *c = store_reader(db->st);
+	sqlite3_stmt *st = store_stmt(c, SQL_EVENT_SG, err);
+	mxdb_status s = st ? MXDB_OK : MXDB_EIO;
+	int64_t sg = 0;
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			/* A state event's group is the state after it; before it is the parent. */
+			sg = sqlite3_column_int(st, 1) && !after ? sqlite3_column_int64(st, 2)
+			                                         : sqlite3_column_int64(st, 0);
+		else
+			s = rc == SQLITE_DONE ? mx_fail(err, MXDB_ENOTFOUND, "no event %s", event_id)
+			                      : store_fail(c, err, "event");
+		sqlite3_reset(st);
+	}
+	mx_map *m = NULL;
+	if (s == MXDB_OK)
+		s = sg_load(c, sg, &m, err);
+	json_t *arr = json_array();
+	size_t it = 0;
+	const char *k;
+	size_t kl;
+	void *v;
+	while (s == MXDB_OK && map_next(m, &it, &k, &kl, &v)) {
+		if ((st = store_stmt(c, SQL_POS_ID, err)) == NULL) {
+			s = MXDB_EIO;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, (int64_t)(intptr_t)v);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			json_array_append_new(arr, json_string((const char *)sqlite3_column_text(st, 0)));
+		else
+			s = mx_fail(err, MXDB_EINTERNAL, "state names a missing event");
+		sqlite3_reset(st);
+	}
+	store_release(c);
+	map_free(m, NULL);
+	if (s == MXDB_OK && (*json = eng_dumps(arr)) == NULL)
+		s = mx_fail(err, MXDB_ENOMEM, "state");
+	json_decref(arr);
+	return s;
+}
+
 /* ---- room info and the directory ---- */
 
 static const char SQL_INFO[] =

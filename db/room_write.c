@@ -5,9 +5,9 @@
  * membership, transaction ID, redaction. Runs on the writer thread only,
  * inside the group-commit transaction (room_queue.c).
  *
- * Remote events (federation) will enter here too: a persist step that takes
- * an already signed event, its state before (resolved by stateres), and sets
- * cause "remote"/"merge"; eng_persist below is the seam.
+ * Remote events enter here too: fed_room.c hands eng_persist events that are
+ * already signed and checked, with the room set at the state before them
+ * and req->cause "remote" or "merge".
  */
 #include <stdlib.h>
 #include <string.h>
@@ -307,8 +307,11 @@ mxdb_status eng_check_user(mxdb *db, const char *user_id, mxdb_error *err)
 	return MXDB_OK;
 }
 
-mxdb_status eng_change_add(eng_req *req, const eng_room *room, const ev_t *ev, const char *prev,
-                           const char *content, uint64_t seq, uint64_t pos)
+/* Records a change for the callbacks (strings copied), with req->cause. */
+static mxdb_status change_add(eng_req *req, const eng_room *room, const char *type,
+                              const char *key, const char *event, const char *prev,
+                              const char *sender, int64_t ts, const char *content, uint64_t seq,
+                              uint64_t pos)
 {
 	if (req->n_chg == req->cap_chg) {
 		size_t cap = req->cap_chg ? req->cap_chg * 2 : 4;
@@ -321,17 +324,30 @@ mxdb_status eng_change_add(eng_req *req, const eng_room *room, const ev_t *ev, c
 	eng_change *c = &req->chg[req->n_chg++];
 	memset(c, 0, sizeof(*c));
 	c->room = strdup(room->room_id);
-	c->type = strdup(ev->type);
-	c->key = strdup(ev->state_key);
-	c->event = strdup(ev->event_id);
+	c->type = strdup(type);
+	c->key = strdup(key);
+	c->event = strdup(event);
 	c->prev = prev ? strdup(prev) : NULL;
-	c->sender = strdup(ev->sender);
+	c->sender = strdup(sender);
 	c->content = strcmp(content, "{}") != 0 ? strdup(content) : NULL;
 	c->c = (mxdb_change){.seq = seq, .room_seq = room->room_seq + 1, .pos = pos,
 	                     .room = c->room, .type = c->type, .key = c->key, .event = c->event,
-	                     .prev = c->prev, .sender = c->sender, .ts = ev->origin_server_ts,
+	                     .prev = c->prev, .sender = c->sender, .ts = ts,
 	                     .content = c->content, .cause = req->cause};
+	if (!c->room || !c->type || !c->key || !c->event || (prev && !c->prev) || !c->sender ||
+	    (strcmp(content, "{}") != 0 && !c->content)) {
+		eng_change_free(c);
+		req->n_chg--;
+		return MXDB_ENOMEM;
+	}
 	return MXDB_OK;
+}
+
+mxdb_status eng_change_add(eng_req *req, const eng_room *room, const ev_t *ev, const char *prev,
+                           const char *content, uint64_t seq, uint64_t pos)
+{
+	return change_add(req, room, ev->type, ev->state_key, ev->event_id, prev, ev->sender,
+	                  ev->origin_server_ts, content, seq, pos);
 }
 
 static mxdb_status step_done(store_conn *w, sqlite3_stmt *st, mxdb_error *err, const char *what)
@@ -357,13 +373,21 @@ static const char SQL_INS_MEMBER[] =
 	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
 static const char SQL_INS_TXN[] =
 	"INSERT INTO txns(sender, txn_id, pos, seq, room_nid) VALUES (?,?,?,?,?)";
-static const char SQL_TARGET[] = "SELECT pos, type, state_key FROM events WHERE event_id = ? AND room_nid = ?";
+static const char SQL_TARGET[] =
+	"SELECT e.pos, e.type, e.state_key, e.sender, e.ts, c.pos = e.pos FROM events e"
+	" LEFT JOIN cur_state c ON c.room_nid = e.room_nid AND c.type = e.type"
+	" AND c.state_key = e.state_key WHERE e.event_id = ? AND e.room_nid = ?";
 static const char SQL_REDACT[] = "UPDATE events SET content = ?, redacted_by = ? WHERE pos = ?";
 
 /* Applies a redaction to its target if we have it: the stored content
- * becomes the redacted content, for every reader from now on. */
-static mxdb_status apply_redaction(mxdb *db, eng_room *room, const ev_t *ev, mxdb_error *err)
+ * becomes the redacted content, for every reader from now on. When the
+ * target is a row's current version, the row's value changed: that is a
+ * change record (event = prev = the target, content = what is left), with
+ * seq *seq (0 otherwise). */
+static mxdb_status apply_redaction(mxdb *db, eng_req *req, eng_room *room, const ev_t *ev,
+                                   uint64_t *seq, mxdb_error *err)
 {
+	*seq = 0;
 	store_conn *w = &db->st->writer;
 	sqlite3_stmt *st = store_stmt(w, SQL_TARGET, err);
 	if (st == NULL)
@@ -371,43 +395,69 @@ static mxdb_status apply_redaction(mxdb *db, eng_room *room, const ev_t *ev, mxd
 	sqlite3_bind_text(st, 1, ev->redacts, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, room->nid);
 	int rc = sqlite3_step(st);
-	int64_t pos = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	char key[2 * EV_MAX_ID + 8];
+	int64_t pos = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0, ts = 0;
+	char key[2 * EV_MAX_ID + 8], *sender = NULL;
 	size_t kl = 0;
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 2) != SQLITE_NULL)
+	bool current = false;
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 2) != SQLITE_NULL) {
 		kl = map_state_key(key, sizeof(key), (const char *)sqlite3_column_text(st, 1),
 		                   (const char *)sqlite3_column_text(st, 2));
+		current = sqlite3_column_int(st, 5) != 0;
+		sender = store_col_str(st, 3);
+		ts = sqlite3_column_int64(st, 4);
+	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return MXDB_OK; /* not here: nothing to apply */
 	if (rc != SQLITE_ROW)
 		return store_fail(w, err, "redaction target");
-	json_t *pdu;
-	mxdb_status s = rd_pdu(w, pos, &pdu, NULL, err);
-	if (s != MXDB_OK)
-		return s;
-	json_t *red = ev_redact(pdu, room->rv);
+	json_t *pdu = NULL, *red = NULL;
+	char *content = NULL, *target_id = NULL;
+	mxdb_status s = rd_pdu(w, pos, &pdu, &target_id, err);
+	if (s == MXDB_OK && (red = ev_redact(pdu, room->rv)) != NULL)
+		content = eng_dumps(json_object_get(red, "content"));
 	json_decref(pdu);
-	char *content = red ? eng_dumps(json_object_get(red, "content")) : NULL;
 	json_decref(red);
-	if (content == NULL)
-		return mx_fail(err, MXDB_ENOMEM, "redaction");
-	if ((st = store_stmt(w, SQL_REDACT, err)) == NULL) {
-		free(content);
-		return MXDB_EIO;
+	if (s == MXDB_OK && content == NULL)
+		s = mx_fail(err, MXDB_ENOMEM, "redaction");
+	if (s == MXDB_OK && (st = store_stmt(w, SQL_REDACT, err)) == NULL)
+		s = MXDB_EIO;
+	if (s == MXDB_OK) {
+		sqlite3_bind_text(st, 1, content, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, pos);
+		s = step_done(w, st, err, "redact");
 	}
-	sqlite3_bind_text(st, 1, content, -1, free);
-	sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, pos);
-	s = step_done(w, st, err, "redact");
 	if (s == MXDB_OK && kl != 0)
 		auth_cache_del(room, key, kl);
+	if (s == MXDB_OK && current) {
+		if ((st = store_stmt(w, SQL_INS_CHANGE, err)) == NULL) {
+			s = MXDB_EIO;
+		} else {
+			sqlite3_bind_int64(st, 1, (int64_t)db->next_seq);
+			sqlite3_bind_int64(st, 2, room->nid);
+			sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
+			sqlite3_bind_int64(st, 4, pos);
+			sqlite3_bind_int64(st, 5, pos);
+			sqlite3_bind_int(st, 6, req->cause);
+			s = step_done(w, st, err, "change");
+		}
+		const char *type, *skey;
+		map_state_key_split(key, kl, &type, &skey);
+		if (s == MXDB_OK && change_add(req, room, type, skey, target_id, target_id, sender, ts,
+		                               content, db->next_seq, (uint64_t)pos) != MXDB_OK)
+			s = mx_fail(err, MXDB_ENOMEM, "change");
+		if (s == MXDB_OK)
+			*seq = db->next_seq;
+	}
+	free(content);
+	free(target_id);
+	free(sender);
 	return s;
 }
 
 /* Persists ev (already authorized) in room and advances the room. Takes
- * ownership of ev. The seam for remote events: they will come here too,
- * with their own state group and cause. */
+ * ownership of ev. Local and remote events alike (see the top). */
 mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const char *txn_id,
                         const eng_row *cur_in, mxdb_write_result *res, mxdb_error *err)
 {
@@ -531,7 +581,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	}
 	if ((s = step_done(w, st, err, "extremities")) != MXDB_OK)
 		goto out;
-	if (ev->redacts != NULL && (s = apply_redaction(db, room, ev, err)) != MXDB_OK)
+	if (ev->redacts != NULL && (s = apply_redaction(db, req, room, ev, &seq, err)) != MXDB_OK)
 		goto out;
 	if (req->cause == MXDB_CAUSE_LOCAL && (s = fed_room_queue_local(db, room, ev, err)) != MXDB_OK)
 		goto out;
@@ -546,7 +596,8 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		if ((s = step_done(w, st, err, "transaction ID")) != MXDB_OK)
 			goto out;
 	}
-	if (seq != 0 && eng_change_add(req, room, ev, cur.event_id, content, seq, pos) != MXDB_OK) {
+	if (ev_is_state(ev) && seq != 0 &&
+	    eng_change_add(req, room, ev, cur.event_id, content, seq, pos) != MXDB_OK) {
 		s = mx_fail(err, MXDB_ENOMEM, "change");
 		goto out;
 	}

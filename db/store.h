@@ -62,7 +62,9 @@ char *store_col_str(sqlite3_stmt *st, int col);
  * (SG_LEVELS + 1) entries per change; reading walks at most
  * SG_LEVELS * (SG_L - 1) + depth / SG_L^SG_LEVELS groups. */
 #define SG_L 32
-#define SG_LEVELS 4
+/* Three levels: a checkpoint folds at most SG_L^3 = 32,768 changes (a
+ * bounded pause for the writer); a fourth would fold a million at once. */
+#define SG_LEVELS 3
 
 typedef struct sg_entry {
 	int64_t key_nid;

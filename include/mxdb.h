@@ -268,7 +268,7 @@ typedef struct mxdb_rows {
 } mxdb_rows;
 
 /* Live rows (deleted ones skipped) in (type, state_key) byte order.
- * type NULL: every type; prefix NULL: every key; limit 0: 100;
+ * type NULL: every type; prefix NULL: every key; limit 0: 100 (at most 10,000);
  * from: NULL or a token from a previous page. */
 mxdb_status mxdb_scan(mxdb *db, const char *room, const char *type, const char *prefix,
                       size_t limit, const char *from, mxdb_rows *out, mxdb_error *err);
@@ -286,6 +286,12 @@ mxdb_status mxdb_state_event(mxdb *db, const char *room, const char *type,
 mxdb_status mxdb_event_get(mxdb *db, const char *event_id, char **json, mxdb_error *err);
 /* One event by ID as the signed PDU (federation format). */
 mxdb_status mxdb_event_pdu(mxdb *db, const char *event_id, char **json, mxdb_error *err);
+/* The room state at an event, as a JSON array of the state events' IDs (for
+ * federation's /state_ids): before the event (after = 0), or after it
+ * (after = 1; the same for non-state events). Read from the state groups,
+ * so any past event works. */
+mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **json,
+                              mxdb_error *err);
 
 /* A user's membership in a room ("join", "invite", "leave", "ban", "knock")
  * into out, or MXDB_ENOTFOUND when the user never had one. */

@@ -311,6 +311,117 @@ static void test_create_options(mxdb *db, const char *version)
 	REFUSED(mxdb_create_table(db, &bad, &room, &err), MXDB_EVERSION);
 }
 
+/* A user's stream: the rooms they are in, plus their own membership events;
+ * nothing of a room after they left it. */
+static void test_user_stream(mxdb *db)
+{
+	mxdb_error err;
+	char *room = NULL;
+	mxdb_table_options o = {.creator = ALICE, .visibility_public = 1};
+	CHECK(mxdb_create_table(db, &o, &room, &err) == MXDB_OK);
+	if (room == NULL)
+		return;
+	const char *dave = "@dave:test.local";
+	uint64_t p0 = mxdb_stream_pos(db);
+	mxdb_write_result m1, m2, lv;
+	CHECK(mxdb_membership(db, room, dave, NULL, MXDB_JOIN, NULL, NULL, NULL, &err) == MXDB_OK);
+	CHECK(mxdb_send(db, room, ALICE, "m.room.message", "{\"body\":\"1\"}", NULL, &m1, &err) == MXDB_OK);
+	CHECK(mxdb_membership(db, room, dave, NULL, MXDB_LEAVE, NULL, NULL, &lv, &err) == MXDB_OK);
+	CHECK(mxdb_send(db, room, ALICE, "m.room.message", "{\"body\":\"2\"}", NULL, &m2, &err) == MXDB_OK);
+	mxdb_events evs;
+	CHECK(mxdb_events_since(db, p0, NULL, 0, dave, 100, &evs, &err) == MXDB_OK);
+	int saw_leave = 0, saw_m2 = 0;
+	for (size_t i = 0; i < evs.n; i++) {
+		saw_leave += strcmp(evs.ev[i].event_id, lv.event_id) == 0;
+		saw_m2 += strcmp(evs.ev[i].event_id, m2.event_id) == 0;
+	}
+	CHECK(saw_leave == 1 && saw_m2 == 0);
+	mxdb_events_free(&evs);
+	/* Alice, still in, sees everything of the room since p0: 4 events. */
+	CHECK(mxdb_events_since(db, p0, NULL, 0, ALICE, 100, &evs, &err) == MXDB_OK);
+	CHECK(evs.n == 4 && strcmp(evs.ev[3].event_id, m2.event_id) == 0);
+	mxdb_events_free(&evs);
+	/* A page limit cuts the oldest-first list. */
+	CHECK(mxdb_events_since(db, p0, NULL, 0, NULL, 2, &evs, &err) == MXDB_OK);
+	CHECK(evs.n == 2 && evs.ev[0].pos == p0 + 1);
+	mxdb_events_free(&evs);
+	mxdb_free(room);
+}
+
+typedef struct last_change {
+	int n, content_null;
+	uint64_t seq;
+	char event[64], prev[64], key[64];
+} last_change;
+
+static int keep_last(void *ctx, const mxdb_change *c)
+{
+	last_change *l = ctx;
+	l->n++;
+	l->seq = c->seq;
+	l->content_null = c->content == NULL;
+	snprintf(l->event, sizeof(l->event), "%s", c->event);
+	snprintf(l->prev, sizeof(l->prev), "%s", c->prev ? c->prev : "");
+	snprintf(l->key, sizeof(l->key), "%s", c->key);
+	return 0;
+}
+
+/* Knocking: allowed by join rule "knock" only; the knocker sees the room's
+ * stripped state; an invite then lets them in. A redacted row reads back
+ * with its content stripped. */
+static void test_knock_and_redacted_row(mxdb *db, const char *version)
+{
+	mxdb_error err;
+	char *room = NULL, *content = NULL;
+	mxdb_table_options o = {.creator = ALICE, .room_version = version, .name = "knock here",
+	                        .initial_state = "[{\"type\":\"m.room.join_rules\","
+	                                         "\"content\":{\"join_rule\":\"knock\"}}]"};
+	CHECK(mxdb_create_table(db, &o, &room, &err) == MXDB_OK);
+	if (room == NULL)
+		return;
+	REFUSED(mxdb_membership(db, room, CAROL, NULL, MXDB_JOIN, NULL, NULL, NULL, &err), MXDB_EFORBIDDEN);
+	CHECK(mxdb_membership(db, room, CAROL, NULL, MXDB_KNOCK, "let me in", NULL, NULL, &err) == MXDB_OK);
+	member_is(db, room, CAROL, "knock");
+	mxdb_user_room *ur;
+	size_t n, hit;
+	CHECK(mxdb_user_rooms(db, CAROL, "knock", &ur, &n, &err) == MXDB_OK);
+	for (hit = 0; hit < n && strcmp(ur[hit].room_id, room) != 0; hit++)
+		;
+	CHECK(hit < n && ur[hit].invite_state && strstr(ur[hit].invite_state, "knock here"));
+	mxdb_user_rooms_free(ur, n);
+	CHECK(mxdb_membership(db, room, ALICE, CAROL, MXDB_INVITE, NULL, NULL, NULL, &err) == MXDB_OK);
+	CHECK(mxdb_membership(db, room, CAROL, NULL, MXDB_JOIN, NULL, NULL, NULL, &err) == MXDB_OK);
+	member_is(db, room, CAROL, "join");
+
+	mxdb_write_result r;
+	CHECK(mxdb_put(db, room, ALICE, "m.room.topic", "", "{\"topic\":\"secret\"}", NULL, &r, &err) == MXDB_OK);
+	mxdb_write_result rr;
+	uint64_t seq0 = mxdb_last_seq(db);
+	CHECK(mxdb_redact(db, room, ALICE, r.event_id, NULL, NULL, &rr, &err) == MXDB_OK);
+	CHECK(rr.seq == seq0 + 1 && mxdb_last_seq(db) == seq0 + 1);
+	CHECK(mxdb_get(db, room, "m.room.topic", "", &content, NULL, &err) == MXDB_ENOTFOUND);
+	last_change lc = {0};
+	CHECK(mxdb_changes_since(db, seq0, room, 0, keep_last, &lc, &err) == MXDB_OK);
+	CHECK(lc.n == 1 && lc.seq == rr.seq && lc.content_null && strcmp(lc.event, r.event_id) == 0 &&
+	      strcmp(lc.prev, r.event_id) == 0 && strcmp(lc.key, "") == 0);
+	/* Redacting a message or an old version changes no row. */
+	CHECK(mxdb_redact(db, room, ALICE, rr.event_id, NULL, NULL, &rr, &err) == MXDB_OK);
+	CHECK(rr.seq == 0 && mxdb_last_seq(db) == seq0 + 1);
+	CHECK(mxdb_state_event(db, room, "m.room.topic", "", &content, &err) == MXDB_OK);
+	CHECK(content && !strstr(content, "secret") && strstr(content, r.event_id));
+	mxdb_free(content);
+	/* The power levels survive redaction with the keys the auth rules need. */
+	char *pl_id = NULL;
+	CHECK(mxdb_get(db, room, "m.room.power_levels", "", NULL, &pl_id, &err) == MXDB_OK);
+	CHECK(mxdb_redact(db, room, ALICE, pl_id, NULL, NULL, NULL, &err) == MXDB_OK);
+	CHECK(mxdb_get(db, room, "m.room.power_levels", "", &content, NULL, &err) == MXDB_OK);
+	CHECK(content && strstr(content, "\"users\""));
+	mxdb_free(content);
+	mxdb_free(pl_id);
+	REFUSED(mxdb_put(db, room, CAROL, "m.room.name", "", "{\"name\":\"x\"}", NULL, NULL, &err), MXDB_EFORBIDDEN);
+	mxdb_free(room);
+}
+
 int main(void)
 {
 	char dir[128];
@@ -321,8 +432,10 @@ int main(void)
 		test_private(db, versions[v]);
 		test_public_and_messages(db, versions[v]);
 		test_create_options(db, versions[v]);
+		test_knock_and_redacted_row(db, versions[v]);
 	}
 	test_callbacks(db);
+	test_user_stream(db);
 	mxdb_close(db);
 	tmpdir_remove(dir);
 	return test_summary("test_engine_members");

@@ -3,6 +3,7 @@
  * its own error and nothing changed, persistence across close and reopen. */
 #include "engine_util.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,8 @@ static void test_bad_input(mxdb *db, const char *room)
 	CHECK(mxdb_put(db, room, ALICE, "t", longkey, "{}", NULL, NULL, &err) == MXDB_EINVAL);
 	CHECK(mxdb_put(db, room, ALICE, longkey, "k", "{}", NULL, NULL, &err) == MXDB_EINVAL);
 	CHECK(mxdb_put(db, room, ALICE, "t", "k", "[1]", NULL, NULL, &err) == MXDB_EBADJSON);
+	CHECK(mxdb_put(db, room, ALICE, "t", "\xff\xfe", "{}", NULL, NULL, &err) == MXDB_EINVAL);
+	CHECK(mxdb_put(db, room, ALICE, "t", "k", "{\"a\":\"\xc3\"}", NULL, NULL, &err) == MXDB_EBADJSON);
 	CHECK(mxdb_put(db, room, ALICE, "t", "k", "{\"a\":1.5}", NULL, NULL, &err) == MXDB_EBADJSON);
 	CHECK(mxdb_put(db, room, ALICE, "t", "k", "{\"a\":", NULL, NULL, &err) == MXDB_ENOTJSON);
 	CHECK(mxdb_put(db, "!unknown:test.local", ALICE, "t", "k", "{}", NULL, NULL, &err) == MXDB_ENOTFOUND);
@@ -150,6 +153,44 @@ static void test_bad_input(mxdb *db, const char *room)
 	CHECK(mxdb_get(db, room, "t", "k", NULL, NULL, &err) == MXDB_ENOTFOUND);
 }
 
+/* The state at past events, from the state groups: before and after. */
+static void test_state_at(mxdb *db, const char *room)
+{
+	mxdb_error err;
+	mxdb_write_result a1, a2, m;
+	char *before = NULL, *after = NULL, *at_msg = NULL, *now = NULL;
+	CHECK(mxdb_put(db, room, ALICE, "com.example.hist", "a", "{\"v\":1}", NULL, &a1, &err) == MXDB_OK);
+	CHECK(mxdb_send(db, room, ALICE, "m.room.message", "{\"body\":\"x\"}", NULL, &m, &err) == MXDB_OK);
+	CHECK(mxdb_put(db, room, ALICE, "com.example.hist", "a", "{\"v\":2}", NULL, &a2, &err) == MXDB_OK);
+	CHECK(mxdb_state_ids_at(db, a2.event_id, 0, &before, &err) == MXDB_OK);
+	CHECK(mxdb_state_ids_at(db, a2.event_id, 1, &after, &err) == MXDB_OK);
+	CHECK(mxdb_state_ids_at(db, m.event_id, 0, &at_msg, &err) == MXDB_OK);
+	CHECK(before && strstr(before, a1.event_id) && !strstr(before, a2.event_id));
+	CHECK(after && strstr(after, a2.event_id) && !strstr(after, a1.event_id));
+	CHECK(at_msg && before && strcmp(at_msg, before) == 0);
+	/* After the newest event: the current state, the same IDs as mxdb_state. */
+	CHECK(mxdb_state(db, room, &now, &err) == MXDB_OK);
+	json_t *ids = after ? json_loads(after, 0, NULL) : NULL, *evs = now ? json_loads(now, 0, NULL) : NULL;
+	CHECK(json_array_size(ids) > 5 && json_array_size(ids) == json_array_size(evs));
+	size_t i, j, found = 0;
+	json_t *e, *id;
+	json_array_foreach(evs, i, e)
+	{
+		json_array_foreach(ids, j, id)
+		{
+			found += json_equal(id, json_object_get(e, "event_id"));
+		}
+	}
+	CHECK(found == json_array_size(evs));
+	json_decref(ids);
+	json_decref(evs);
+	CHECK(mxdb_state_ids_at(db, "$nope", 0, &now, &err) == MXDB_ENOTFOUND);
+	mxdb_free(before);
+	mxdb_free(after);
+	mxdb_free(at_msg);
+	mxdb_free(now);
+}
+
 int main(void)
 {
 	char dir[128];
@@ -164,6 +205,7 @@ int main(void)
 		test_put_get_delete(db, rooms[v]);
 		test_scan(db, rooms[v]);
 		test_bad_input(db, rooms[v]);
+		test_state_at(db, rooms[v]);
 	}
 	/* room_seq counts 1, 2, 3... within each room with no hole. */
 	uint64_t total = mxdb_last_seq(db);
