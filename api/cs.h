@@ -15,6 +15,7 @@
 #include "mxdb.h"
 
 typedef struct cs_typing cs_typing;
+typedef struct cs_wake cs_wake;
 
 typedef struct cs_ctx {
 	mxdb *db;
@@ -23,6 +24,7 @@ typedef struct cs_ctx {
 	const char *server_name;
 	bool registration_open;
 	cs_typing *typing;  /* in-memory typing notifications */
+	cs_wake *wake;      /* wakes parked syncs after commits (cs_wake.c) */
 	int commit_sub;     /* mxdb_on_commit registration */
 	struct fed_service *fed; /* federation, NULL when off (joins of remote rooms) */
 } cs_ctx;
@@ -57,12 +59,16 @@ json_t *cs_json(http_req *r, char *text);
 void cs_reply_text(http_req *r, int status, char *text);
 /* Is user_id a user of this server? */
 bool cs_is_local_user(cs_ctx *c, const char *user_id);
-/* Fails with 403 unless the user is joined to room (MXDB room ID or alias);
- * fills membership when not NULL. */
-bool cs_require_member(http_req *r, const char *room, const char *user, bool allow_left);
+/* Fails with 403 unless the user is joined to room (a known room ID). When
+ * left_at is not NULL a user who left passes too, and *left_at is then the
+ * stream position of the leave (0 for a joined user): history up to there
+ * stays readable. */
+bool cs_require_member(http_req *r, const char *room, const char *user, uint64_t *left_at);
+/* Resolves room (ID or alias) into info; replies 404 when unknown. */
+bool cs_room_resolve(http_req *r, const char *room, mxdb_room_info *info);
 /* Resolves room (ID or alias) into info (404 when unknown), then checks that
- * the requesting user is joined (or, with allow_left, left it) (403). */
-bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_info *info);
+ * the requesting user is joined, or left it when left_at is not NULL (403). */
+bool cs_room_member(http_req *r, const char *room, uint64_t *left_at, mxdb_room_info *info);
 
 /* ---- typing (cs_ephemeral.c) ---- */
 cs_typing *cs_typing_new(void);

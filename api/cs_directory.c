@@ -3,6 +3,8 @@
  * (/directory/room/{alias}), a room's visibility (/directory/list/room/{id})
  * and /publicRooms, whose entries are read from each room's current state.
  */
+#define _GNU_SOURCE /* strcasestr */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,10 +36,11 @@ void cs_alias_put(http_req *r)
 		                 CS(r)->server_name);
 		return;
 	}
-	if (!cs_require_member(r, room, r->user_id, false))
+	mxdb_room_info info;
+	if (!cs_room_member(r, room, NULL, &info))
 		return;
 	mxdb_error e;
-	mxdb_status st = mxdb_alias_put(CS(r)->db, r->param[0], room, r->user_id, &e);
+	mxdb_status st = mxdb_alias_put(CS(r)->db, r->param[0], info.room_id, r->user_id, &e);
 	if (st == MXDB_EEXISTS)
 		http_reply_error(r, 409, "M_UNKNOWN", "room alias %s already exists", r->param[0]);
 	else if (st != MXDB_OK)
@@ -68,11 +71,8 @@ void cs_alias_delete(http_req *r)
 void cs_visibility_get(http_req *r)
 {
 	mxdb_room_info info;
-	mxdb_error e;
-	if (mxdb_room_info_get(CS(r)->db, r->param[0], &info, &e) != MXDB_OK) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", r->param[0]);
+	if (!cs_room_resolve(r, r->param[0], &info))
 		return;
-	}
 	http_reply_json(r, 200, json_pack("{s:s}", "visibility",
 	                                  info.visibility_public ? "public" : "private"));
 }
@@ -86,10 +86,11 @@ void cs_visibility_put(http_req *r)
 		http_reply_error(r, 400, "M_INVALID_PARAM", "visibility must be public or private");
 		return;
 	}
-	if (!cs_require_member(r, r->param[0], r->user_id, false))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	mxdb_error e;
-	mxdb_status st = mxdb_set_visibility(CS(r)->db, r->param[0],
+	mxdb_status st = mxdb_set_visibility(CS(r)->db, info.room_id,
 	                                     vis != NULL && strcmp(vis, "public") == 0, &e);
 	cs_done(r, st, &e);
 }
@@ -147,6 +148,18 @@ static json_t *room_entry(cs_ctx *c, const char *room)
 	return e;
 }
 
+/* Whether the term occurs (any case) in the entry's name, topic or alias. */
+static bool entry_matches(const json_t *entry, const char *term)
+{
+	static const char *const keys[] = {"name", "topic", "canonical_alias"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v = json_string_value(json_object_get(entry, keys[i]));
+		if (v != NULL && strcasestr(v, term) != NULL)
+			return true;
+	}
+	return false;
+}
+
 void cs_public_rooms(http_req *r)
 {
 	char *ids = NULL;
@@ -159,19 +172,48 @@ void cs_public_rooms(http_req *r)
 	json_t *list = cs_json(r, ids);
 	if (list == NULL)
 		return;
-	const char *lim = http_query(r, "limit");
+	/* limit and since from the query (GET) or the body (POST); since is
+	 * "p<offset>" into the matching rooms. */
+	const char *lim = http_query(r, "limit"), *since = http_query(r, "since");
 	json_t *jl = r->body ? json_object_get(r->body, "limit") : NULL;
+	if (since == NULL && r->body != NULL)
+		since = json_string_value(json_object_get(r->body, "since"));
+	const char *term = r->body ? json_string_value(json_object_get(
+		json_object_get(r->body, "filter"), "generic_search_term")) : NULL;
 	long limit = lim ? atol(lim) : json_is_integer(jl) ? (long)json_integer_value(jl) : 0;
-	json_t *chunk = json_array();
+	long offset = since != NULL && since[0] == 'p' ? atol(since + 1) : 0;
+	if (limit <= 0 || limit > 500)
+		limit = 500;
+	if (offset < 0)
+		offset = 0;
+	json_t *matching = json_array();
 	size_t i;
 	json_t *id;
 	json_array_foreach(list, i, id) {
-		if (limit > 0 && (long)json_array_size(chunk) >= limit)
-			break;
-		if (json_is_string(id))
-			json_array_append_new(chunk, room_entry(CS(r), json_string_value(id)));
+		if (!json_is_string(id))
+			continue;
+		json_t *entry = room_entry(CS(r), json_string_value(id));
+		if (term == NULL || entry_matches(entry, term))
+			json_array_append_new(matching, entry);
+		else
+			json_decref(entry);
 	}
-	http_reply_json(r, 200, json_pack("{s:o, s:I}", "chunk", chunk, "total_room_count_estimate",
-	                                  (json_int_t)json_array_size(list)));
 	json_decref(list);
+	long total = (long)json_array_size(matching);
+	json_t *chunk = json_array();
+	for (long k = offset; k < total && k < offset + limit; k++)
+		json_array_append(chunk, json_array_get(matching, (size_t)k));
+	json_decref(matching);
+	json_t *res = json_pack("{s:o, s:I}", "chunk", chunk, "total_room_count_estimate",
+	                        (json_int_t)total);
+	char tok[32];
+	if (offset + limit < total) {
+		snprintf(tok, sizeof(tok), "p%ld", offset + limit);
+		json_object_set_new(res, "next_batch", json_string(tok));
+	}
+	if (offset > 0) {
+		snprintf(tok, sizeof(tok), "p%ld", offset > limit ? offset - limit : 0);
+		json_object_set_new(res, "prev_batch", json_string(tok));
+	}
+	http_reply_json(r, 200, res);
 }

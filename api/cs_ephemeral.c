@@ -168,13 +168,13 @@ void cs_typing_put(http_req *r)
 		return;
 	}
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], false, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	int64_t ms = timeout ? json_integer_value(timeout) : 30000;
 	if (ms <= 0 || ms > 120000)
 		ms = 30000;
 	if (cs_typing_set(CS(r)->typing, info.room_id, r->user_id, json_is_true(typing), ms)) {
-		http_wake(CS(r)->http);
+		cs_wake_room(CS(r), info.room_id);
 		if (CS(r)->fed != NULL) { /* the room's other servers show it too */
 			json_t *c = json_pack("{s:s, s:s, s:b}", "room_id", info.room_id, "user_id", r->user_id,
 			                      "typing", json_is_true(typing));
@@ -227,7 +227,7 @@ void cs_receipt(http_req *r)
 	if (!cs_body_str(r, "thread_id", false, &thread))
 		return;
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], false, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	if (put_marker(r, info.room_id, r->param[1], r->param[2], thread))
 		http_reply_empty(r);
@@ -237,7 +237,7 @@ void cs_read_markers(http_req *r)
 {
 	static const char *const keys[] = {"m.fully_read", "m.read", "m.read.private"};
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], false, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *ev;

@@ -17,6 +17,19 @@ bool cs_filter_passes(const json_t *filter, const char *type, const char *sender
 json_t *cs_event_json(cs_ctx *c, const mxdb_event *e, const char *device);
 void cs_fix_redacted(cs_ctx *c, json_t *ev);
 
+/* What committed since parked syncs last looked: the rooms touched and the
+ * users named by member events (cs_wake.c builds it, cs_sync.c matches it). */
+typedef struct cs_changes {
+	struct mx_map *rooms;
+	struct mx_map *users;
+} cs_changes;
+bool cs_sync_match(const void *park, void *changes);
+/* cs_wake.c */
+cs_wake *cs_wake_start(cs_ctx *c);
+void cs_wake_stop(cs_wake *w);
+void cs_wake_commit(cs_wake *w, uint64_t pos);
+void cs_wake_room(cs_ctx *c, const char *room);
+
 /* cs_misc.c */
 void cs_versions(http_req *r);
 void cs_wellknown_client(http_req *r);

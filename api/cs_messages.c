@@ -134,7 +134,8 @@ static long query_limit(http_req *r, long def, long max)
 void cs_messages(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], true, &info))
+	uint64_t left_at;
+	if (!cs_room_member(r, r->param[0], &left_at, &info))
 		return;
 	const char *dir = http_query(r, "dir"), *from = http_query(r, "from");
 	const char *to = http_query(r, "to");
@@ -153,6 +154,15 @@ void cs_messages(http_req *r)
 	    (to != NULL && !(has_stop = cs_token_pos(to, &stop)))) {
 		http_reply_error(r, 400, "M_INVALID_PARAM", "bad pagination token");
 		return;
+	}
+	if (left_at > 0) {
+		/* a user who left reads the history up to the leave, no further */
+		if (back && p > left_at)
+			p = left_at;
+		if (!back && (!has_stop || stop > left_at)) {
+			has_stop = true;
+			stop = left_at;
+		}
 	}
 	json_t *filter;
 	if (!query_filter(r, &filter))
@@ -231,7 +241,7 @@ static json_t *events_array(cs_ctx *c, const mxdb_events *evs, const char *devic
 void cs_context(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], true, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	uint64_t pos = find_pos(CS(r), info.room_id, r->param[1]);
 	char *json = NULL;

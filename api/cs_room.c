@@ -23,22 +23,6 @@ static void reply_write(http_req *r, mxdb_status st, const mxdb_error *e,
 		http_reply_json(r, 200, json_pack("{s:s}", "event_id", res->event_id));
 }
 
-/* The room ID behind a room ID or alias; replies 404 when unknown. */
-static bool resolve_room(http_req *r, const char *room, mxdb_room_info *info)
-{
-	mxdb_error e;
-	mxdb_status st = mxdb_room_info_get(CS(r)->db, room, info, &e);
-	if (st == MXDB_ENOTFOUND || st == MXDB_EINVAL) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
-		return false;
-	}
-	if (st != MXDB_OK) {
-		cs_fail(r, st, &e);
-		return false;
-	}
-	return true;
-}
-
 /* ---- createRoom ---- */
 
 static const struct {
@@ -175,7 +159,7 @@ static void join_room(http_req *r, const char *room)
 		join_remote(r, room);
 		return;
 	}
-	if (!resolve_room(r, room, &info))
+	if (!cs_room_resolve(r, room, &info))
 		return;
 	char *content = profile_content(CS(r), r->user_id);
 	mxdb_error e;
@@ -222,22 +206,19 @@ void cs_membership(http_req *r)
 	    !cs_body_str(r, "reason", false, &reason))
 		return;
 	mxdb_room_info info;
-	if (!resolve_room(r, r->param[0], &info))
+	if (!cs_room_resolve(r, r->param[0], &info))
 		return;
 	mxdb_error e;
 	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, target,
 	                                 member_ops[i].op, reason, NULL, NULL, &e);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_empty(r);
+	cs_done(r, st, &e);
 }
 
 void cs_forget(http_req *r)
 {
 	char ms[16];
 	mxdb_room_info info;
-	if (!resolve_room(r, r->param[0], &info))
+	if (!cs_room_resolve(r, r->param[0], &info))
 		return;
 	if (mxdb_member_of(CS(r)->db, info.room_id, r->user_id, ms, NULL) == MXDB_OK &&
 	    strcmp(ms, "join") == 0) {
@@ -289,11 +270,12 @@ void cs_state_put(http_req *r)
 
 void cs_state_get(http_req *r)
 {
-	if (!cs_require_member(r, r->param[0], r->user_id, true))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;
-	mxdb_status st = mxdb_state_event(CS(r)->db, r->param[0], r->param[1], r->param[2], &json, &e);
+	mxdb_status st = mxdb_state_event(CS(r)->db, info.room_id, r->param[1], r->param[2], &json, &e);
 	if (st != MXDB_OK) {
 		cs_fail(r, st, &e);
 		return;
@@ -311,11 +293,12 @@ void cs_state_get(http_req *r)
 
 void cs_state_all(http_req *r)
 {
-	if (!cs_require_member(r, r->param[0], r->user_id, true))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;
-	mxdb_status st = mxdb_state(CS(r)->db, r->param[0], &json, &e);
+	mxdb_status st = mxdb_state(CS(r)->db, info.room_id, &json, &e);
 	if (st != MXDB_OK)
 		cs_fail(r, st, &e);
 	else
@@ -324,28 +307,37 @@ void cs_state_all(http_req *r)
 
 void cs_members(http_req *r)
 {
-	if (!cs_require_member(r, r->param[0], r->user_id, true))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
-	const char *ms = http_query(r, "membership");
+	const char *ms = http_query(r, "membership"), *not_ms = http_query(r, "not_membership");
 	char *json = NULL;
 	mxdb_error e;
-	mxdb_status st = mxdb_members(CS(r)->db, r->param[0], ms, &json, &e);
+	mxdb_status st = mxdb_members(CS(r)->db, info.room_id, ms, &json, &e);
 	if (st != MXDB_OK) {
 		cs_fail(r, st, &e);
 		return;
 	}
 	json_t *list = cs_json(r, json);
-	if (list != NULL)
-		http_reply_json(r, 200, json_pack("{s:o}", "chunk", list));
+	if (list == NULL)
+		return;
+	for (size_t i = json_array_size(list); not_ms != NULL && i-- > 0;) {
+		json_t *m = json_object_get(json_object_get(json_array_get(list, i), "content"),
+		                            "membership");
+		if (json_is_string(m) && strcmp(json_string_value(m), not_ms) == 0)
+			json_array_remove(list, i);
+	}
+	http_reply_json(r, 200, json_pack("{s:o}", "chunk", list));
 }
 
 void cs_joined_members(http_req *r)
 {
-	if (!cs_require_member(r, r->param[0], r->user_id, false))
+	mxdb_room_info info;
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;
-	mxdb_status st = mxdb_members(CS(r)->db, r->param[0], "join", &json, &e);
+	mxdb_status st = mxdb_members(CS(r)->db, info.room_id, "join", &json, &e);
 	if (st != MXDB_OK) {
 		cs_fail(r, st, &e);
 		return;
@@ -391,7 +383,7 @@ void cs_redact(http_req *r)
 void cs_event_get(http_req *r)
 {
 	mxdb_room_info info;
-	if (!cs_room_member(r, r->param[0], true, &info))
+	if (!cs_room_member(r, r->param[0], NULL, &info))
 		return;
 	char *json = NULL;
 	mxdb_error e;

@@ -113,7 +113,7 @@ mxdb_status cs_auth(void *app, const char *token, char **user, char **device)
 static void on_commit(void *ctx, uint64_t pos)
 {
 	cs_ctx *c = ctx;
-	http_wake(c->http);
+	cs_wake_commit(c->wake, pos);
 }
 
 static void on_acct_change(void *arg)
@@ -127,6 +127,9 @@ mxdb_status cs_init(cs_ctx *c, mxdb_error *err)
 	c->typing = cs_typing_new();
 	if (c->typing == NULL)
 		return mx_fail(err, MXDB_ENOMEM, "out of memory");
+	c->wake = cs_wake_start(c);
+	if (c->wake == NULL)
+		return mx_fail(err, MXDB_ENOMEM, "cannot start the sync waker");
 	c->commit_sub = mxdb_on_commit(c->db, on_commit, c);
 	if (c->commit_sub == 0)
 		return mx_fail(err, MXDB_EINTERNAL, "cannot subscribe to commits");
@@ -139,6 +142,8 @@ void cs_quiesce(cs_ctx *c)
 	if (c->commit_sub > 0)
 		mxdb_unsubscribe(c->db, c->commit_sub);
 	c->commit_sub = 0;
+	cs_wake_stop(c->wake);
+	c->wake = NULL;
 	if (c->acct != NULL)
 		acct_set_notify(c->acct, NULL, NULL);
 }

@@ -28,13 +28,41 @@ typedef struct sync_req {
 	const json_t *state_f;  /* filter.room.state */
 	size_t limit;
 	int64_t deadline;
+	const char *user_id;    /* the request's (lives as long as it) */
+	mx_map *joined;         /* joined rooms at the last look, for cs_sync_match */
 } sync_req;
 
 static void sync_req_free(void *p)
 {
 	sync_req *s = p;
 	json_decref(s->filter);
+	map_free(s->joined, NULL);
 	free(s);
+}
+
+bool cs_sync_match(const void *park, void *arg)
+{
+	const sync_req *s = park;
+	const cs_changes *ch = arg;
+	if (s->joined == NULL || map_has(ch->users, s->user_id, strlen(s->user_id)))
+		return true;
+	size_t it = 0, kl;
+	const char *k;
+	void *v;
+	while (map_next(ch->rooms, &it, &k, &kl, &v))
+		if (map_has(s->joined, k, kl))
+			return true;
+	return false;
+}
+
+/* Remembers the joined rooms, so that only their events wake this sync. */
+static void note_joined(sync_req *s, const mxdb_user_room *rooms, size_t n)
+{
+	map_free(s->joined, NULL);
+	s->joined = map_new(n);
+	for (size_t i = 0; i < n && s->joined != NULL; i++)
+		if (strcmp(rooms[i].membership, "join") == 0)
+			map_put(s->joined, rooms[i].room_id, strlen(rooms[i].room_id), NULL, NULL);
 }
 
 static bool parse_since(const char *since, sync_req *s)
@@ -53,6 +81,11 @@ static bool parse_since(const char *since, sync_req *s)
 static sync_req *sync_parse(http_req *r)
 {
 	sync_req *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		http_reply_error(r, 500, "M_UNKNOWN", "out of memory");
+		return NULL;
+	}
+	s->user_id = r->user_id;
 	const char *since = http_query(r, "since"), *timeout = http_query(r, "timeout");
 	const char *full = http_query(r, "full_state"), *filter = http_query(r, "filter");
 	s->initial = since == NULL || since[0] == '\0';
@@ -136,6 +169,39 @@ static json_t *state_without(cs_ctx *c, const sync_req *s, const char *room, con
 	return out;
 }
 
+/* The room summary: joined and invited counts and up to five heroes (the
+ * other members, by user ID), which clients use to name unnamed rooms. */
+static json_t *room_summary(cs_ctx *c, const char *room, const char *me)
+{
+	char *text = NULL;
+	json_t *sum = json_object();
+	if (mxdb_members(c->db, room, NULL, &text, NULL) != MXDB_OK)
+		return sum;
+	json_t *members = json_loads(text, 0, NULL);
+	mxdb_free(text);
+	json_int_t joined = 0, invited = 0;
+	json_t *heroes = json_array();
+	size_t i;
+	json_t *ev;
+	json_array_foreach(members, i, ev) {
+		const char *ms = json_string_value(json_object_get(json_object_get(ev, "content"),
+		                                                   "membership"));
+		const char *who = json_string_value(json_object_get(ev, "state_key"));
+		if (ms == NULL || who == NULL)
+			continue;
+		bool j = strcmp(ms, "join") == 0, inv = strcmp(ms, "invite") == 0;
+		joined += j;
+		invited += inv;
+		if ((j || inv) && strcmp(who, me) != 0 && json_array_size(heroes) < 5)
+			json_array_append_new(heroes, json_string(who));
+	}
+	json_decref(members);
+	json_object_set_new(sum, "m.heroes", heroes);
+	json_object_set_new(sum, "m.joined_member_count", json_integer(joined));
+	json_object_set_new(sum, "m.invited_member_count", json_integer(invited));
+	return sum;
+}
+
 static json_t *room_entry(json_t *timeline, bool limited, uint64_t first_pos)
 {
 	char prev[32];
@@ -166,9 +232,11 @@ static json_t *joined_room(cs_ctx *c, const sync_req *s, http_req *r, const char
 			json_array_append_new(tl, j);
 	}
 	json_t *entry = room_entry(tl, limited, n > first ? evs[first].pos : 0);
-	if (with_state || newly_joined || limited)
+	if (with_state || newly_joined || limited) {
 		json_object_set_new(json_object_get(entry, "state"), "events",
 		                    state_without(c, s, room, tl));
+		json_object_set_new(entry, "summary", room_summary(c, room, r->user_id));
+	}
 	return entry;
 }
 
@@ -295,9 +363,20 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 {
 	cs_ctx *c = CS(r);
 	uint64_t E = mxdb_stream_pos(c->db), A = acct_pos(c->acct), T = cs_typing_pos(c->typing);
+	mxdb_events evs = {0};
+	if (!s->initial) {
+		mxdb_events_since(c->db, s->e, NULL, 0, r->user_id, SYNC_EVENTS_CAP, &evs, NULL);
+		if (evs.n == SYNC_EVENTS_CAP)
+			E = evs.ev[evs.n - 1].pos;
+		else if (evs.n > 0 && evs.ev[evs.n - 1].pos > E)
+			E = evs.ev[evs.n - 1].pos;
+	}
+	/* The rooms are read after the events, so a room joined meanwhile has
+	 * its membership here when its events are in evs. */
 	mxdb_user_room *rooms = NULL;
 	size_t nrooms = 0;
 	mxdb_user_rooms(c->db, r->user_id, NULL, &rooms, &nrooms, NULL);
+	note_joined(s, rooms, nrooms);
 	json_t *join = json_object(), *invite = json_object(), *leave = json_object();
 	json_t *acct_res = NULL;
 	acct_sync(c->acct, r->user_id, r->device_id, s->initial ? 0 : s->a, A, s->initial, &acct_res,
@@ -315,15 +394,9 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 				json_object_set_new(leave, rooms[i].room_id, room_entry(json_array(), false, 0));
 		}
 	} else {
-		mxdb_events evs = {0};
-		mxdb_events_since(c->db, s->e, NULL, 0, r->user_id, SYNC_EVENTS_CAP, &evs, NULL);
-		if (evs.n == SYNC_EVENTS_CAP)
-			E = evs.ev[evs.n - 1].pos;
-		else if (evs.n > 0 && evs.ev[evs.n - 1].pos > E)
-			E = evs.ev[evs.n - 1].pos;
 		incremental_rooms(c, s, r, &evs, rooms, nrooms, join, invite, leave);
-		mxdb_events_free(&evs);
 	}
+	mxdb_events_free(&evs);
 	add_room_extras(c, s, r, join, rooms, nrooms, acct_res);
 	json_t *changed = shared_users(c, r->user_id, rooms, nrooms,
 	                               json_object_get(acct_res, "device_lists"));

@@ -56,10 +56,8 @@ static void account_data(http_req *r, bool put)
 	mxdb_error e;
 	if (room != NULL) {
 		mxdb_room_info info;
-		if (mxdb_room_info_get(CS(r)->db, room, &info, NULL) != MXDB_OK) {
-			http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
+		if (!cs_room_resolve(r, room, &info))
 			return;
-		}
 	}
 	if (!put) {
 		json_t *v;

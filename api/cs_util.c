@@ -61,30 +61,42 @@ bool cs_is_local_user(cs_ctx *c, const char *user_id)
 	return colon != NULL && strcmp(colon + 1, c->server_name) == 0;
 }
 
-bool cs_require_member(http_req *r, const char *room, const char *user, bool allow_left)
+/* The stream position of user's membership event in room, 0 if none. */
+static uint64_t membership_pos(cs_ctx *c, const char *room, const char *user)
+{
+	mxdb_user_room *rooms = NULL;
+	size_t n = 0;
+	uint64_t pos = 0;
+	if (mxdb_user_rooms(c->db, user, NULL, &rooms, &n, NULL) != MXDB_OK)
+		return 0;
+	for (size_t i = 0; i < n && pos == 0; i++)
+		if (strcmp(rooms[i].room_id, room) == 0)
+			pos = rooms[i].pos;
+	mxdb_user_rooms_free(rooms, n);
+	return pos;
+}
+
+bool cs_require_member(http_req *r, const char *room, const char *user, uint64_t *left_at)
 {
 	char ms[16];
 	mxdb_error e;
 	mxdb_status st = mxdb_member_of(CS(r)->db, room, user, ms, &e);
-	if (st == MXDB_ENOTFOUND) {
-		mxdb_room_info info;
-		if (mxdb_room_info_get(CS(r)->db, room, &info, NULL) != MXDB_OK)
-			http_reply_error(r, 404, "M_NOT_FOUND", "unknown room %s", room);
-		else
-			http_reply_error(r, 403, "M_FORBIDDEN", "%s is not in room %s", user, room);
-		return false;
-	}
-	if (st != MXDB_OK) {
+	if (st != MXDB_OK && st != MXDB_ENOTFOUND) {
 		cs_fail(r, st, &e);
 		return false;
 	}
-	if (strcmp(ms, "join") == 0 || (allow_left && strcmp(ms, "leave") == 0))
+	if (left_at != NULL)
+		*left_at = 0;
+	if (st == MXDB_OK && strcmp(ms, "join") == 0)
+		return true;
+	if (st == MXDB_OK && left_at != NULL && strcmp(ms, "leave") == 0 &&
+	    (*left_at = membership_pos(CS(r), room, user)) > 0)
 		return true;
 	http_reply_error(r, 403, "M_FORBIDDEN", "%s is not joined to room %s", user, room);
 	return false;
 }
 
-bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_info *info)
+bool cs_room_resolve(http_req *r, const char *room, mxdb_room_info *info)
 {
 	mxdb_error e;
 	mxdb_status st = mxdb_room_info_get(CS(r)->db, room, info, &e);
@@ -96,5 +108,11 @@ bool cs_room_member(http_req *r, const char *room, bool allow_left, mxdb_room_in
 		cs_fail(r, st, &e);
 		return false;
 	}
-	return cs_require_member(r, info->room_id, r->user_id, allow_left);
+	return true;
+}
+
+bool cs_room_member(http_req *r, const char *room, uint64_t *left_at, mxdb_room_info *info)
+{
+	return cs_room_resolve(r, room, info) &&
+	       cs_require_member(r, info->room_id, r->user_id, left_at);
 }

@@ -57,8 +57,16 @@ mxdb_status http_new(http_server **out, const http_config *cfg, mxdb_error *err)
 
 void http_add_routes(http_server *s, const http_routes *routes)
 {
-	if (s->ntables < HTTP_MAX_TABLES)
-		s->tables[s->ntables++] = routes;
+	http_add_routes_app(s, routes, NULL);
+}
+
+void http_add_routes_app(http_server *s, const http_routes *routes, void *app)
+{
+	if (s->ntables >= HTTP_MAX_TABLES)
+		return;
+	s->tables[s->ntables] = routes;
+	s->table_app[s->ntables] = app != NULL ? app : s->cfg.app;
+	s->ntables++;
 }
 
 int http_port(const http_server *s)
@@ -179,6 +187,28 @@ void http_wake(http_server *s)
 	while (s->parked != NULL)
 		resume_locked(s, s->parked);
 	pthread_mutex_unlock(&s->mu);
+}
+
+void http_wake_match(http_server *s, http_handler fn, bool (*match)(const void *park, void *arg),
+                     void *arg)
+{
+	pthread_mutex_lock(&s->mu);
+	s->gen++;
+	for (http_conn *c = s->parked, *n; c != NULL; c = n) {
+		n = c->pnext;
+		if (c->route == NULL || c->route->fn != fn || c->req.park == NULL ||
+		    match(c->req.park, arg))
+			resume_locked(s, c);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+bool http_has_parked(http_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	bool any = s->parked != NULL;
+	pthread_mutex_unlock(&s->mu);
+	return any;
 }
 
 static void *timer_main(void *arg)

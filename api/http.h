@@ -66,7 +66,7 @@ typedef struct http_config {
 	const char *tls_cert_pem; /* PEM texts: serve HTTPS when both are set */
 	const char *tls_key_pem;
 	http_auth_fn auth;
-	void *app;               /* handed to handlers as r->app */
+	void *app;               /* handed to auth, and to handlers whose table has none */
 } http_config;
 
 #define HTTP_MAX_SEGS 24
@@ -95,8 +95,12 @@ struct http_req {
 };
 
 mxdb_status http_new(http_server **out, const http_config *cfg, mxdb_error *err);
-/* Adds a route table (before http_start). Tables are tried in order. */
+/* Adds a route table (before http_start). Tables are tried in order; their
+ * handlers see the config's app as r->app. */
 void http_add_routes(http_server *s, const http_routes *routes);
+/* The same with an app of the table's own, so facades with different
+ * contexts (client API, table API, federation) can share one server. */
+void http_add_routes_app(http_server *s, const http_routes *routes, void *app);
 mxdb_status http_start(http_server *s, mxdb_error *err);
 int http_port(const http_server *s);
 /* Stops accepting, resumes every parked request (their handlers see
@@ -107,6 +111,14 @@ bool http_closing(const http_server *s);
 /* Re-runs every parked request's handler (something they may wait for
  * happened). Safe from any thread. */
 void http_wake(http_server *s);
+
+/* Like http_wake, but a parked request of handler fn is re-run only when
+ * match(r->park, arg) accepts it (requests of other handlers always are);
+ * match runs under the server's lock and must be quick. */
+void http_wake_match(http_server *s, http_handler fn, bool (*match)(const void *park, void *arg),
+                     void *arg);
+/* Whether any request is parked now. */
+bool http_has_parked(http_server *s);
 
 /* Parks the request: the handler returns without replying and is run again
  * (with r->resumed) on http_wake or when deadline_ms (monotonic) passes. */

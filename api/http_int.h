@@ -37,6 +37,7 @@ typedef struct http_conn {
 struct http_server {
 	http_config cfg;
 	const http_routes *tables[HTTP_MAX_TABLES];
+	void *table_app[HTTP_MAX_TABLES]; /* each table's handlers get its own app */
 	int ntables;
 	struct MHD_Daemon *mhd;
 	int port;

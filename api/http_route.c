@@ -98,6 +98,7 @@ static const http_route *find_route(http_server *s, http_req *r, bool *path_know
 {
 	*path_known = false;
 	for (int t = 0; t < s->ntables; t++) {
+		r->app = s->table_app[t];
 		const http_routes *tab = s->tables[t];
 		for (const char *const *pre = tab->prefixes; *pre != NULL; pre++) {
 			int first = match_prefix(*pre, r);

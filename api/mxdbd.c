@@ -44,7 +44,7 @@ static void fed_typing(void *ctx, const char *room_id, const char *user_id, bool
 {
 	cs_ctx *cs = ctx;
 	if (cs_typing_set(cs->typing, room_id, user_id, typing, 30000))
-		http_wake(cs->http);
+		cs_wake_room(cs, room_id);
 }
 
 static void fed_receipt(void *ctx, const char *room_id, const char *user_id, const char *event_id,
@@ -52,7 +52,7 @@ static void fed_receipt(void *ctx, const char *room_id, const char *user_id, con
 {
 	cs_ctx *cs = ctx;
 	if (acct_receipt_put(cs->acct, room_id, user_id, "m.read", event_id, thread_id, NULL) == MXDB_OK)
-		http_wake(cs->http);
+		cs_wake_room(cs, room_id);
 }
 
 /* Federation: the service, its routes on the main listener, or on a

@@ -1,7 +1,8 @@
 /*
  * acct.c: the accounts store's connection and schema, users (Argon2id
- * hashes), devices, access tokens (with an in-memory cache), profiles,
- * filters and transaction IDs. The streamed parts live in acct_stream.c.
+ * hashes), devices and access tokens (with an in-memory cache). Profiles,
+ * filters and transaction IDs live in acct_profile.c, the streamed parts in
+ * acct_stream.c.
  * Never hashes a password while holding the lock.
  */
 #include <stdarg.h>
@@ -49,7 +50,7 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS acct_receipts_pos ON acct_receipts(pos);"
 	"CREATE TABLE IF NOT EXISTS acct_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
-static int64_t now_ms(void)
+int64_t acct_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -108,6 +109,12 @@ char *acct_col_str(sqlite3_stmt *st, int col)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
 	return t != NULL ? strdup((const char *)t) : NULL;
+}
+
+void acct_set_col(json_t *obj, const char *key, sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) != SQLITE_NULL)
+		json_object_set_new(obj, key, json_string((const char *)sqlite3_column_text(st, col)));
 }
 
 json_t *acct_col_json(sqlite3_stmt *st, int col)
@@ -270,7 +277,7 @@ mxdb_status acct_user_create(acct_db *a, const char *localpart, const char *pass
 	sqlite3_stmt *q = acct_stmt(a, err,
 	                            "INSERT INTO acct_users(user_id, password_hash, created_ts)"
 	                            " VALUES(?, ?, ?) ON CONFLICT DO NOTHING",
-	                            "sni", uid, password ? hash : NULL, now_ms());
+	                            "sni", uid, password ? hash : NULL, acct_now_ms());
 	if (q == NULL) {
 		pthread_mutex_unlock(&a->mu);
 		return MXDB_EIO;
@@ -371,7 +378,7 @@ mxdb_status acct_login(acct_db *a, const char *user_id, const char *device_id,
 	                           "INSERT INTO acct_devices(user_id, device_id, display_name,"
 	                           " last_seen_ts) VALUES(?, ?, ?, ?) ON CONFLICT(user_id, device_id)"
 	                           " DO UPDATE SET last_seen_ts = excluded.last_seen_ts",
-	                           "ssni", user_id, device_id, display_name, now_ms());
+	                           "ssni", user_id, device_id, display_name, acct_now_ms());
 	if (st == MXDB_OK)
 		st = acct_exec(a, err, "INSERT INTO acct_tokens(token, user_id, device_id) VALUES(?,?,?)",
 		               "sss", tok, user_id, device_id);
@@ -454,36 +461,6 @@ mxdb_status acct_logout_others(acct_db *a, const char *user_id, const char *keep
 	return st;
 }
 
-mxdb_status acct_user_search(acct_db *a, const char *term, int64_t limit, json_t **out,
-                             mxdb_error *err)
-{
-	char pattern[600];
-	snprintf(pattern, sizeof(pattern), "%%%s%%", term);
-	json_t *list = json_array();
-	pthread_mutex_lock(&a->mu);
-	sqlite3_stmt *q = acct_stmt(a, err,
-	                            "SELECT user_id, displayname, avatar_url FROM acct_users"
-	                            " WHERE user_id LIKE ?1 OR displayname LIKE ?1"
-	                            " ORDER BY user_id LIMIT ?2",
-	                            "si", pattern, limit + 1);
-	while (q != NULL && sqlite3_step(q) == SQLITE_ROW) {
-		json_t *u = json_pack("{s:s}", "user_id", (const char *)sqlite3_column_text(q, 0));
-		if (sqlite3_column_type(q, 1) != SQLITE_NULL)
-			json_object_set_new(u, "display_name", json_string((const char *)sqlite3_column_text(q, 1)));
-		if (sqlite3_column_type(q, 2) != SQLITE_NULL)
-			json_object_set_new(u, "avatar_url", json_string((const char *)sqlite3_column_text(q, 2)));
-		json_array_append_new(list, u);
-	}
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&a->mu);
-	if (q == NULL) {
-		json_decref(list);
-		return MXDB_EIO;
-	}
-	*out = list;
-	return MXDB_OK;
-}
-
 mxdb_status acct_device_delete(acct_db *a, const char *user_id, const char *device_id,
                                mxdb_error *err)
 {
@@ -516,11 +493,12 @@ mxdb_status acct_devices(acct_db *a, const char *user_id, const char *device_id,
 	                            " ORDER BY device_id",
 	                            "sn", user_id, device_id);
 	while (q != NULL && sqlite3_step(q) == SQLITE_ROW) {
-		json_t *d = json_pack("{s:s}", "device_id", (const char *)sqlite3_column_text(q, 0));
-		if (sqlite3_column_type(q, 1) != SQLITE_NULL)
-			json_object_set_new(d, "display_name",
-			                    json_string((const char *)sqlite3_column_text(q, 1)));
-		json_object_set_new(d, "last_seen_ts", json_integer(sqlite3_column_int64(q, 2)));
+		/* Clients (matrix-nio) want every field, null when unknown. */
+		json_t *d = json_pack("{s:s, s:n, s:n, s:I}", "device_id",
+		                      (const char *)sqlite3_column_text(q, 0), "display_name",
+		                      "last_seen_ip", "last_seen_ts",
+		                      (json_int_t)sqlite3_column_int64(q, 2));
+		acct_set_col(d, "display_name", q, 1);
 		json_array_append_new(list, d);
 	}
 	sqlite3_finalize(q);
@@ -549,133 +527,5 @@ mxdb_status acct_device_rename(acct_db *a, const char *user_id, const char *devi
 	pthread_mutex_unlock(&a->mu);
 	if (st == MXDB_OK && changed == 0)
 		return mx_fail(err, MXDB_ENOTFOUND, "no such device");
-	return st;
-}
-
-/* ---- profiles ---- */
-
-mxdb_status acct_profile_get(acct_db *a, const char *user_id, json_t **out, mxdb_error *err)
-{
-	mxdb_status st = MXDB_OK;
-	pthread_mutex_lock(&a->mu);
-	sqlite3_stmt *q = acct_stmt(a, err,
-	                            "SELECT displayname, avatar_url FROM acct_users WHERE user_id = ?",
-	                            "s", user_id);
-	if (q == NULL) {
-		st = MXDB_EIO;
-	} else if (sqlite3_step(q) != SQLITE_ROW) {
-		st = mx_fail(err, MXDB_ENOTFOUND, "no such user");
-	} else {
-		json_t *p = json_object();
-		if (sqlite3_column_type(q, 0) != SQLITE_NULL)
-			json_object_set_new(p, "displayname", json_string((const char *)sqlite3_column_text(q, 0)));
-		if (sqlite3_column_type(q, 1) != SQLITE_NULL)
-			json_object_set_new(p, "avatar_url", json_string((const char *)sqlite3_column_text(q, 1)));
-		*out = p;
-	}
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&a->mu);
-	return st;
-}
-
-mxdb_status acct_profile_set(acct_db *a, const char *user_id, const char *field,
-                             const char *value, mxdb_error *err)
-{
-	const char *sql;
-	if (strcmp(field, "displayname") == 0)
-		sql = "UPDATE acct_users SET displayname = ? WHERE user_id = ?";
-	else if (strcmp(field, "avatar_url") == 0)
-		sql = "UPDATE acct_users SET avatar_url = ? WHERE user_id = ?";
-	else
-		return mx_fail(err, MXDB_EINVAL, "unknown profile field %s", field);
-	pthread_mutex_lock(&a->mu);
-	mxdb_status st = acct_exec(a, err, sql, "ns", value, user_id);
-	int changed = sqlite3_changes(a->db);
-	pthread_mutex_unlock(&a->mu);
-	if (st == MXDB_OK && changed == 0)
-		return mx_fail(err, MXDB_ENOTFOUND, "no such user");
-	return st;
-}
-
-/* ---- filters ---- */
-
-mxdb_status acct_filter_put(acct_db *a, const char *user_id, const json_t *filter, char **id,
-                            mxdb_error *err)
-{
-	char *text = json_dumps(filter, JSON_COMPACT);
-	if (text == NULL)
-		return mx_fail(err, MXDB_ENOMEM, "out of memory");
-	int64_t fid = 0;
-	pthread_mutex_lock(&a->mu);
-	sqlite3_stmt *q = acct_stmt(a, err,
-	                            "INSERT INTO acct_filters(user_id, filter_id, filter)"
-	                            " VALUES(?1, (SELECT coalesce(max(filter_id), -1) + 1"
-	                            " FROM acct_filters WHERE user_id = ?1), ?2) RETURNING filter_id",
-	                            "ss", user_id, text);
-	bool ok = q != NULL && sqlite3_step(q) == SQLITE_ROW;
-	if (ok)
-		fid = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&a->mu);
-	free(text);
-	if (!ok)
-		return mx_fail(err, MXDB_EIO, "cannot store the filter");
-	char buf[32];
-	snprintf(buf, sizeof(buf), "%lld", (long long)fid);
-	*id = strdup(buf);
-	return MXDB_OK;
-}
-
-mxdb_status acct_filter_get(acct_db *a, const char *user_id, const char *id, json_t **out,
-                            mxdb_error *err)
-{
-	char *end;
-	long long fid = strtoll(id, &end, 10);
-	if (*id == '\0' || *end != '\0' || fid < 0)
-		return mx_fail(err, MXDB_ENOTFOUND, "no such filter");
-	*out = NULL;
-	pthread_mutex_lock(&a->mu);
-	sqlite3_stmt *q = acct_stmt(a, err,
-	                            "SELECT filter FROM acct_filters WHERE user_id = ? AND filter_id = ?",
-	                            "si", user_id, (int64_t)fid);
-	if (q != NULL && sqlite3_step(q) == SQLITE_ROW)
-		*out = acct_col_json(q, 0);
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&a->mu);
-	if (*out == NULL)
-		return mx_fail(err, MXDB_ENOTFOUND, "no such filter");
-	return MXDB_OK;
-}
-
-/* ---- transaction IDs ---- */
-
-mxdb_status acct_txn_get(acct_db *a, const char *user_id, const char *device_id,
-                         const char *txn_id, char **event_id)
-{
-	mxdb_status st = MXDB_ENOTFOUND;
-	pthread_mutex_lock(&a->mu);
-	sqlite3_stmt *q = acct_stmt(a, NULL,
-	                            "SELECT event_id FROM acct_txns WHERE user_id = ?"
-	                            " AND device_id = ? AND txn_id = ?",
-	                            "sss", user_id, device_id ? device_id : "", txn_id);
-	if (q != NULL && sqlite3_step(q) == SQLITE_ROW) {
-		*event_id = acct_col_str(q, 0);
-		st = MXDB_OK;
-	}
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(&a->mu);
-	return st;
-}
-
-mxdb_status acct_txn_put(acct_db *a, const char *user_id, const char *device_id,
-                         const char *txn_id, const char *event_id, mxdb_error *err)
-{
-	pthread_mutex_lock(&a->mu);
-	mxdb_status st = acct_exec(a, err,
-	                           "INSERT OR REPLACE INTO acct_txns(user_id, device_id, txn_id,"
-	                           " event_id, ts) VALUES(?, ?, ?, ?, ?)",
-	                           "ssssi", user_id, device_id ? device_id : "", txn_id, event_id,
-	                           now_ms());
-	pthread_mutex_unlock(&a->mu);
 	return st;
 }

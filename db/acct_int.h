@@ -1,8 +1,8 @@
 /*
  * acct_int.h: the accounts module's private state and SQL helpers, shared by
- * acct.c (users, devices, tokens, profiles, filters, txn IDs) and
- * acct_stream.c (account data, to-device, receipts, keys, sync). Only
- * acct_db*.c include it.
+ * acct.c (users, devices, tokens), acct_profile.c (profiles, filters, txn
+ * IDs) and acct_stream.c (account data, to-device, receipts, keys, sync).
+ * Only acct*.c include it.
  */
 #ifndef MX_ACCT_INT_H
 #define MX_ACCT_INT_H
@@ -25,6 +25,8 @@ struct acct_db {
 	void *notify_arg;
 };
 
+/* Wall-clock milliseconds (origin of timestamps such as last_seen_ts). */
+int64_t acct_now_ms(void);
 /* Prepares sql and binds the arguments described by types, one letter each:
  * 's' text, 'n' text or NULL, 'i' int64. NULL on failure (err filled). */
 sqlite3_stmt *acct_stmt(acct_db *a, mxdb_error *err, const char *sql, const char *types, ...);
@@ -32,6 +34,8 @@ sqlite3_stmt *acct_stmt(acct_db *a, mxdb_error *err, const char *sql, const char
 mxdb_status acct_exec(acct_db *a, mxdb_error *err, const char *sql, const char *types, ...);
 /* A column as a malloc'd string (NULL for SQL NULL). */
 char *acct_col_str(sqlite3_stmt *st, int col);
+/* Sets obj[key] to a text column unless it is NULL. */
+void acct_set_col(json_t *obj, const char *key, sqlite3_stmt *st, int col);
 /* Parses a JSON text column (NULL when it is not JSON). */
 json_t *acct_col_json(sqlite3_stmt *st, int col);
 /* The next stream position (caller holds mu). */

@@ -7,16 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "acct_int.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static mxdb_status begin(acct_db *a, mxdb_error *err)
 {
@@ -147,7 +139,7 @@ mxdb_status acct_receipt_put(acct_db *a, const char *room_id, const char *user_i
 	                           "INSERT OR REPLACE INTO acct_receipts(room_id, user_id, type,"
 	                           " thread_id, event_id, ts, pos) VALUES(?, ?, ?, ?, ?, ?, ?)",
 	                           "sssssii", room_id, user_id, type, thread_id ? thread_id : "",
-	                           event_id, now_ms(), (int64_t)acct_next_pos(a));
+	                           event_id, acct_now_ms(), (int64_t)acct_next_pos(a));
 	pthread_mutex_unlock(&a->mu);
 	acct_notify(a);
 	return st;

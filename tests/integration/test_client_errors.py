@@ -245,6 +245,26 @@ def run(c):
     expect_empty("leave", c.req("POST", "/rooms/%s/leave" % q(room), {}, token=b))
     expect("send after leaving", c.req("PUT", "/rooms/%s/send/m.room.message/5" % q(room),
                                        {"body": "x"}, token=b), 403, "M_FORBIDDEN")
+    # after leaving, bob reads the history up to his leave, and nothing newer
+    j = expect("alice sends after bob left", c.req(
+        "PUT", "/rooms/%s/send/m.room.message/6" % q(room), {"msgtype": "m.text", "body": "secret"},
+        token=a), 200)
+    later = j["event_id"]
+    j = expect("messages after leaving", c.req("GET", "/rooms/%s/messages?dir=b&limit=50" % q(room),
+                                               token=b), 200)
+    chunk = (j or {}).get("chunk", [])
+    if not chunk or chunk[0].get("content", {}).get("membership") != "leave" or \
+            any(e.get("event_id") == later for e in chunk) or \
+            not any(e.get("event_id") == ev for e in chunk):
+        failures.append("history after leaving: %r" % [e.get("event_id") for e in chunk])
+    j = expect("messages forwards after leaving", c.req(
+        "GET", "/rooms/%s/messages?dir=f&limit=50" % q(room), token=b), 200)
+    if any(e.get("event_id") == later for e in (j or {}).get("chunk", [])):
+        failures.append("forward history after leaving shows a later message")
+    expect("state after leaving", c.req("GET", "/rooms/%s/state" % q(room), token=b), 403,
+           "M_FORBIDDEN")
+    expect("event after leaving", c.req("GET", "/rooms/%s/event/%s" % (q(room), q(later)),
+                                        token=b), 403, "M_FORBIDDEN")
     expect_empty("forget", c.req("POST", "/rooms/%s/forget" % q(room), {}, token=b))
     expect("delete someone's alias", c.req("DELETE", "/directory/room/%s" % q("#errs:test.local"),
                                            token=m), 403, "M_FORBIDDEN")
@@ -252,6 +272,26 @@ def run(c):
                                             {"room_id": room}, token=a), 400, "M_INVALID_PARAM")
     expect("bad visibility", c.req("PUT", "/directory/list/room/%s" % q(room),
                                    {"visibility": "secret"}, token=a), 400, "M_INVALID_PARAM")
+
+    # ---- room directory: public rooms, search and paging ----
+    for name in ("Gardening", "Cooking", "Garden tools"):
+        expect("public room", c.req("POST", "/createRoom", {"name": name, "visibility": "public",
+                                                            "preset": "public_chat"}, token=a), 200)
+    j = expect("publicRooms", c.req("GET", "/publicRooms?limit=2"), 200)
+    if len(j["chunk"]) != 2 or j.get("total_room_count_estimate") != 3 or "next_batch" not in j:
+        failures.append("publicRooms page 1: %r" % (j,))
+    j2 = expect("publicRooms page 2", c.req("GET", "/publicRooms?limit=2&since=" + j["next_batch"]), 200)
+    names = {e.get("name") for e in j["chunk"] + j2["chunk"]}
+    if names != {"Gardening", "Cooking", "Garden tools"} or "next_batch" in j2:
+        failures.append("publicRooms paging: %r %r" % (j, j2))
+    j = expect("publicRooms search", c.req("POST", "/publicRooms", {
+        "filter": {"generic_search_term": "garden"}}, token=a), 200)
+    if sorted(e.get("name") for e in j["chunk"]) != ["Garden tools", "Gardening"]:
+        failures.append("publicRooms search: %r" % (j,))
+    j = expect("members not leave", c.req("GET", "/rooms/%s/members?not_membership=leave" % q(room),
+                                          token=a), 200)
+    if any(m["content"]["membership"] == "leave" for m in j["chunk"]) or not j["chunk"]:
+        failures.append("not_membership: %r" % (j,))
 
     # ---- sync ----
     expect("bad since", c.req("GET", "/sync?since=garbage", token=a), 400, "M_INVALID_PARAM")

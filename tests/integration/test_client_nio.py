@@ -1,7 +1,8 @@
 """test_client_nio.py: a real Matrix client (matrix-nio, asyncio) against a
 real mxdbd: two users register and log in, create a room with an invite,
 join, send messages, receive them through sync, set and read state,
-redact, paginate /messages and leave."""
+redact, paginate /messages, read events and context, profiles, typing,
+read markers, filters, devices, and leave."""
 import asyncio
 import os
 import sys
@@ -112,6 +113,46 @@ async def main(url):
                                     limit=100)
         check(isinstance(r, nio.RoomMessagesResponse), "messages forwards: %r" % (r,))
         check("message 14" in [getattr(e, "body", None) for e in r.chunk], "forward pagination")
+
+        # more of the API as nio drives it: events, context, state, members,
+        # profiles, typing, read markers, filters, devices, presence
+        r = await bob.room_get_event(room, sent[3])
+        check(isinstance(r, nio.RoomGetEventResponse) and r.event.body == "message 3",
+              "get event: %r" % (r,))
+        r = await bob.room_context(room, sent[5], limit=4)
+        check(isinstance(r, nio.RoomContextResponse) and r.event.event_id == sent[5] and
+              [e.event_id for e in r.events_after][:1] == [sent[6]], "context: %r" % (r,))
+        r = await bob.room_get_state(room)
+        check(isinstance(r, nio.RoomGetStateResponse) and
+              any(e.get("type") == "m.room.name" for e in r.events), "get state: %r" % (r,))
+        r = await alice.set_displayname("Alice N.")
+        check(isinstance(r, nio.ProfileSetDisplayNameResponse), "set displayname: %r" % (r,))
+        r = await bob.get_displayname(alice.user_id)
+        check(isinstance(r, nio.ProfileGetDisplayNameResponse) and r.displayname == "Alice N.",
+              "get displayname: %r" % (r,))
+        r = await bob.joined_members(room)
+        check(isinstance(r, nio.JoinedMembersResponse) and
+              {m.user_id: m.display_name for m in r.members}.get(alice.user_id) == "Alice N.",
+              "joined members: %r" % (r,))
+        r = await alice.room_typing(room, True, 5000)
+        check(isinstance(r, nio.RoomTypingResponse), "typing: %r" % (r,))
+        r = await bob.room_read_markers(room, sent[-1], sent[-1])
+        check(isinstance(r, nio.RoomReadMarkersResponse), "read markers: %r" % (r,))
+        r = await sync_until(alice, alice_since, lambda r: room in r.rooms.join and any(
+            isinstance(e, nio.ReceiptEvent) for e in r.rooms.join[room].ephemeral))
+        alice_since = r.next_batch
+        r = await bob.upload_filter(room={"timeline": {"limit": 2}})
+        check(isinstance(r, nio.UploadFilterResponse), "filter: %r" % (r,))
+        r = await bob.sync(timeout=0, sync_filter=r.filter_id)
+        check(isinstance(r, nio.SyncResponse) and
+              len(r.rooms.join[room].timeline.events) <= 2, "sync with a stored filter")
+        r = await bob.devices()
+        check(isinstance(r, nio.DevicesResponse) and len(r.devices) == 1 and
+              r.devices[0].display_name == "test device", "devices: %r" % (r,))
+        r = await bob.whoami()
+        check(isinstance(r, nio.responses.WhoamiResponse) and r.user_id == bob.user_id, "whoami: %r" % (r,))
+        r = await bob.set_presence("online")
+        check(isinstance(r, nio.PresenceSetResponse), "presence: %r" % (r,))
 
         # bob leaves; alice sees the leave; bob's sync moves the room to leave
         r = await bob.room_leave(room)

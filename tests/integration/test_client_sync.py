@@ -96,8 +96,11 @@ def run():
           "transaction_id for the sender: %r" % mine)
     bsince = sync(b, bsince)["next_batch"]
 
-    # full_state gives the room's state even with no new events
+    # full_state gives the room's state even with no new events, and the summary
     j = sync(b, bsince, full_state="true")
+    summary = j["rooms"]["join"][room]["summary"]
+    check(summary.get("m.joined_member_count") == 2 and summary.get("m.heroes") == [alice],
+          "summary: %r" % summary)
     types = {e["type"] for e in j["rooms"]["join"][room]["state"]["events"]}
     check({"m.room.create", "m.room.power_levels", "com.example.x"} <= types, "full_state: %r" % types)
 

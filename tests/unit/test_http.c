@@ -33,15 +33,42 @@ static void h_wait(http_req *r)
 	http_reply_json(r, 200, json_pack("{s:b}", "closing", http_closing(r->srv)));
 }
 
+/* Parks with a key (its park state) until woken; answers the key. */
+static void h_keyed(http_req *r)
+{
+	if (!r->resumed) {
+		r->park = strdup(http_query(r, "key"));
+		r->park_free = free;
+		http_park(r, http_now_ms() + 5000);
+		return;
+	}
+	http_reply_json(r, 200, json_pack("{s:s}", "key", (char *)r->park));
+}
+
+static bool key_match(const void *park, void *arg)
+{
+	return strcmp(park, arg) == 0;
+}
+
+static int app_marker;
+static void h_app(http_req *r)
+{
+	http_reply_json(r, 200, json_pack("{s:b}", "mine", r->app == &app_marker));
+}
+
 static const http_route routes[] = {
 	{HTTP_GET, "echo/*/*?", h_echo, 0},
 	{HTTP_PUT | HTTP_POST, "body", h_echo, 0},
 	{HTTP_GET, "me", h_echo, HTTP_AUTH},
 	{HTTP_GET, "wait", h_wait, 0},
+	{HTTP_GET, "keyed", h_keyed, 0},
 	{0, NULL, NULL, 0},
 };
 static const char *const prefixes[] = {"/_t/r0", "/_t/v3", NULL};
 static const http_routes table = {prefixes, routes};
+static const http_route other_routes[] = {{HTTP_GET, "app", h_app, 0}, {0, NULL, NULL, 0}};
+static const char *const other_prefixes[] = {"/_other", NULL};
+static const http_routes other_table = {other_prefixes, other_routes};
 
 static mxdb_status auth(void *app, const char *token, char **user, char **device)
 {
@@ -129,6 +156,18 @@ static void *wait_thread(void *arg)
 	return NULL;
 }
 
+static void *keyed_a(void *arg)
+{
+	req(arg, "GET", "/_t/v3/keyed?key=a", NULL, NULL);
+	return NULL;
+}
+
+static void *keyed_b(void *arg)
+{
+	req(arg, "GET", "/_t/v3/keyed?key=b", NULL, NULL);
+	return NULL;
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -136,6 +175,7 @@ int main(void)
 	http_config cfg = {.port = 0, .threads = 2, .body_limit = 1000, .auth = auth};
 	CHECK(http_new(&s, &cfg, NULL) == MXDB_OK);
 	http_add_routes(s, &table);
+	http_add_routes_app(s, &other_table, &app_marker);
 	CHECK(http_start(s, NULL) == MXDB_OK);
 	port = http_port(s);
 	CHECK(port > 0);
@@ -192,7 +232,7 @@ int main(void)
 	int64_t t0 = http_now_ms();
 	req(&r, "GET", "/_t/v3/wait?ms=200", NULL, NULL);
 	int64_t dt = http_now_ms() - t0;
-	CHECK_MSG(r.status == 200 && dt >= 190 && dt < 2000, "status %ld after %lld ms", r.status,
+	CHECK_MSG(r.status == 200 && dt >= 190 && dt < 3000, "status %ld after %lld ms", r.status,
 	          (long long)dt);
 	/* ... and at once on http_wake */
 	resp w;
@@ -203,8 +243,30 @@ int main(void)
 	http_wake(s);
 	pthread_join(th, NULL);
 	dt = http_now_ms() - t0;
-	CHECK_MSG(w.status == 200 && dt < 1000, "status %ld after %lld ms", w.status, (long long)dt);
-	/* ... and http_stop answers it before stopping */
+	CHECK_MSG(w.status == 200 && dt < 3000, "status %ld after %lld ms", w.status, (long long)dt);
+	/* http_wake_match re-runs only the parked requests it matches */
+	resp ka, kb;
+	pthread_t tha, thb;
+	pthread_create(&tha, NULL, keyed_a, &ka);
+	pthread_create(&thb, NULL, keyed_b, &kb);
+	usleep(300000);
+	CHECK(http_has_parked(s));
+	http_wake_match(s, h_keyed, key_match, "a");
+	pthread_join(tha, NULL);
+	CHECK_MSG(ka.status == 200 && strstr(ka.body, "\"a\""), "%ld %s", ka.status, ka.body);
+	usleep(100000);
+	CHECK(kb.status == 0); /* still parked */
+	t0 = http_now_ms();
+	http_wake(s);
+	pthread_join(thb, NULL);
+	CHECK_MSG(kb.status == 200 && strstr(kb.body, "\"b\"") && http_now_ms() - t0 < 3000, "%ld %s",
+	          kb.status, kb.body);
+	CHECK(!http_has_parked(s));
+	/* a table added with its own app hands it to its handlers */
+	req(&r, "GET", "/_other/app", NULL, NULL);
+	CHECK_MSG(r.status == 200 && strstr(r.body, "\"mine\":true"), "%s", r.body);
+
+	/* http_stop answers a parked request before stopping */
 	pthread_create(&th, NULL, wait_thread, &w);
 	usleep(200000);
 	http_stop(s);
