@@ -300,6 +300,18 @@ static bool body_append(http_server *s, http_conn *c, const char *data, size_t n
 	return true;
 }
 
+void http_park_locked(http_server *s, http_conn *c)
+{
+	MHD_suspend_connection(c->mc);
+	c->parked = true;
+	c->pprev = NULL;
+	c->pnext = s->parked;
+	if (s->parked != NULL)
+		s->parked->pprev = c;
+	s->parked = c;
+	pthread_cond_signal(&s->cond);
+}
+
 /* Runs the handler until it answers or parks. Returns true when parked. */
 static bool run_handler(http_server *s, http_conn *c)
 {
@@ -326,14 +338,7 @@ static bool run_handler(http_server *s, http_conn *c)
 			r->resumed = true;
 			continue;
 		}
-		MHD_suspend_connection(c->mc);
-		c->parked = true;
-		c->pprev = NULL;
-		c->pnext = s->parked;
-		if (s->parked != NULL)
-			s->parked->pprev = c;
-		s->parked = c;
-		pthread_cond_signal(&s->cond);
+		http_park_locked(s, c);
 		pthread_mutex_unlock(&s->mu);
 		return true;
 	}

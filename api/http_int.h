@@ -52,6 +52,10 @@ struct http_server {
 	atomic_int active;          /* requests between arrival and completion */
 };
 
+/* Suspends c and puts it on the parked list, to be resumed by http_wake or
+ * its req.park_deadline (s->mu held). Handlers' parks and idle streams. */
+void http_park_locked(http_server *s, http_conn *c);
+
 /* Routes c's request, checks its token and parses its body; replies itself
  * on any error (404, 405, 401, 400, OPTIONS). */
 void http_dispatch_prepare(http_server *s, http_conn *c);

@@ -37,16 +37,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	 * while the producer looked (then look again at once). */
 	pthread_mutex_lock(&s->mu);
 	if (s->gen == gen && !atomic_load(&s->closing)) {
-		http_conn *c = st->c;
-		MHD_suspend_connection(c->mc);
-		c->req.park_deadline = http_now_ms() + st->keepalive_ms;
-		c->parked = true;
-		c->pprev = NULL;
-		c->pnext = s->parked;
-		if (s->parked != NULL)
-			s->parked->pprev = c;
-		s->parked = c;
-		pthread_cond_signal(&s->cond);
+		st->c->req.park_deadline = http_now_ms() + st->keepalive_ms;
+		http_park_locked(s, st->c);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return 0;

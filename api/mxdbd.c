@@ -17,6 +17,7 @@
 #include "acct.h"
 #include "config.h"
 #include "cs.h"
+#include "cs_handlers.h"
 #include "fed_service.h"
 #include "http.h"
 #include "log.h"
@@ -213,8 +214,9 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
-	printf("mxdbd %s listening on %s://%s:%d (server name %s, data %s, feed %s)\n", MXDB_VERSION,
-	       tls_cert ? "https" : "http", host, http_port(cs.http), c.server_name, c.data, c.feed[0] ? c.feed : "off");
+	printf("mxdbd %s listening on %s://%s:%d (server name %s, data %s)\n", MXDB_VERSION,
+	       tls_cert ? "https" : "http", host, http_port(cs.http), c.server_name, c.data);
+	log_info("change feed: %s", c.feed[0] ? c.feed : "off");
 	fflush(stdout);
 	int sig = 0;
 	sigwait(&sigs, &sig);

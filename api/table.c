@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cborjson.h"
 #include "cjson.h"
@@ -72,6 +73,16 @@ bool tbl_readable(mxdb *db, const char *room_id, const char *user)
 	bool open = hv != NULL && strcmp(hv, "world_readable") == 0;
 	free(hv);
 	return open;
+}
+
+bool tbl_readable_cached(mxdb *db, json_t *cache, const char *room_id, const char *user)
+{
+	json_t *v = json_object_get(cache, room_id);
+	if (v == NULL) {
+		v = json_boolean(tbl_readable(db, room_id, user));
+		json_object_set_new(cache, room_id, v);
+	}
+	return json_is_true(v);
 }
 
 bool tbl_require_read(http_req *r, const char *room_id)

@@ -29,6 +29,9 @@ const char *tbl_feed_url(void);
 bool tbl_room(http_req *r, const char *room, char room_id[256]);
 /* Whether user may read the room: joined, or the room is world_readable. */
 bool tbl_readable(mxdb *db, const char *room_id, const char *user);
+/* tbl_readable remembered in cache (room ID -> bool) while the cache lives:
+ * one request, or one batch of a stream, so membership changes still count. */
+bool tbl_readable_cached(mxdb *db, json_t *cache, const char *room_id, const char *user);
 /* tbl_readable, replying 403 when not. */
 bool tbl_require_read(http_req *r, const char *room_id);
 /* The request body as JSON (application/json, the default) or CBOR
@@ -46,5 +49,6 @@ void tbl_rows_write(http_req *r);   /* PUT and DELETE .../rows/{type}/{key} */
 void tbl_rows_get(http_req *r);     /* GET .../rows/{type}/{key}[?history=true] */
 void tbl_rows_scan(http_req *r);    /* GET .../rows */
 void tbl_changes(http_req *r);      /* GET /_mxdb/v1/changes */
+void tbl_changes_sse(http_req *r);  /* ... ?feed=eventsource (table_sse.c) */
 
 #endif

@@ -28,23 +28,11 @@ typedef struct collect {
 	mxdb_error *err;
 } collect;
 
-static bool may_read(collect *k, const char *room)
-{
-	if (k->one_room)
-		return true;
-	json_t *v = json_object_get(k->readable, room);
-	if (v == NULL) {
-		v = json_boolean(tbl_readable(k->db, room, k->user));
-		json_object_set_new(k->readable, room, v);
-	}
-	return json_is_true(v);
-}
-
 static int collect_change(void *ctx, const mxdb_change *c)
 {
 	collect *k = ctx;
 	k->last = c->seq;
-	if (!may_read(k, c->room))
+	if (!k->one_room && !tbl_readable_cached(k->db, k->readable, c->room, k->user))
 		return 0;
 	json_t *rec;
 	if ((k->st = feed_change_json(c, &rec, k->err)) != MXDB_OK)
@@ -74,8 +62,8 @@ static bool query_u64(http_req *r, const char *name, uint64_t dflt, uint64_t max
 
 /* The changes after since (one room or all readable), as a JSON array;
  * *last = the last seq looked at. */
-mxdb_status tbl_collect_changes(http_req *r, uint64_t since, const char *room_id, uint64_t limit,
-                                json_t **out, uint64_t *last, mxdb_error *err)
+static mxdb_status collect_changes(http_req *r, uint64_t since, const char *room_id, uint64_t limit,
+                                   json_t **out, uint64_t *last, mxdb_error *err)
 {
 	collect k = {CS(r)->db, r->user_id, room_id != NULL, json_array(), json_object(), since, MXDB_OK, err};
 	mxdb_status st = MXDB_OK;
@@ -92,8 +80,6 @@ mxdb_status tbl_collect_changes(http_req *r, uint64_t since, const char *room_id
 	*last = k.last;
 	return MXDB_OK;
 }
-
-void tbl_changes_sse(http_req *r);
 
 void tbl_changes(http_req *r)
 {
@@ -114,7 +100,7 @@ void tbl_changes(http_req *r)
 	json_t *changes;
 	uint64_t last;
 	mxdb_error e;
-	mxdb_status st = tbl_collect_changes(r, since, room ? room_id : NULL, limit, &changes, &last, &e);
+	mxdb_status st = collect_changes(r, since, room ? room_id : NULL, limit, &changes, &last, &e);
 	if (st != MXDB_OK) {
 		tbl_fail(r, st, &e);
 		return;

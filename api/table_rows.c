@@ -62,17 +62,18 @@ static void reply_conflict(http_req *r, const char *room_id, const char *type, c
 	mxdb_get(CS(r)->db, room_id, type, key, NULL, &cur, NULL);
 	if (cur != NULL)
 		set_etag(r, cur);
-	tbl_reply(r, 412, json_pack("{ss ss ss?}", "errcode", "M_CONDITION_FAILED", "error", why, "current", cur));
+	http_reply_json(r, 412, json_pack("{ss ss ss?}", "errcode", "M_CONDITION_FAILED", "error", why,
+	                                  "current", cur));
 	mxdb_free(cur);
 }
 
 void tbl_rows_write(http_req *r)
 {
-	char room_id[256], match[256];
-	const char *type = r->param[1], *key = r->param[2];
+	char match[256];
+	/* the engine resolves an alias and answers ENOTFOUND for an unknown
+	 * table itself: no lookup of our own on the hot path */
+	const char *room_id = r->param[0], *type = r->param[1], *key = r->param[2];
 	bool del = r->method == HTTP_DELETE;
-	if (!tbl_room(r, r->param[0], room_id))
-		return;
 	const char *im = http_header(r, "If-Match"), *inm = http_header(r, "If-None-Match");
 	if (im != NULL && !parse_if_match(im, match, sizeof(match))) {
 		http_reply_error(r, 400, "M_INVALID_PARAM", "If-Match: \"*\", or one version (\"$event_id\")");
@@ -120,25 +121,30 @@ void tbl_rows_write(http_req *r)
 
 typedef struct won {
 	const char *type, *key;
-	json_t *seqs; /* event ID -> seq at which it became the winning version */
+	json_t *seqs;     /* event ID -> seq at which it became the winning version */
+	json_t *replaced; /* event IDs a state resolution (cause merge) replaced */
 } won;
 
 static int collect_won(void *ctx, const mxdb_change *c)
 {
 	won *w = ctx;
-	if (strcmp(c->type, w->type) == 0 && strcmp(c->key, w->key) == 0)
-		json_object_set_new(w->seqs, c->event, json_integer((json_int_t)c->seq));
+	if (strcmp(c->type, w->type) != 0 || strcmp(c->key, w->key) != 0)
+		return 0;
+	json_object_set_new(w->seqs, c->event, json_integer((json_int_t)c->seq));
+	if (c->cause == MXDB_CAUSE_MERGE && c->prev != NULL)
+		json_object_set_new(w->replaced, c->prev, json_true());
 	return 0;
 }
 
 /* Every version of the row this server knows (the room's events with that
- * type and state_key), oldest first. A version that never became the
- * winning one lost a state resolution to a concurrent write. */
+ * type and state_key), oldest first. A version lost a state resolution when
+ * it never became the winning one, or when a merge (state resolution over
+ * concurrent writes) replaced it. */
 static void row_history(http_req *r, const char *room_id, const char *type, const char *key)
 {
 	mxdb *db = CS(r)->db;
 	mxdb_error e;
-	won w = {type, key, json_object()};
+	won w = {type, key, json_object(), json_object()};
 	mxdb_status st = mxdb_changes_since(db, 0, room_id, 0, collect_won, &w, &e);
 	char *cur_json = NULL;
 	const char *current = NULL;
@@ -162,12 +168,13 @@ static void row_history(http_req *r, const char *room_id, const char *type, cons
 			json_t *seq = json_object_get(w.seqs, ev->event_id);
 			json_t *content = json_object_get(full, "content");
 			bool deleted = !json_is_object(content) || json_object_size(content) == 0;
+			bool lost = seq == NULL || json_object_get(w.replaced, ev->event_id) != NULL;
 			json_array_append_new(
 				versions,
 				json_pack("{ss ss sI sO sb sb sb sO*}", "event_id", ev->event_id, "sender", ev->sender, "ts",
 				          (json_int_t)ev->ts, "content", deleted ? json_null() : content, "deleted",
 				          deleted, "winner", current && strcmp(current, ev->event_id) == 0, "lost",
-				          seq == NULL, "seq", seq));
+				          lost, "seq", seq));
 			json_decref(full);
 		}
 		size_t n = evs.n;
@@ -184,6 +191,7 @@ static void row_history(http_req *r, const char *room_id, const char *type, cons
 		                            "current", current, "versions", versions));
 	json_decref(versions);
 	json_decref(w.seqs);
+	json_decref(w.replaced);
 	json_decref(cur);
 }
 

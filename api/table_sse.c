@@ -21,7 +21,8 @@ typedef struct sse {
 	char *user;
 	char room[256];      /* "" = every readable room */
 	uint64_t last;       /* the last seq looked at */
-	json_t *readable;    /* room ID -> bool */
+	json_t *readable;    /* room ID -> bool, for one batch only: a member who
+	                        leaves stops receiving at the next batch */
 	char *pending;       /* text not yet sent */
 	size_t plen, poff;
 	int64_t last_write;
@@ -34,18 +35,6 @@ static void sse_free(void *p)
 	free(s->user);
 	free(s->pending);
 	free(s);
-}
-
-static bool sse_may_read(sse *s, const char *room)
-{
-	if (s->room[0])
-		return true;
-	json_t *v = json_object_get(s->readable, room);
-	if (v == NULL) {
-		v = json_boolean(tbl_readable(s->db, room, s->user));
-		json_object_set_new(s->readable, room, v);
-	}
-	return json_is_true(v);
 }
 
 static void sse_append(sse *s, const char *text, size_t n)
@@ -64,7 +53,8 @@ static int sse_change(void *ctx, const mxdb_change *c)
 	sse *s = ctx;
 	s->last = c->seq;
 	json_t *rec;
-	if (!sse_may_read(s, c->room) || feed_change_json(c, &rec, NULL) != MXDB_OK)
+	if ((!s->room[0] && !tbl_readable_cached(s->db, s->readable, c->room, s->user)) ||
+	    feed_change_json(c, &rec, NULL) != MXDB_OK)
 		return 0;
 	char *data = json_dumps(rec, JSON_COMPACT);
 	json_decref(rec);
@@ -84,6 +74,7 @@ static long sse_fill(void *ctx, char *buf, size_t max)
 	sse *s = ctx;
 	if (s->poff == s->plen) {
 		s->poff = s->plen = 0;
+		json_object_clear(s->readable);
 		if (mxdb_changes_since(s->db, s->last, s->room[0] ? s->room : NULL, SSE_BATCH, sse_change, s,
 		                       NULL) != MXDB_OK)
 			return -1; /* the browser reconnects with Last-Event-ID */

@@ -4,8 +4,11 @@
  * never encodes a change itself (db/change.c does) and never waits for a
  * subscriber: PUB drops, the subscribers catch up.
  */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -58,8 +61,73 @@ void feed_pub_close(feed_pub *p)
 {
 	if (p == NULL)
 		return;
-	nng_close(p->sock);
+	feed_sock_close(p->sock);
 	free(p);
+}
+
+/* nng 1.5.2 can deadlock inside nng_close (nanomsg/nng#1543, fixed after
+ * that release): the closing thread waits forever for the reaper. Closing
+ * on a helper thread and waiting a bounded time keeps the caller (and so
+ * mxdb_close, mxdb_watch_close, process exit) from hanging with it; in the
+ * rare stuck case the helper thread and the socket are abandoned. */
+typedef struct closer {
+	nng_socket sock;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int refs; /* the caller and the helper; the last one frees */
+} closer;
+
+static void closer_release(closer *c)
+{
+	pthread_mutex_lock(&c->mu);
+	bool last = --c->refs == 0;
+	pthread_mutex_unlock(&c->mu);
+	if (last) {
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv);
+		free(c);
+	}
+}
+
+static void *close_main(void *arg)
+{
+	closer *c = arg;
+	nng_close(c->sock);
+	pthread_mutex_lock(&c->mu);
+	c->done = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	closer_release(c);
+	return NULL;
+}
+
+void feed_sock_close(nng_socket sock)
+{
+	closer *c = calloc(1, sizeof(*c));
+	pthread_t th;
+	if (c == NULL) {
+		nng_close(sock);
+		return;
+	}
+	c->sock = sock;
+	c->refs = 2;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (pthread_create(&th, NULL, close_main, c) != 0) {
+		free(c);
+		nng_close(sock);
+		return;
+	}
+	pthread_detach(th);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += FEED_CLOSE_WAIT_S;
+	pthread_mutex_lock(&c->mu);
+	while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&c->mu);
+	closer_release(c);
 }
 
 mxdb_status feed_msg_parse(const void *data, size_t len, json_t **rec, mxdb_error *err)

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <nng/nng.h>
 
 #include "err.h"
 
@@ -35,6 +36,10 @@ mxdb_status feed_pub_send(feed_pub *p, const char *room, const unsigned char *cb
                           mxdb_error *err);
 void feed_pub_close(feed_pub *p);
 
+/* nng_close, but never waits more than FEED_CLOSE_WAIT_S (see feed.c). */
+#define FEED_CLOSE_WAIT_S 2
+void feed_sock_close(nng_socket sock);
+
 /* A change as the record object (content parsed from its JSON text). */
 mxdb_status feed_change_json(const mxdb_change *c, json_t **out, mxdb_error *err);
 /* The reverse, for mxdb_watch: fills c with pointers into rec; the content
@@ -44,13 +49,20 @@ mxdb_status feed_json_change(const json_t *rec, mxdb_change *c, char **content_b
 /* Splits an nng feed message into its room and its record (a JSON object). */
 mxdb_status feed_msg_parse(const void *data, size_t len, json_t **rec, mxdb_error *err);
 
+/* Where a catch-up read stands: head = the newest seq the source knows;
+ * next = the seq up to which it looked (records it left out, e.g. of tables
+ * the caller may not read, included), 0 when it does not say. */
+typedef struct watch_pos {
+	uint64_t head, next;
+} watch_pos;
+
 /* Where the subscriber reads what it missed. `since` answers the records
  * after seq (one room, or all when room is NULL), at most limit of them, in
- * seq order, as a new JSON array; *head = the newest seq the source knows.
- * limit 0 asks for the head only. */
+ * seq order, as a new JSON array, and where it stands. limit 0 asks for the
+ * position only. */
 typedef struct watch_source_ops {
 	mxdb_status (*since)(void *src, uint64_t seq, const char *room, int limit, json_t **records,
-	                     uint64_t *head, mxdb_error *err);
+	                     watch_pos *pos, mxdb_error *err);
 	void (*close)(void *src);
 } watch_source_ops;
 

@@ -17,7 +17,8 @@
 #include "feed.h"
 #include "watch.h"
 
-#define WATCH_BATCH 1000 /* records per catch-up read */
+#define WATCH_BATCH 1000          /* records per catch-up read */
+#define WATCH_QUIET_POLL_MS 1000  /* catch-up period while the feed stays quiet */
 
 struct watch {
 	nng_socket sock;
@@ -27,13 +28,13 @@ struct watch {
 	const watch_source_ops *ops;
 	uint64_t last_seq;            /* the last delivered change */
 	uint64_t last_room_seq;       /* one-room mode; 0 = not known yet */
+	uint64_t skip_to;             /* after the queue: the catch-up looked this far */
 	json_t *queue;                /* records from catch-up, seq order */
 	size_t qpos;
 	json_t *current;              /* the record handed out last */
 	bool need_catchup;
 	int idle_ms;
-	int64_t last_msg_ms;          /* monotonic ms of the last feed message */
-	bool idle_checked;            /* caught up since the last feed message */
+	int64_t next_check_ms;        /* monotonic ms of the next catch-up while quiet */
 	watch_stats stats;
 };
 
@@ -86,7 +87,9 @@ mxdb_status watch_open(watch **out, const watch_config *cfg, void *src, const wa
 		st = sub_open(w, cfg->feed_url, cfg->recv_buf > 0 ? cfg->recv_buf : FEED_RECVBUF, err);
 	if (st == MXDB_OK && cfg->since == WATCH_NOW) {
 		json_t *none = NULL;
-		st = ops->since(src, 0, w->room, 0, &none, &w->last_seq, err); /* limit 0: the head only */
+		watch_pos pos = {0, 0};
+		st = ops->since(src, 0, w->room, 0, &none, &pos, err); /* limit 0: the position only */
+		w->last_seq = pos.head;
 		json_decref(none);
 	} else {
 		w->last_seq = cfg->since;
@@ -97,7 +100,7 @@ mxdb_status watch_open(watch **out, const watch_config *cfg, void *src, const wa
 		return st;
 	}
 	w->need_catchup = true;
-	w->last_msg_ms = now_ms();
+	w->next_check_ms = now_ms() + w->idle_ms;
 	*out = w;
 	return MXDB_OK;
 }
@@ -107,7 +110,7 @@ void watch_close(watch *w)
 	if (w == NULL)
 		return;
 	if (w->have_sock)
-		nng_close(w->sock);
+		feed_sock_close(w->sock);
 	if (w->src != NULL && w->ops->close != NULL)
 		w->ops->close(w->src);
 	json_decref(w->queue);
@@ -120,8 +123,8 @@ void watch_close(watch *w)
 static mxdb_status catch_up(watch *w, mxdb_error *err)
 {
 	json_t *recs = NULL;
-	uint64_t head = 0;
-	mxdb_status st = w->ops->since(w->src, w->last_seq, w->room, WATCH_BATCH, &recs, &head, err);
+	watch_pos pos = {0, 0};
+	mxdb_status st = w->ops->since(w->src, w->last_seq, w->room, WATCH_BATCH, &recs, &pos, err);
 	if (st != MXDB_OK)
 		return st;
 	w->stats.catchups++;
@@ -132,6 +135,8 @@ static mxdb_status catch_up(watch *w, mxdb_error *err)
 	json_array_foreach(recs, i, r) json_array_append(w->queue, r);
 	/* a full batch means there is more: read again once these are out */
 	w->need_catchup = json_array_size(recs) >= WATCH_BATCH;
+	/* all rooms: records the source left out are no gap to read again */
+	w->skip_to = w->room == NULL ? pos.next : 0;
 	json_decref(recs);
 	return MXDB_OK;
 }
@@ -194,41 +199,36 @@ mxdb_status watch_next(watch *w, int timeout_ms, const json_t **out, mxdb_error 
 				return MXDB_OK;
 			}
 		}
+		if (w->skip_to > w->last_seq && !w->need_catchup)
+			w->last_seq = w->skip_to;
+		w->skip_to = 0;
 		if (w->need_catchup) {
 			mxdb_status st = catch_up(w, err);
 			if (st != MXDB_OK)
 				return st;
 			continue;
 		}
+		/* A quiet feed: the last records may have been dropped with
+		 * nothing after them to reveal the gap, or the publisher may be
+		 * down or out of reach. Read the source idle_ms after the last
+		 * message, then every WATCH_QUIET_POLL_MS while it stays quiet
+		 * (without a feed: every idle_ms). */
 		int64_t now = now_ms();
-		if (!w->have_sock) {
-			/* no feed to listen to: read the source every idle period */
-			if (now - w->last_msg_ms >= w->idle_ms) {
-				w->last_msg_ms = now;
-				w->need_catchup = true;
-				continue;
-			}
-			if (now >= deadline)
-				return MXDB_OK;
-			int64_t wait = deadline - now;
-			if (w->last_msg_ms + w->idle_ms - now < wait)
-				wait = w->last_msg_ms + w->idle_ms - now;
-			struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000};
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		if (!w->idle_checked && now - w->last_msg_ms >= w->idle_ms) {
-			/* A quiet feed after activity: the last records may have been
-			 * dropped with nothing after them to reveal the gap. */
-			w->idle_checked = true;
+		if (now >= w->next_check_ms) {
+			w->next_check_ms = now + (w->have_sock ? WATCH_QUIET_POLL_MS : w->idle_ms);
 			w->need_catchup = true;
 			continue;
 		}
 		if (now >= deadline)
 			return MXDB_OK;
 		int64_t wait = deadline - now;
-		if (!w->idle_checked && w->last_msg_ms + w->idle_ms - now < wait)
-			wait = w->last_msg_ms + w->idle_ms - now;
+		if (w->next_check_ms - now < wait)
+			wait = w->next_check_ms - now;
+		if (!w->have_sock) {
+			struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		nng_socket_set_ms(w->sock, NNG_OPT_RECVTIMEO, (nng_duration)(wait > 0 ? wait : 0));
 		nng_msg *m;
 		int rv = nng_recvmsg(w->sock, &m, 0);
@@ -236,8 +236,7 @@ mxdb_status watch_next(watch *w, int timeout_ms, const json_t **out, mxdb_error 
 			continue;
 		if (rv != 0)
 			return mx_fail(err, MXDB_EIO, "watch: receive: %s", nng_strerror(rv));
-		w->last_msg_ms = now_ms();
-		w->idle_checked = false;
+		w->next_check_ms = now_ms() + w->idle_ms;
 		if (on_message(w, m)) {
 			*out = w->current;
 			return MXDB_OK;

@@ -20,7 +20,8 @@ typedef struct watch_config {
 	const char *room;     /* one room ID, or NULL for all rooms */
 	uint64_t since;       /* deliver changes with seq > since, or WATCH_NOW */
 	int recv_buf;         /* nng receive queue in messages (default FEED_RECVBUF) */
-	int idle_check_ms;    /* catch-up after this long without feed messages (default 200) */
+	int idle_check_ms;    /* catch-up this long after the last feed message (default 200),
+	                         then every second while the feed stays quiet */
 } watch_config;
 
 typedef struct watch_stats {

@@ -36,10 +36,11 @@ static int collect_change(void *ctx, const mxdb_change *c)
 }
 
 static mxdb_status local_since(void *src, uint64_t seq, const char *room, int limit, json_t **records,
-                               uint64_t *head, mxdb_error *err)
+                               watch_pos *pos, mxdb_error *err)
 {
 	mxdb *db = src;
-	*head = mxdb_last_seq(db);
+	pos->head = mxdb_last_seq(db);
+	pos->next = 0; /* in-process reads leave nothing out */
 	collect k = {json_array(), MXDB_OK, err};
 	if (k.out == NULL)
 		return mx_fail(err, MXDB_ENOMEM, "out of memory");

@@ -50,7 +50,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
 }
 
 static mxdb_status http_since(void *src, uint64_t seq, const char *room, int limit, json_t **records,
-                              uint64_t *head, mxdb_error *err)
+                              watch_pos *pos, mxdb_error *err)
 {
 	http_src *h = src;
 	char *url = NULL, *eroom = NULL;
@@ -86,7 +86,8 @@ static mxdb_status http_since(void *src, uint64_t seq, const char *room, int lim
 		return mx_fail(err, MXDB_EIO, "catch-up from %s: not a changes answer", h->base);
 	}
 	*records = json_incref(changes);
-	*head = feed_rec_u64(doc, "head");
+	pos->head = feed_rec_u64(doc, "head");
+	pos->next = feed_rec_u64(doc, "next");
 	json_decref(doc);
 	return MXDB_OK;
 }

@@ -449,7 +449,9 @@ typedef struct mxdb_watch_options {
 	const char *server;    /* over HTTP from this server ("http://127.0.0.1:8008") */
 	const char *token;     /* the access token for server, or NULL */
 	int recv_buf;          /* nng receive queue in messages; 0: 1024 */
-	int idle_check_ms;     /* catch-up once the feed is quiet this long; 0: 200 */
+	int idle_check_ms;     /* catch-up once the feed is quiet this long (0: 200), then
+	                          every second while it stays quiet (a publisher down or
+	                          out of reach delays changes, never loses them) */
 } mxdb_watch_options;
 
 mxdb_status mxdb_watch_open(const mxdb_watch_options *opt, mxdb_watch **out, mxdb_error *err);

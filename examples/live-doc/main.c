@@ -62,15 +62,15 @@ static long call(CURL *c, const char *method, const char *path, const char *body
 	return status;
 }
 
-/* Paragraphs of the document written by the other editors. */
-static int count_peer(json_t *paras)
+/* Paragraphs of the document written by us (mine) or by the others. */
+static int count_by(json_t *paras, bool mine)
 {
 	const char *k;
 	json_t *v;
 	int n = 0;
 	json_object_foreach(paras, k, v) {
 		const char *author = json_string_value(json_object_get(v, "author"));
-		n += author != NULL && strcmp(author, name) != 0;
+		n += author != NULL && (strcmp(author, name) == 0) == mine;
 	}
 	return n;
 }
@@ -132,9 +132,11 @@ int main(int argc, char **argv)
 			json_object_set(paras, json_string_value(json_object_get(row, "key")), json_object_get(row, "content"));
 	}
 	json_decref(page);
-	int written = 0, seen_peer = count_peer(paras);
+	int written = 0, seen_peer = count_by(paras, false), seen_mine = count_by(paras, true);
 	double next_edit = now_s(), deadline = now_s() + timeout_s;
-	while (now_s() < deadline && (written < edits || seen_peer < peer_edits)) {
+	/* until our edits are written and back through the feed, and the
+	 * others' are all here */
+	while (now_s() < deadline && (written < edits || seen_mine < edits || seen_peer < peer_edits)) {
 		if (written < edits && now_s() >= next_edit) {
 			char key[128], body[256], epath[2300];
 			snprintf(key, sizeof(key), "%s-%d", name, written);
@@ -160,7 +162,8 @@ int main(int argc, char **argv)
 			json_object_set(paras, ch->key, v);
 		else
 			json_object_del(paras, ch->key);
-		seen_peer = count_peer(paras);
+		seen_peer = count_by(paras, false);
+		seen_mine = count_by(paras, true);
 		if (!mine) {
 			printf("[%s] sees %s: %s\n", name, ch->key,
 			       json_string_value(json_object_get(v, "text")) ?: "(deleted)");
@@ -170,7 +173,7 @@ int main(int argc, char **argv)
 	}
 	printf("[%s] wrote %d, has %d paragraphs by others; the document has %zu paragraphs\n", name, written,
 	       seen_peer, json_object_size(paras));
-	int rc = written == edits && seen_peer >= peer_edits ? 0 : 1;
+	int rc = written == edits && seen_mine >= edits && seen_peer >= peer_edits ? 0 : 1;
 	json_decref(paras);
 	json_decref(info);
 	mxdb_watch_close(w);

@@ -75,6 +75,15 @@ seqs=[r["seq"] for r in recs]
 assert seqs==sorted(seqs) and len(set(seqs))==len(seqs), seqs
 print(" ".join(r["key"] for r in recs))' "$WORK/watch")"
 "$M" watch "$T" --count 5 --timeout 300 >/dev/null 2>&1; check "watch timing out before --count" 1 $?
+# no feed to be had (nothing listens there): the catch-up reads alone carry it
+"$M" watch "$T" --feed tcp://127.0.0.1:1 --count 2 --timeout 20000 >"$WORK/watchpoll" 2>&1 &
+WPID=$!
+sleep 0.5
+for i in 1 2; do "$M" put "$T" com.example.todo p$i "{\"n\":$i}" >/dev/null; done
+wait $WPID; check "watch without a reachable feed exits 0" 0 $?
+check "watch without a reachable feed got both" "p1 p2" "$(python3 -c '
+import json,sys
+print(" ".join(json.loads(l)["key"] for l in open(sys.argv[1])))' "$WORK/watchpoll")"
 "$M" watch "$T" --since 0 --count 4 --timeout 20000 >"$WORK/watch0"; check "watch --since 0" 0 $?
 check "watch --since 0 starts at the table's first change" 1 "$(head -1 "$WORK/watch0" | python3 -c 'import json,sys; print(json.load(sys.stdin)["room_seq"])')"
 

@@ -314,6 +314,12 @@ def run(srv):
           json.loads(events[-1]["data"])["key"] == "poll", "SSE from since: %s" % [e["id"] for e in events])
     events = sse_read(srv, alice, "/_mxdb/v1/changes?feed=eventsource&room=%s" % q(alias), str(head), 1)
     check([e["id"] for e in events] == [str(head + 1)], "SSE resumes after Last-Event-ID: %s" % events)
+    st, b, _ = request(srv, "GET", "/_mxdb/v1/changes?feed=eventsource&room=" + q(secret), carol)
+    check(st == 403, "SSE of a private table to a non-member: %s" % st)
+    events = sse_read(srv, None, "/_mxdb/v1/changes?feed=eventsource&since=0&room=%s&access_token=%s" % (q(secret), alice),
+                      None, 1)
+    check(len(events) == 1 and json.loads(events[0]["data"])["room"] == secret,
+          "SSE with the token in the query (what EventSource can do): %s" % events)
     live = {}
     th = threading.Thread(target=lambda: live.setdefault("e", sse_read(srv, alice, "/_mxdb/v1/changes?feed=eventsource", None, 1)))
     th.start()
@@ -328,7 +334,9 @@ def run(srv):
 def sse_read(srv, token, path, last_id, n, timeout=10):
     """Reads n events from an event stream (raw socket: chunked HTTP)."""
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=timeout)
-    hdr = "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer %s\r\n" % (path, token)
+    hdr = "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" % path
+    if token:
+        hdr += "Authorization: Bearer %s\r\n" % token
     if last_id:
         hdr += "Last-Event-ID: %s\r\n" % last_id
     s.sendall((hdr + "\r\n").encode())
