@@ -79,6 +79,7 @@ struct eng_req {
 
 struct mxdb {
 	char *dir, *db_path;
+	int lock_fd;         /* <dir>/lock, flock'ed: one handle per directory */
 	char server_name[256];
 	const mx_room_version *default_rv;
 	mx_key key;

@@ -5,11 +5,14 @@
  * in room_*.c, reads in room_read.c, change records in change.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cjson.h"
 #include "engine.h"
@@ -56,14 +59,22 @@ mxdb_status mxdb_open(const char *dir, const mxdb_options *opt, mxdb **out, mxdb
 	pthread_cond_init(&db->pcond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&db->cblock, NULL);
+	db->lock_fd = -1;
 	snprintf(db->server_name, sizeof(db->server_name), "%s", name);
 	db->default_rv = rv;
 	db->dir = strdup(dir);
 	db->db_path = path_join(dir, "mxdb.sqlite3");
-	char *key_path = path_join(dir, "signing.key");
+	char *key_path = path_join(dir, "signing.key"), *lock_path = path_join(dir, "lock");
 	mxdb_status s = MXDB_OK;
-	if (db->dir == NULL || db->db_path == NULL || key_path == NULL)
+	if (db->dir == NULL || db->db_path == NULL || key_path == NULL || lock_path == NULL)
 		s = mx_fail(err, MXDB_ENOMEM, "mxdb");
+	/* Two writers on one file would hand out the same stream positions. */
+	if (s == MXDB_OK && (db->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		s = mx_fail(err, MXDB_EIO, "%s: %s", lock_path, strerror(errno));
+	if (s == MXDB_OK && flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		s = mx_fail(err, errno == EWOULDBLOCK ? MXDB_EEXISTS : MXDB_EIO,
+		            "%s is in use by another mxdb handle or process", dir);
+	free(lock_path);
 	if (s == MXDB_OK)
 		s = key_load_or_create(&db->key, key_path, err);
 	free(key_path);
@@ -97,6 +108,8 @@ void mxdb_close(mxdb *db)
 	pthread_mutex_destroy(&db->plock);
 	pthread_cond_destroy(&db->pcond);
 	pthread_mutex_destroy(&db->cblock);
+	if (db->lock_fd >= 0)
+		close(db->lock_fd); /* releases the flock */
 	free(db->dir);
 	free(db->db_path);
 	free(db);

@@ -80,8 +80,8 @@ typedef struct mxdb_options {
 
 /* Opens (creating when missing) the data directory dir: the SQLite file
  * <dir>/mxdb.sqlite3 and the signing key <dir>/signing.key. opt may be NULL.
- * Starts the writer thread. Several handles on one directory in one process,
- * or several processes on one directory, are not supported. */
+ * Starts the writer thread. One handle per directory: a second one, in this
+ * process or another, fails with MXDB_EEXISTS (<dir>/lock is flock'ed). */
 mxdb_status mxdb_open(const char *dir, const mxdb_options *opt, mxdb **out, mxdb_error *err);
 /* Waits for queued writes, stops the writer, closes everything. NULL is fine. */
 void mxdb_close(mxdb *db);

@@ -217,6 +217,10 @@ int main(void)
 	/* Close and reopen: everything is still there, and counting goes on. */
 	char *content = NULL;
 	mxdb_error err;
+	/* One handle per directory. */
+	mxdb *second = NULL;
+	mxdb_options o2 = {.server_name = "test.local"};
+	CHECK(mxdb_open(dir, &o2, &second, &err) == MXDB_EEXISTS && second == NULL);
 	mxdb_close(db);
 	db = open_db(dir);
 	CHECK(mxdb_last_seq(db) == total);
