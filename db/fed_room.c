@@ -455,8 +455,9 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 		snprintf(out->why, sizeof(out->why), "merged (%zu extremities)", n_ext);
 	forget_room(db, room);
 	ev_free(ev);
-	for (size_t i = 0; ext && i + 1 < n_ext; i++)
-		free(ext[i]);
+	for (size_t i = 0; ext && i < n_ext; i++)
+		if (ext[i] != id) /* id is freed below */
+			free(ext[i]);
 	free(ext);
 	free(id);
 	mx_map *maps[] = {cur, after, merged, prev0};
