@@ -17,7 +17,6 @@
 #include "acct.h"
 #include "config.h"
 #include "cs.h"
-#include "cs_handlers.h"
 #include "fed_service.h"
 #include "http.h"
 #include "log.h"
@@ -45,7 +44,7 @@ static void fed_typing(void *ctx, const char *room_id, const char *user_id, bool
 {
 	cs_ctx *cs = ctx;
 	if (cs_typing_set(cs->typing, room_id, user_id, typing, 30000))
-		cs_wake_room(cs, room_id);
+		http_wake(cs->http);
 }
 
 static void fed_receipt(void *ctx, const char *room_id, const char *user_id, const char *event_id,
@@ -53,7 +52,7 @@ static void fed_receipt(void *ctx, const char *room_id, const char *user_id, con
 {
 	cs_ctx *cs = ctx;
 	if (acct_receipt_put(cs->acct, room_id, user_id, "m.read", event_id, thread_id, NULL) == MXDB_OK)
-		cs_wake_room(cs, room_id);
+		http_wake(cs->http);
 }
 
 /* Federation: the service, its routes on the main listener, or on a
@@ -214,9 +213,9 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
-	printf("mxdbd %s listening on %s://%s:%d (server name %s, data %s)\n", MXDB_VERSION,
-	       tls_cert ? "https" : "http", host, http_port(cs.http), c.server_name, c.data);
-	log_info("change feed: %s", c.feed[0] ? c.feed : "off");
+	printf("mxdbd %s listening on %s://%s:%d (server name %s, data %s, feed %s)\n", MXDB_VERSION,
+	       tls_cert ? "https" : "http", host, http_port(cs.http), c.server_name, c.data,
+	       c.feed[0] ? c.feed : "off");
 	fflush(stdout);
 	int sig = 0;
 	sigwait(&sigs, &sig);
