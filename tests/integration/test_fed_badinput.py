@@ -2,8 +2,8 @@
 # crafted here in Python with signedjson/canonicaljson (an implementation
 # independent of ours) using the real key of a second real server (B) that
 # joined A's table. Checked: a good event is accepted; a forged signature,
-# an event failing the auth rules, a request signed by the wrong key and a
-# request for another destination are refused; a wrong content hash stores
+# a request signed by the wrong key and a request for another destination
+# are refused; an event failing the auth rules is rejected (kept, no effect); a wrong content hash stores
 # the event redacted; a replayed transaction changes nothing; a server
 # outside the room reads none of its history.
 import base64
@@ -171,10 +171,14 @@ def main():
         assert a_row("forged") is None and not stored(event_id(forged))
 
         # Signed by B but by a user who never joined: fails the auth rules.
+        # It is kept as rejected (events citing it still fit the graph) but
+        # changes nothing: no row, not in the room's state.
         eve = row_event("@eve:b.test", "eve", {"v": 3})
         st, out = fed.send("t-eve", [eve])
         assert st == 200 and "error" in out["pdus"].get(event_id(eve), {}), out
-        assert a_row("eve") is None and not stored(event_id(eve))
+        assert a_row("eve") is None
+        st, ids2 = fed.request("GET", "/_matrix/federation/v1/state_ids/%s" % q(room))
+        assert st == 200 and event_id(eve) not in ids2["pdu_ids"], ids2
 
         # A wrong content hash: kept, but redacted (the row reads as deleted).
         bad = row_event("@bob:b.test", "hashbad", {"v": 4})
