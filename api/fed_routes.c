@@ -53,6 +53,24 @@ static bool authed(http_req *r, char origin[256])
 	return true;
 }
 
+/* History goes only to servers in the room (one joined member at least);
+ * else 403 and false. */
+static bool origin_in_room(http_req *r, const char *origin, const char *room_id)
+{
+	char **servers = NULL;
+	size_t n = 0;
+	bool in = false;
+	if (room_id != NULL && fed_room_servers(F(r)->db, room_id, &servers, &n, NULL) == MXDB_OK)
+		for (size_t i = 0; i < n; i++)
+			in = in || strcmp(servers[i], origin) == 0;
+	for (size_t i = 0; i < n; i++)
+		free(servers[i]);
+	free(servers);
+	if (!in)
+		http_reply_error(r, 403, "M_FORBIDDEN", "%s is not in the room", origin);
+	return in;
+}
+
 static void reply_pdu_list(http_req *r, const char *key, json_t *pdus)
 {
 	http_reply_json(r, 200, json_pack("{s:s, s:I, s:o}", "origin", F(r)->server_name,
@@ -346,14 +364,24 @@ static void get_event(http_req *r)
 	json_t *pdu = load_pdu(F(r), r->param[0]);
 	if (pdu == NULL)
 		http_reply_error(r, 404, "M_NOT_FOUND", "no event %s", r->param[0]);
-	else
-		reply_pdu_list(r, "pdus", json_pack("[o]", pdu));
+	else {
+		/* A v12 create event names its room only through its own ID. */
+		const char *room_id = json_string_value(json_object_get(pdu, "room_id"));
+		char derived[EV_ID_SIZE];
+		if (room_id == NULL && ev_room_id_from_create(pdu, rv_get("12"), derived, NULL) == MXDB_OK)
+			room_id = derived;
+		if (origin_in_room(r, origin, room_id))
+			reply_pdu_list(r, "pdus", json_pack("[O]", pdu));
+		json_decref(pdu);
+	}
 }
 
 static void get_state(http_req *r, bool ids)
 {
 	char origin[256];
 	if (!authed(r, origin))
+		return;
+	if (!origin_in_room(r, origin, r->param[0]))
 		return;
 	json_t *state, *chain;
 	mxdb_error e;
@@ -392,6 +420,9 @@ static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json
 		json_object_set_new(seen, id, json_true());
 		json_t *pdu = load_pdu(f, id);
 		const char *rid = json_string_value(json_object_get(pdu, "room_id"));
+		char derived[EV_ID_SIZE]; /* a v12 create event: its ID names the room */
+		if (pdu != NULL && rid == NULL && ev_room_id_from_create(pdu, rv_get("12"), derived, NULL) == MXDB_OK)
+			rid = derived;
 		if (pdu == NULL || rid == NULL || strcmp(rid, room_id) != 0) {
 			json_decref(pdu);
 			continue;
@@ -411,6 +442,8 @@ static void backfill(http_req *r)
 	char origin[256];
 	if (!authed(r, origin))
 		return;
+	if (!origin_in_room(r, origin, r->param[0]))
+		return;
 	const char *v = http_query(r, "v"), *lim = http_query(r, "limit");
 	size_t limit = lim ? strtoul(lim, NULL, 10) : 10;
 	if (v == NULL) {
@@ -427,6 +460,8 @@ static void missing_events(http_req *r)
 {
 	char origin[256];
 	if (!authed(r, origin))
+		return;
+	if (!origin_in_room(r, origin, r->param[0]))
 		return;
 	json_t *latest = json_object_get(r->body, "latest_events");
 	json_t *earliest = json_object_get(r->body, "earliest_events");

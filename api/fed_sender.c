@@ -41,8 +41,10 @@ struct fed_sender {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int kicked, stopping;
+	uint64_t gen; /* bumped by every kick: lingering workers watch it */
 	worker *workers;
 	alive *alive;
+	alive *waiting; /* destinations in back-off: only these need a wake-up */
 };
 
 static int stopping(fed_sender *s)
@@ -57,12 +59,46 @@ void fed_sender_kick(fed_sender *s)
 {
 	pthread_mutex_lock(&s->mu);
 	s->kicked = 1;
-	pthread_cond_signal(&s->cv);
+	s->gen++;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Adds or removes destination in the list of those backing off. */
+static void set_waiting(fed_sender *s, const char *destination, bool waiting)
+{
+	pthread_mutex_lock(&s->mu);
+	alive **p = &s->waiting;
+	while (*p && strcmp((*p)->dest, destination) != 0)
+		p = &(*p)->next;
+	if (*p && !waiting) {
+		alive *gone = *p;
+		*p = gone->next;
+		free(gone->dest);
+		free(gone);
+	} else if (*p == NULL && waiting) {
+		alive *a = malloc(sizeof(*a));
+		if (a && (a->dest = strdup(destination)) != NULL) {
+			a->next = s->waiting;
+			s->waiting = a;
+		} else {
+			free(a);
+		}
+	}
 	pthread_mutex_unlock(&s->mu);
 }
 
 void fed_sender_peer_alive(fed_sender *s, const char *destination)
 {
+	/* Cheap when we are not waiting for that server (every inbound
+	 * request comes here). */
+	pthread_mutex_lock(&s->mu);
+	alive *w = s->waiting;
+	while (w && strcmp(w->dest, destination) != 0)
+		w = w->next;
+	pthread_mutex_unlock(&s->mu);
+	if (w == NULL)
+		return;
 	alive *a = malloc(sizeof(*a));
 	if (a == NULL || (a->dest = strdup(destination)) == NULL) {
 		free(a);
@@ -72,7 +108,7 @@ void fed_sender_peer_alive(fed_sender *s, const char *destination)
 	a->next = s->alive;
 	s->alive = a;
 	s->kicked = 1;
-	pthread_cond_signal(&s->cv);
+	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -90,6 +126,7 @@ static int send_one(fed_sender *s, sqlite3 *db, fed_txn *t)
 	json_decref(body);
 	if (st == MXDB_OK && status == 200) {
 		json_decref(resp);
+		set_waiting(s, t->destination, false);
 		st = fed_queue_ack(db, t, &err);
 		if (st != MXDB_OK)
 			log_error("federation: acknowledging %s to %s: %s", t->txn_id, t->destination, err.message);
@@ -99,12 +136,28 @@ static int send_one(fed_sender *s, sqlite3 *db, fed_txn *t)
 	}
 	const char *why = st != MXDB_OK ? err.message : json_string_value(json_object_get(resp, "error"));
 	long long retry_at = 0;
+	set_waiting(s, t->destination, true);
 	if (fed_queue_failed(db, t->destination, fed_now_ms(), &s->backoff, &retry_at, &err) != MXDB_OK)
 		log_error("federation: back-off for %s: %s", t->destination, err.message);
 	log_warn("federation: sending %s to %s failed (%ld %s); retry in %lld ms", t->txn_id,
 	         t->destination, status, why ? why : "", retry_at - fed_now_ms());
 	json_decref(resp);
 	return 0;
+}
+
+/* Waits up to LINGER_MS for a kick after gen; true when one came. Keeps a
+ * worker (and its connection) for the next write of a steady stream. */
+#define LINGER_MS 200
+static bool linger(fed_sender *s, uint64_t gen)
+{
+	long long until = fed_now_ms() + LINGER_MS;
+	struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+	pthread_mutex_lock(&s->mu);
+	while (s->gen == gen && !s->stopping && pthread_cond_timedwait(&s->cv, &s->mu, &ts) == 0)
+		;
+	bool kicked = s->gen != gen && !s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	return kicked;
 }
 
 static void *worker_main(void *arg)
@@ -118,7 +171,12 @@ static void *worker_main(void *arg)
 	} else {
 		while (!stopping(s)) {
 			fed_txn t;
+			pthread_mutex_lock(&s->mu);
+			uint64_t gen = s->gen;
+			pthread_mutex_unlock(&s->mu);
 			mxdb_status st = fed_queue_take(db, w->dest, &t, &err);
+			if (st == MXDB_ENOTFOUND && linger(s, gen))
+				continue; /* a kick came: look again without a new thread */
 			if (st != MXDB_OK) {
 				if (st != MXDB_ENOTFOUND)
 					log_error("federation: queue for %s: %s", w->dest, err.message);
@@ -136,7 +194,7 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&s->mu);
 	w->done = 1;
 	s->kicked = 1;
-	pthread_cond_signal(&s->cv);
+	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
@@ -276,6 +334,16 @@ mxdb_status fed_sender_start(const fed_sender_config *cfg, fed_sender **out, mxd
 	                                         : mx_fail(err, MXDB_ENOMEM, "sender");
 	if (st == MXDB_OK && pthread_create(&s->coordinator, NULL, coordinator_main, s) != 0)
 		st = mx_fail(err, MXDB_EINTERNAL, "no thread for the federation sender");
+	/* Destinations still backing off from before a restart: a sign of life
+	 * from them must wake us too. */
+	sqlite3_stmt *q = NULL;
+	if (st == MXDB_OK &&
+	    sqlite3_prepare_v2(s->db, "SELECT destination FROM fed_destinations WHERE retry_at > 0", -1, &q,
+	                       NULL) == SQLITE_OK) {
+		while (sqlite3_step(q) == SQLITE_ROW)
+			set_waiting(s, (const char *)sqlite3_column_text(q, 0), true);
+	}
+	sqlite3_finalize(q);
 	/* Best effort: without it peers still retry when their back-off ends. */
 	if (st == MXDB_OK)
 		s->announcing = pthread_create(&s->announcer, NULL, announce_main, s) == 0;
@@ -301,11 +369,13 @@ void fed_sender_stop(fed_sender *s)
 	pthread_join(s->coordinator, NULL);
 	if (s->announcing)
 		pthread_join(s->announcer, NULL);
-	for (alive *a = s->alive, *next; a; a = next) {
-		next = a->next;
-		free(a->dest);
-		free(a);
-	}
+	alive *lists[] = {s->alive, s->waiting};
+	for (int i = 0; i < 2; i++)
+		for (alive *a = lists[i], *next; a; a = next) {
+			next = a->next;
+			free(a->dest);
+			free(a);
+		}
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);

@@ -73,6 +73,8 @@ struct eng_req {
 	mxdb_cause cause; /* of the changes it makes: LOCAL unless federation says */
 	bool detached;    /* federation: the event lost a merge; store it and its state
 	                     group, but leave current state and change records alone */
+	bool rejected;    /* federation: the event failed the auth rules; store it (the
+	                     graph stays whole) with the state before it, change nothing */
 	bool atomic;     /* may fail after writing: run inside a SAVEPOINT */
 	bool dirty;      /* has written (a failure now spoils the transaction) */
 };

@@ -27,6 +27,8 @@ typedef struct wctx {
 } wctx;
 
 static const char SQL_EV_POS[] = "SELECT pos, sg FROM events WHERE event_id = ?";
+static const char SQL_IS_REJECTED[] = "SELECT 1 FROM fed_rejected WHERE event_id = ?";
+static const char SQL_ADD_REJECTED[] = "INSERT OR IGNORE INTO fed_rejected(event_id) VALUES (?)";
 static const char SQL_KEY_EV[] =
 	"SELECT c.type, c.state_key, e.event_id FROM cur_state c, events e WHERE c.nid = ? AND e.pos = ?";
 
@@ -64,6 +66,12 @@ static const ev_t *w_get(void *ctx, const char *id)
 	if (ev_from_json(pdu, id, c->rv, &ev, NULL) != MXDB_OK)
 		ev = NULL;
 	json_decref(pdu);
+	sqlite3_stmt *st = ev ? store_stmt(c->w, SQL_IS_REJECTED, NULL) : NULL;
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		ev->rejected = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_reset(st);
+	}
 	if (ev != NULL && map_put(c->cache, id, strlen(id), ev, NULL) != 0) {
 		ev_free(ev);
 		ev = NULL;
@@ -375,6 +383,63 @@ static bool is_extremity(const eng_room *room, const char *id)
 	return false;
 }
 
+/* Stores ev, which failed the auth rules, so that events citing it still
+ * fit in the graph: its state is the state before it (room->sg on the fast
+ * path, else `before`), it is no forward extremity, no row changes, and
+ * fed_rejected marks it for every later auth check. Takes ev. */
+static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
+                                    const mx_map *before, mxdb_error *err)
+{
+	mxdb *db = c->db;
+	char id[EV_ID_SIZE];
+	snprintf(id, sizeof(id), "%s", ev->event_id);
+	int64_t cur_sg = room->sg, prev_sg = 0, pos, bsg;
+	size_t n_ext = room->n_extrem;
+	char **ext = calloc(n_ext + 1, sizeof(*ext));
+	mxdb_status s = ext ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "extremities");
+	for (size_t i = 0; s == MXDB_OK && i < n_ext; i++)
+		if ((ext[i] = strdup(room->extrem[i])) == NULL)
+			s = mx_fail(err, MXDB_ENOMEM, "extremities");
+	mx_map *prev0 = NULL;
+	if (s == MXDB_OK && before != NULL) {
+		if ((s = fed_event_pos(c->w, ev->prev_events[0], &pos, &prev_sg, err)) == MXDB_OK &&
+		    (s = load_state(c, prev_sg, &prev0, err)) == MXDB_OK &&
+		    (s = add_group(c, room, prev_sg, prev0, before, &bsg, err)) == MXDB_OK) {
+			room->sg = bsg;
+			room->sg_depth = -1;
+		}
+	}
+	if (s == MXDB_OK) {
+		req->rejected = true;
+		req->cause = MXDB_CAUSE_REMOTE;
+		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
+		req->rejected = false;
+	} else {
+		ev_free(ev);
+	}
+	/* eng_persist made it the only extremity at its group: undo both. */
+	if (s == MXDB_OK)
+		s = set_extremities(c->w, room, ext, n_ext, err);
+	sqlite3_stmt *st;
+	if (s == MXDB_OK && (st = store_stmt(c->w, SQL_ROOM_SG, err)) != NULL) {
+		sqlite3_bind_int64(st, 1, room->nid);
+		sqlite3_bind_int64(st, 2, (int64_t)db->next_pos - 1);
+		sqlite3_bind_int64(st, 3, cur_sg);
+		s = step(c->w, st, "room state group", err);
+	}
+	if (s == MXDB_OK && (st = store_stmt(c->w, SQL_ADD_REJECTED, err)) != NULL) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		s = step(c->w, st, "rejected", err);
+	}
+	forget_room(db, room);
+	for (size_t i = 0; ext && i < n_ext; i++)
+		free(ext[i]);
+	free(ext);
+	if (prev0)
+		map_free(prev0, free);
+	return s;
+}
+
 /* An event that does not extend exactly the current extremities: state
  * before it from its prev events, then the room's new current state from
  * all extremities, and every changed row recorded. Takes ev. */
@@ -455,8 +520,9 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 		snprintf(out->why, sizeof(out->why), "merged (%zu extremities)", n_ext);
 	forget_room(db, room);
 	ev_free(ev);
-	for (size_t i = 0; ext && i + 1 < n_ext; i++)
-		free(ext[i]);
+	for (size_t i = 0; ext && i < n_ext; i++)
+		if (ext[i] != id) /* id is freed below */
+			free(ext[i]);
 	free(ext);
 	free(id);
 	mx_map *maps[] = {cur, after, merged, prev0};
@@ -567,7 +633,7 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	}
 	if (s == MXDB_OK && (out->status = fed_authorize(ev, &as, &c.lookup, &why)) != MXDB_OK) {
 		snprintf(out->why, sizeof(out->why), "%s", why.message);
-		ev_free(ev);
+		s = persist_rejected(&c, req, room, ev, fast ? NULL : before, err);
 	} else if (s == MXDB_OK && fast) {
 		req->cause = MXDB_CAUSE_REMOTE;
 		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);

@@ -43,6 +43,10 @@ static const char *const fed_steps[FED_SCHEMA_VERSION] = {
 	 * newest, pos). */
 	"CREATE TABLE fed_room_sg("
 	"  room_nid INTEGER PRIMARY KEY, pos INTEGER NOT NULL, sg INTEGER NOT NULL);",
+	/* Remote events stored although they failed the auth rules: they keep
+	 * the graph whole but change nothing, and count as rejected wherever
+	 * they are cited. */
+	"CREATE TABLE fed_rejected(event_id TEXT PRIMARY KEY) WITHOUT ROWID;",
 };
 
 long long fed_now_ms(void)

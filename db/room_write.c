@@ -483,7 +483,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		goto out;
 
 	req->dirty = true;
-	if (ev_is_state(ev)) {
+	if (ev_is_state(ev) && !req->rejected) {
 		key_nid = cur.key_nid;
 		st = NULL;
 		if (key_nid != 0 && !req->detached) {
@@ -508,7 +508,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		if ((s = sg_add(w, sg, room->nid, room->sg, &e, 1, &sg_depth, err)) != MXDB_OK)
 			goto out;
 	}
-	if (ev_is_state(ev) && !req->detached) {
+	if (ev_is_state(ev) && !req->detached && !req->rejected) {
 		seq = db->next_seq;
 		if ((st = store_stmt(w, SQL_INS_CHANGE, err)) == NULL)
 			goto io;
@@ -581,7 +581,8 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	}
 	if ((s = step_done(w, st, err, "extremities")) != MXDB_OK)
 		goto out;
-	if (ev->redacts != NULL && (s = apply_redaction(db, req, room, ev, &seq, err)) != MXDB_OK)
+	if (ev->redacts != NULL && !req->rejected &&
+	    (s = apply_redaction(db, req, room, ev, &seq, err)) != MXDB_OK)
 		goto out;
 	if (req->cause == MXDB_CAUSE_LOCAL && (s = fed_room_queue_local(db, room, ev, err)) != MXDB_OK)
 		goto out;
@@ -619,7 +620,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	room->sg = sg;
 	room->sg_depth = sg_depth;
 	db->next_pos++;
-	if (ev_is_state(ev))
+	if (ev_is_state(ev) && !req->rejected)
 		db->next_sg++;
 	if (seq != 0) {
 		db->next_seq++;
@@ -630,7 +631,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		res->seq = seq;
 		res->pos = pos;
 	}
-	if (ev_is_state(ev) && !req->detached) {
+	if (ev_is_state(ev) && !req->detached && !req->rejected) {
 		char key[2 * EV_MAX_ID + 8];
 		size_t kl = map_state_key(key, sizeof(key), ev->type, ev->state_key);
 		if (kl != 0 && strcmp(ev->type, "m.room.create") != 0 &&

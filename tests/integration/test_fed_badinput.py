@@ -2,9 +2,10 @@
 # crafted here in Python with signedjson/canonicaljson (an implementation
 # independent of ours) using the real key of a second real server (B) that
 # joined A's table. Checked: a good event is accepted; a forged signature,
-# an event failing the auth rules, a request signed by the wrong key and a
-# request for another destination are refused; a wrong content hash stores
-# the event redacted; a replayed transaction changes nothing.
+# a request signed by the wrong key and a request for another destination
+# are refused; an event failing the auth rules is rejected (kept, no effect); a wrong content hash stores
+# the event redacted; a replayed transaction changes nothing; a server
+# outside the room reads none of its history.
 import base64
 import copy
 import hashlib
@@ -93,8 +94,8 @@ def load_key(path):
 
 
 def main():
-    with Cluster(["a.test", "b.test"]) as cl:
-        a, b = cl.nodes
+    with Cluster(["a.test", "b.test", "c.test"]) as cl:
+        a, b, c = cl.nodes
         a.register("alice")
         b.register("bob")
         _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "t", "visibility": "public"})
@@ -170,10 +171,14 @@ def main():
         assert a_row("forged") is None and not stored(event_id(forged))
 
         # Signed by B but by a user who never joined: fails the auth rules.
+        # It is kept as rejected (events citing it still fit the graph) but
+        # changes nothing: no row, not in the room's state.
         eve = row_event("@eve:b.test", "eve", {"v": 3})
         st, out = fed.send("t-eve", [eve])
         assert st == 200 and "error" in out["pdus"].get(event_id(eve), {}), out
-        assert a_row("eve") is None and not stored(event_id(eve))
+        assert a_row("eve") is None
+        st, ids2 = fed.request("GET", "/_matrix/federation/v1/state_ids/%s" % q(room))
+        assert st == 200 and event_id(eve) not in ids2["pdu_ids"], ids2
 
         # A wrong content hash: kept, but redacted (the row reads as deleted).
         bad = row_event("@bob:b.test", "hashbad", {"v": 4})
@@ -203,6 +208,17 @@ def main():
             raise AssertionError("unauthenticated send accepted")
         except urllib.error.HTTPError as e:
             assert e.code == 401
+        # A server that is not in the room gets none of its history.
+        outsider = Fed(a, "c.test", load_key(os.path.join(c.data, "signing.key")))
+        for path in ("/_matrix/federation/v1/state_ids/%s" % q(room),
+                     "/_matrix/federation/v1/state/%s" % q(room),
+                     "/_matrix/federation/v1/event/%s" % q(event_id(good)),
+                     "/_matrix/federation/v1/backfill/%s?v=%s&limit=5" % (q(room), q(event_id(good)))):
+            st, out = outsider.request("GET", path)
+            assert st == 403, (path, st, out)
+        st, out = outsider.request("POST", "/_matrix/federation/v1/get_missing_events/%s" % q(room),
+                                   {"earliest_events": [], "latest_events": [event_id(good)], "limit": 5})
+        assert st == 403, (st, out)
         # More than 50 PDUs in one transaction: refused whole.
         st, out = fed.send("t-big", [good] * 51)
         assert st == 400, (st, out)

@@ -237,6 +237,8 @@ static void test_fork(void)
 	CHECK(strcmp(va, vb) == 0);
 }
 
+static void state_id(node *n, const char *type, const char *key, char out[EV_ID_SIZE]);
+
 static void test_bad(void)
 {
 	mxdb_error err;
@@ -261,10 +263,39 @@ static void test_bad(void)
 	char id[EV_ID_SIZE];
 	snprintf(id, sizeof(id), "%s", ev ? ev->event_id : "");
 	CHECK(fed_room_ingest(A.db, &ev, 1, &r, &err) == MXDB_OK && r.status == MXDB_EFORBIDDEN);
-	bool has = true;
-	CHECK(fed_room_has_event(A.db, id, &has, &err) == MXDB_OK && !has);
+	/* Stored (events citing it still fit in the graph), but it changed
+	 * nothing and is no head of the room. */
+	bool has = false;
+	CHECK(fed_room_has_event(A.db, id, &has, &err) == MXDB_OK && has);
 	version(&A, "1", after);
 	CHECK(strcmp(before, after) == 0);
+	CHECK(fed_room_make_membership(A.db, room, "@eve:b.test", "join", &tmpl, &rv_id, &err) == MXDB_OK);
+	size_t k;
+	json_t *p;
+	json_array_foreach(json_object_get(tmpl, "prev_events"), k, p)
+		CHECK(strcmp(json_string_value(p), id) != 0);
+	json_decref(tmpl);
+	/* Bob's next event cites the rejected one as its prev: accepted. */
+	char pl[EV_ID_SIZE], member[EV_ID_SIZE], create[EV_ID_SIZE];
+	state_id(&A, "m.room.power_levels", "", pl);
+	state_id(&A, "m.room.member", "@bob:b.test", member);
+	state_id(&A, "m.room.create", "", create);
+	json_t *auth = json_pack("[s, s]", pl, member);
+	if (!rv->room_id_from_create)
+		json_array_append_new(auth, json_string(create));
+	json_t *child = json_pack("{s:o, s:[s], s:i, s:{s:i}, s:I, s:s, s:s, s:s, s:s}", "auth_events", auth,
+	                          "prev_events", id, "depth", 100, "content", "v", 7, "origin_server_ts",
+	                          (json_int_t)fed_now_ms(), "room_id", room, "sender", "@bob:b.test", "type",
+	                          "com.example.todo", "state_key", "after-rejected");
+	CHECK(ev_hash_and_sign(child, rv, &B.key, "b.test", &err) == MXDB_OK);
+	ev = receive(child, NULL);
+	CHECK(fed_room_ingest(A.db, &ev, 1, &r, &err) == MXDB_OK);
+	CHECK_MSG(r.status == MXDB_OK, "%s", r.why);
+	version(&A, "after-rejected", after);
+	CHECK(after[0] != '\0');
+	version(&A, "1", after);
+	CHECK(strcmp(before, after) == 0);
+	json_decref(child);
 
 	/* Forged: signed by B but claiming to be from alice of a.test. */
 	json_object_set_new(pdu, "sender", json_string("@alice:a.test"));

@@ -185,9 +185,16 @@ int main(void)
 	CHECK(fed_sender_start(&scfg, &s, &err) == MXDB_OK);
 	fed_sender_peer_alive(s, "b.test");
 	CHECK(wait_applied(380, 10000));
-	pthread_mutex_lock(&mu);
-	CHECK(announcements > before); /* it knew b.test, so it said hello */
-	pthread_mutex_unlock(&mu);
+	/* It knew b.test, so it said hello (on a thread of its own: wait). */
+	int said = 0;
+	for (int t = 0; t < 500 && !said; t++) {
+		pthread_mutex_lock(&mu);
+		said = announcements > before;
+		pthread_mutex_unlock(&mu);
+		if (!said)
+			usleep(10000);
+	}
+	CHECK(said);
 
 	/* 3. A late push is picked up by a kick alone. */
 	push_range(path, 380, 381);
