@@ -38,7 +38,7 @@ char *acct_col_str(sqlite3_stmt *st, int col);
 void acct_set_col(json_t *obj, const char *key, sqlite3_stmt *st, int col);
 /* Parses a JSON text column (NULL when it is not JSON). */
 json_t *acct_col_json(sqlite3_stmt *st, int col);
-/* Ends a read that filled out_list from q under mu: finalizes q, releases
+/* Ends a read that filled list from q under mu: finalizes q, releases
  * mu, then hands the list over, or frees it when q could not be prepared
  * (acct_stmt filled err then). */
 mxdb_status acct_list_end(acct_db *a, sqlite3_stmt *q, json_t *list, json_t **out);
