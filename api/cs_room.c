@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cs.h"
+#include "fed_pdu.h"
 #include "fed_service.h"
 #include "cs_handlers.h"
 
@@ -142,9 +143,20 @@ static char *profile_content(cs_ctx *c, const char *user)
  * (federation), asking server_name or the room's or alias's own server. */
 static void join_remote(http_req *r, const char *room)
 {
-	char *room_id = NULL;
+	char *room_id = NULL, *via = NULL;
 	mxdb_error e;
-	mxdb_status st = fed_join(CS(r)->fed, room, r->user_id, http_query(r, "server_name"), &room_id, &e);
+	/* Invited over federation: the inviting server has the room. */
+	mxdb_user_room *inv = NULL;
+	size_t n = 0;
+	if (http_query(r, "server_name") == NULL &&
+	    mxdb_user_rooms(CS(r)->db, r->user_id, "invite", &inv, &n, NULL) == MXDB_OK)
+		for (size_t i = 0; i < n && via == NULL; i++)
+			if (strcmp(inv[i].room_id, room) == 0 && fed_server_of(inv[i].sender) != NULL)
+				via = strdup(fed_server_of(inv[i].sender));
+	mxdb_user_rooms_free(inv, n);
+	mxdb_status st = fed_join(CS(r)->fed, room, r->user_id, via ? via : http_query(r, "server_name"),
+	                          &room_id, &e);
+	free(via);
 	if (st != MXDB_OK)
 		cs_fail(r, st, &e);
 	else
@@ -209,8 +221,15 @@ void cs_membership(http_req *r)
 	if (!cs_room_resolve(r, r->param[0], &info))
 		return;
 	mxdb_error e;
-	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, target,
-	                                 member_ops[i].op, reason, NULL, NULL, &e);
+	mxdb_status st;
+	const char *ts = target ? fed_server_of(target) : NULL;
+	if (member_ops[i].op == MXDB_INVITE && CS(r)->fed != NULL && ts != NULL &&
+	    strcmp(ts, mxdb_server_name(CS(r)->db)) != 0) {
+		if (!fed_invite_request(CS(r)->fed, r, info.room_id, r->user_id, target, reason, &st, &e))
+			return; /* parked */
+	} else
+		st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, target, member_ops[i].op,
+		                     reason, NULL, NULL, &e);
 	cs_done(r, st, &e);
 }
 

@@ -568,8 +568,32 @@ static void send_leave(http_req *r)
 	send_membership(r, "leave");
 }
 
-/* We sign an invite for one of our users; the inviting server sends it to
- * the room. (Showing it to the local user is not done yet.) */
+/* The invite_state shown to the invitee: the stripped state the inviting
+ * server sent (junk left out), and the invite itself. New array. */
+static json_t *invite_state(const json_t *given, const json_t *event)
+{
+	json_t *out = json_array(), *e;
+	size_t i;
+	json_array_foreach(given, i, e) {
+		const char *type = json_string_value(json_object_get(e, "type"));
+		const char *sk = json_string_value(json_object_get(e, "state_key"));
+		const char *sender = json_string_value(json_object_get(e, "sender"));
+		json_t *content = json_object_get(e, "content");
+		if (type && sk && sender && json_is_object(content))
+			json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:O}", "type", type, "state_key",
+			                                     sk, "sender", sender, "content", content));
+	}
+	json_array_append_new(out, json_pack("{s:O, s:O, s:O, s:O}", "type",
+	                                     json_object_get(event, "type"), "state_key",
+	                                     json_object_get(event, "state_key"), "sender",
+	                                     json_object_get(event, "sender"), "content",
+	                                     json_object_get(event, "content")));
+	return out;
+}
+
+/* We sign an invite for one of our users, and keep it for them (their
+ * /sync shows it; joining asks the inviting server); the inviting server
+ * sends it to the room. */
 static void invite(http_req *r)
 {
 	fed_service *f = F(r);
@@ -596,11 +620,28 @@ static void invite(http_req *r)
 		ev_free(ev);
 		return;
 	}
-	ev_free(ev);
+	const char *membership = json_string_value(json_object_get(ev->content, "membership"));
+	if (strcmp(ev->type, "m.room.member") != 0 || membership == NULL ||
+	    strcmp(membership, "invite") != 0 || ev->room_id == NULL ||
+	    strcmp(ev->room_id, r->param[0]) != 0 || strcmp(ev->event_id, r->param[1]) != 0 ||
+	    fed_server_of(ev->sender) == NULL || strcmp(fed_server_of(ev->sender), origin) != 0) {
+		http_reply_error(r, 400, "M_BAD_JSON", "not an invite of this room and ID");
+		ev_free(ev);
+		return;
+	}
 	json_t *signed_ev = json_deep_copy(event);
-	if (ev_hash_and_sign(signed_ev, rv, &f->key, f->server_name, &e) != MXDB_OK) {
+	mxdb_status s = ev_hash_and_sign(signed_ev, rv, &f->key, f->server_name, &e);
+	json_t *st = s == MXDB_OK ? invite_state(json_object_get(r->body, "invite_room_state"), event) : NULL;
+	char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
+	if (s == MXDB_OK)
+		s = text ? fed_invite_store(f->db, target, ev->room_id, ev->event_id, ev->sender, text, &e)
+		         : mx_fail(&e, MXDB_ENOMEM, "invite state");
+	free(text);
+	json_decref(st);
+	ev_free(ev);
+	if (s != MXDB_OK) {
 		json_decref(signed_ev);
-		http_reply_status(r, e.code, e.message);
+		http_reply_status(r, s, e.message);
 		return;
 	}
 	http_reply_json(r, 200, json_pack("{s:o}", "event", signed_ev));

@@ -60,6 +60,17 @@ extern fed_service *(*fed_of)(void *app);
 mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, const char *via,
                      char **room_id, mxdb_error *err);
 
+/* sender (ours) invites target, a user of another server, into room_id
+ * (fed_invite.c): signed by both servers, stored, sent to the room. */
+mxdb_status fed_invite(fed_service *f, const char *room_id, const char *sender, const char *target,
+                       const char *reason, mxdb_error *err);
+
+/* The same for a client request, run on a thread of its own while r is
+ * parked: false means parked (return; the handler runs again); true means
+ * done, with *st and *err. */
+bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
+                        const char *target, const char *reason, mxdb_status *st, mxdb_error *err);
+
 /* A percent-encoded path segment (new string). */
 char *fed_escape(const char *segment);
 

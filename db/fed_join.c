@@ -208,7 +208,7 @@ mxdb_status fed_room_join_remote(mxdb *db, const mx_room_version *rv, ev_t **cha
 /* ---- membership templates and answers ---- */
 
 typedef struct tmpl_arg {
-	const char *room_id, *user_id, *membership;
+	const char *room_id, *sender, *user_id, *membership;
 	json_t *tmpl;
 	const char *rv_id;
 } tmpl_arg;
@@ -221,7 +221,7 @@ static mxdb_status tmpl_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 	if (s != MXDB_OK)
 		return s;
 	json_t *content = json_pack("{s:s}", "membership", a->membership);
-	eng_spec spec = {.sender = a->user_id, .type = "m.room.member", .state_key = a->user_id,
+	eng_spec spec = {.sender = a->sender, .type = "m.room.member", .state_key = a->user_id,
 	                 .content = content};
 	json_t *prev = json_array();
 	for (size_t i = 0; prev && i < room->n_extrem; i++)
@@ -230,19 +230,20 @@ static mxdb_status tmpl_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 	a->tmpl = json_pack("{s:o, s:o, s:o, s:I, s:s, s:I, s:s, s:s, s:s, s:s}", "auth_events", auth,
 	                    "prev_events", prev, "content", content, "depth", (json_int_t)room->depth + 1,
 	                    "origin", db->server_name, "origin_server_ts", (json_int_t)eng_now_ms(),
-	                    "room_id", room->room_id, "sender", a->user_id, "state_key", a->user_id,
+	                    "room_id", room->room_id, "sender", a->sender, "state_key", a->user_id,
 	                    "type", "m.room.member");
 	a->rv_id = room->rv->id;
 	return a->tmpl ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "template");
 }
 
-mxdb_status fed_room_make_membership(mxdb *db, const char *room_id, const char *user_id,
-                                     const char *membership, json_t **tmpl, const char **rv_id,
-                                     mxdb_error *err)
+mxdb_status fed_room_make_member_event(mxdb *db, const char *room_id, const char *sender,
+                                       const char *user_id, const char *membership, json_t **tmpl,
+                                       const char **rv_id, mxdb_error *err)
 {
-	tmpl_arg a = {room_id, user_id, membership, NULL, NULL};
+	tmpl_arg a = {room_id, sender, user_id, membership, NULL, NULL};
 	*tmpl = NULL;
-	if (room_id == NULL || room_id[0] != '!' || fed_server_of(user_id) == NULL)
+	if (room_id == NULL || room_id[0] != '!' || fed_server_of(user_id) == NULL ||
+	    fed_server_of(sender) == NULL)
 		return mx_fail(err, MXDB_EINVAL, "bad room or user ID");
 	mxdb_status s = eng_submit(db, tmpl_fn, &a, NULL, err);
 	if (s == MXDB_OK) {
@@ -250,6 +251,13 @@ mxdb_status fed_room_make_membership(mxdb *db, const char *room_id, const char *
 		*rv_id = a.rv_id;
 	}
 	return s;
+}
+
+mxdb_status fed_room_make_membership(mxdb *db, const char *room_id, const char *user_id,
+                                     const char *membership, json_t **tmpl, const char **rv_id,
+                                     mxdb_error *err)
+{
+	return fed_room_make_member_event(db, room_id, user_id, user_id, membership, tmpl, rv_id, err);
 }
 
 mxdb_status fed_room_accept_membership(mxdb *db, ev_t *ev, json_t **state, json_t **auth_chain,
@@ -267,6 +275,44 @@ mxdb_status fed_room_accept_membership(mxdb *db, ev_t *ev, json_t **state, json_
 	if (s == MXDB_OK && state != NULL)
 		s = fed_room_state(db, room_id, at[0] ? at : NULL, false, state, auth_chain, err);
 	return s;
+}
+
+/* ---- invites of our users to rooms not here ---- */
+
+static const char SQL_INVITE[] =
+	"INSERT OR REPLACE INTO fed_invites(user_id, room_id, event_id, sender, pos, invite_state)"
+	" VALUES (?,?,?,?,?,?)";
+
+typedef struct invite_arg {
+	const char *user_id, *room_id, *event_id, *sender, *invite_state;
+} invite_arg;
+
+static mxdb_status invite_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
+{
+	invite_arg *a = arg;
+	store_conn *w = &db->st->writer;
+	sqlite3_stmt *st = store_stmt(w, SQL_INVITE, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	const char *v[] = {a->user_id, a->room_id, a->event_id, a->sender};
+	for (int i = 0; i < 4; i++)
+		sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_STATIC);
+	/* No event of ours marks it: it sorts after what the user has seen. */
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)mxdb_stream_pos(db) + 1);
+	sqlite3_bind_text(st, 6, a->invite_state, -1, SQLITE_STATIC);
+	mxdb_status s = sqlite3_step(st) == SQLITE_DONE ? MXDB_OK : store_fail(w, err, "invite");
+	sqlite3_reset(st);
+	return s;
+}
+
+mxdb_status fed_invite_store(mxdb *db, const char *user_id, const char *room_id,
+                             const char *event_id, const char *sender, const char *invite_state,
+                             mxdb_error *err)
+{
+	if (!user_id || !room_id || !event_id || !sender || !invite_state)
+		return mx_fail(err, MXDB_EINVAL, "incomplete invite");
+	invite_arg a = {user_id, room_id, event_id, sender, invite_state};
+	return eng_submit(db, invite_fn, &a, NULL, err);
 }
 
 /* ---- reads for the federation endpoints (reader connections) ---- */

@@ -36,6 +36,19 @@ mxdb_status fed_room_make_membership(mxdb *db, const char *room_id, const char *
                                      const char *membership, json_t **tmpl, const char **rv_id,
                                      mxdb_error *err);
 
+/* The same for a member event sent by another user (an invite: sender
+ * invites user_id). */
+mxdb_status fed_room_make_member_event(mxdb *db, const char *room_id, const char *sender,
+                                       const char *user_id, const char *membership, json_t **tmpl,
+                                       const char **rv_id, mxdb_error *err);
+
+/* An invite of one of our users to a room we do not have (PUT /v2/invite):
+ * kept in fed_invites so the user sees it (mxdb_user_rooms) until the room
+ * is here. invite_state: JSON array of stripped state. */
+mxdb_status fed_invite_store(mxdb *db, const char *user_id, const char *room_id,
+                             const char *event_id, const char *sender, const char *invite_state,
+                             mxdb_error *err);
+
 /* send_join / send_leave: stores the membership event, then *state gets the
  * state before it (PDUs) and *auth_chain their auth chain (both arrays;
  * NULL pointers skip them). */

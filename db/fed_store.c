@@ -47,6 +47,12 @@ static const char *const fed_steps[FED_SCHEMA_VERSION] = {
 	 * the graph whole but change nothing, and count as rejected wherever
 	 * they are cited. */
 	"CREATE TABLE fed_rejected(event_id TEXT PRIMARY KEY) WITHOUT ROWID;",
+	/* Invites of our users to rooms not here yet (PUT /v2/invite), with
+	 * the stripped state the inviting server sent; pos orders them in the
+	 * user's room list and /sync. Ignored once the room is here. */
+	"CREATE TABLE fed_invites(user_id TEXT NOT NULL, room_id TEXT NOT NULL,"
+	"  event_id TEXT NOT NULL, sender TEXT NOT NULL, pos INTEGER NOT NULL,"
+	"  invite_state TEXT NOT NULL, PRIMARY KEY(user_id, room_id)) WITHOUT ROWID;",
 };
 
 long long fed_now_ms(void)

@@ -11,7 +11,7 @@
 
 #include "err.h"
 
-#define FED_SCHEMA_VERSION 2
+#define FED_SCHEMA_VERSION 3
 
 /* Brings the fed tables on db to FED_SCHEMA_VERSION (store_migrate). Safe
  * to call on every open, from any connection. */

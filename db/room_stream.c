@@ -217,10 +217,15 @@ static char *stripped_state(store_conn *c, int64_t nid, const char *user_id)
 	return out;
 }
 
+/* With the invites received over federation to rooms not here yet
+ * (fed_invites, their stripped state given by the inviting server). */
 static const char SQL_USER_ROOMS[] =
-	"SELECT r.room_id, m.membership, e.event_id, e.sender, m.pos, m.room_nid FROM memberships m"
+	"SELECT r.room_id, m.membership, e.event_id, e.sender, m.pos, m.room_nid, NULL FROM memberships m"
 	" JOIN rooms r ON r.nid = m.room_nid JOIN events e ON e.pos = m.pos"
-	" WHERE m.user_id = ?1 AND (?2 IS NULL OR m.membership = ?2) ORDER BY m.pos";
+	" WHERE m.user_id = ?1 AND (?2 IS NULL OR m.membership = ?2)"
+	" UNION ALL SELECT i.room_id, 'invite', i.event_id, i.sender, i.pos, 0, i.invite_state"
+	" FROM fed_invites i WHERE i.user_id = ?1 AND (?2 IS NULL OR ?2 = 'invite')"
+	" AND NOT EXISTS (SELECT 1 FROM rooms r WHERE r.room_id = i.room_id) ORDER BY 5";
 
 void mxdb_user_rooms_free(mxdb_user_room *rooms, size_t n)
 {
@@ -272,7 +277,7 @@ mxdb_status mxdb_user_rooms(mxdb *db, const char *user_id, const char *membershi
 			r->event_id = store_col_str(st, 2);
 			r->sender = store_col_str(st, 3);
 			r->pos = (uint64_t)sqlite3_column_int64(st, 4);
-			r->invite_state = NULL;
+			r->invite_state = store_col_str(st, 6);
 			nids[cnt++] = sqlite3_column_int64(st, 5);
 		}
 		if (s == MXDB_OK && rc != SQLITE_DONE)
@@ -280,7 +285,8 @@ mxdb_status mxdb_user_rooms(mxdb *db, const char *user_id, const char *membershi
 		sqlite3_reset(st);
 		/* After the loop: stripped_state uses another statement. */
 		for (size_t i = 0; s == MXDB_OK && i < cnt; i++)
-			if (strcmp(v[i].membership, "invite") == 0 || strcmp(v[i].membership, "knock") == 0)
+			if (v[i].invite_state == NULL &&
+			    (strcmp(v[i].membership, "invite") == 0 || strcmp(v[i].membership, "knock") == 0))
 				v[i].invite_state = stripped_state(c, nids[i], user_id);
 		free(nids);
 	}

@@ -1,0 +1,78 @@
+# test_fed_invite.py: inviting a user of another server, with real mxdbd on
+# loopback. alice on A invites bob of B into a private (invite-only) table:
+# A builds the invite, B signs it (PUT /v2/invite) and keeps it, so bob's
+# /sync shows it under rooms.invite with its stripped state; bob joins by
+# room ID alone (through the inviting server); rows then replicate both
+# ways. carol of C, not invited, cannot join.
+import sys
+import os
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fedlib import Cluster, q, wait_for  # noqa: E402
+
+
+def main():
+    with Cluster(["a.test", "b.test", "c.test"]) as cl:
+        a, b, c = cl.nodes
+        a.register("alice")
+        b.register("bob")
+        c.register("carol")
+        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "secret", "visibility": "private",
+                                                  "topic": "for bob"})
+        room = t["room_id"]
+
+        # Not invited yet: bob cannot join, and his sync shows nothing.
+        st, _ = b.client("POST", "/join/%s?server_name=a.test" % q(room), {}, ok=())
+        assert st == 403, st
+        _, s0 = b.client("GET", "/sync?timeout=0")
+        assert room not in s0["rooms"]["invite"], s0["rooms"]
+
+        _, out = a.client("POST", "/rooms/%s/invite" % q(room), {"user_id": "@bob:b.test"})
+        assert out == {}, out
+        # A's copy of the invite carries both servers' signatures.
+        _, ev = a.client("GET", "/rooms/%s/state/m.room.member/%s" % (q(room), q("@bob:b.test")))
+        assert ev == {"membership": "invite"}, ev
+
+        _, s1 = b.client("GET", "/sync?timeout=0")
+        inv = s1["rooms"]["invite"].get(room)
+        assert inv is not None, s1["rooms"]
+        events = inv["invite_state"]["events"]
+        types = {(e["type"], e["state_key"]) for e in events}
+        assert ("m.room.create", "") in types and ("m.room.join_rules", "") in types, types
+        mine = [e for e in events if e["type"] == "m.room.member" and e["state_key"] == "@bob:b.test"]
+        assert mine and mine[0]["content"]["membership"] == "invite", events
+        assert mine[0]["sender"] == "@alice:a.test", mine
+        topic = [e for e in events if e["type"] == "m.room.topic"]
+        assert topic and topic[0]["content"]["topic"] == "for bob", events
+        _, joined = b.client("GET", "/joined_rooms")
+        assert room not in joined["joined_rooms"]
+
+        # The room ID alone: the invite tells which server to ask.
+        _, out = b.client("POST", "/join/%s" % q(room), {})
+        assert out["room_id"] == room, out
+        _, s2 = b.client("GET", "/sync?timeout=0")
+        assert room in s2["rooms"]["join"] and room not in s2["rooms"]["invite"], s2["rooms"]
+        wait_for("A sees bob joined", lambda: a.client(
+            "GET", "/rooms/%s/state/m.room.member/%s" % (q(room), q("@bob:b.test")))[1]
+            .get("membership") == "join")
+
+        a.put_row(room, "from-a", {"by": "a"})
+        wait_for("from-a on B", lambda: b.get_row(room, "from-a"))
+        assert b.get_row(room, "from-a") == {"by": "a"}
+        b.put_row(room, "from-b", {"by": "b"})
+        wait_for("from-b on A", lambda: a.get_row(room, "from-b"))
+        assert a.get_row(room, "from-b") == {"by": "b"}
+
+        # carol was not invited: neither server lets her in.
+        for via in ("a.test", "b.test"):
+            st, err = c.client("POST", "/join/%s?server_name=%s" % (q(room), via), {}, ok=())
+            assert st == 403, (via, st, err)
+        st, _ = c.client("GET", "/rooms/%s/state" % q(room), ok=())
+        assert st != 200, st
+        _, members = a.client("GET", "/rooms/%s/joined_members" % q(room))
+        assert set(members["joined"]) == {"@alice:a.test", "@bob:b.test"}, members
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
