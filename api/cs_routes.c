@@ -93,7 +93,7 @@ static const char *const client_prefixes[] = {
 	NULL,
 };
 
-const http_routes cs_client_routes = {client_prefixes, client_routes};
+const http_routes cs_client_routes = {client_prefixes, client_routes, 0};
 
 /* /.well-known/matrix/client and the unversioned /_matrix/client/versions. */
 static const http_route wellknown_routes[] = {
@@ -102,7 +102,7 @@ static const http_route wellknown_routes[] = {
 	{0, NULL, NULL, 0},
 };
 static const char *const wellknown_prefixes[] = {"/", NULL};
-const http_routes cs_wellknown_routes = {wellknown_prefixes, wellknown_routes};
+const http_routes cs_wellknown_routes = {wellknown_prefixes, wellknown_routes, 0};
 
 mxdb_status cs_auth(void *app, const char *token, char **user, char **device)
 {

@@ -708,7 +708,7 @@ static const http_route key_table[] = {
 };
 
 static const char *const key_prefixes[] = {"/_matrix/key", NULL};
-const http_routes fed_key_routes = {key_prefixes, key_table};
+const http_routes fed_key_routes = {key_prefixes, key_table, 0};
 
 static const http_route fed_table[] = {
 	{HTTP_GET, "v1/version", version, HTTP_NOBODY},
@@ -728,5 +728,9 @@ static const http_route fed_table[] = {
 	{0, NULL, NULL, 0},
 };
 
+/* A transaction may carry 50 PDUs of up to 65,536 bytes each (spec: "Size
+ * limits") and 100 EDUs: more than the client API's 1 MiB. */
+#define FED_BODY_LIMIT (4u << 20)
+
 static const char *const fed_prefixes[] = {"/_matrix/federation", NULL};
-const http_routes fed_routes = {fed_prefixes, fed_table};
+const http_routes fed_routes = {fed_prefixes, fed_table, FED_BODY_LIMIT};

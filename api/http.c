@@ -278,7 +278,7 @@ static int method_of(const char *m)
 
 static bool body_append(http_server *s, http_conn *c, const char *data, size_t n)
 {
-	if (c->too_large || c->body.len + n > s->cfg.body_limit || !mx_buf_add(&c->body, data, n)) {
+	if (c->too_large || c->body.len + n > c->body_limit || !mx_buf_add(&c->body, data, n)) {
 		c->too_large = true;
 		return false;
 	}
@@ -345,6 +345,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		c->req.app = s->cfg.app;
 		c->req.url = url;
 		c->req.method = method_of(method);
+		c->body_limit = http_body_limit_for(s, url);
 		*con_cls = c;
 		atomic_fetch_add(&s->active, 1);
 		const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
@@ -352,11 +353,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		/* A body somewhat over the limit is read and dropped so the client,
 		 * still sending, gets the 413; a huge one is refused at once (the
 		 * connection closes and the client may only see a reset). */
-		if (n > s->cfg.body_limit)
+		if (n > c->body_limit)
 			c->too_large = true;
-		if (n > 16 * (unsigned long long)s->cfg.body_limit) {
+		if (n > 16 * (unsigned long long)c->body_limit) {
 			http_reply_error(&c->req, 413, "M_TOO_LARGE", "request body over %zu bytes",
-			                 s->cfg.body_limit);
+			                 c->body_limit);
 			return queue(c);
 		}
 		return MHD_YES;
@@ -370,7 +371,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 	if (c->route == NULL) {
 		if (c->too_large)
 			http_reply_error(r, 413, "M_TOO_LARGE", "request body over %zu bytes",
-			                 s->cfg.body_limit);
+			                 c->body_limit);
 		else
 			http_dispatch_prepare(s, c);
 		if (r->replied)

@@ -50,6 +50,7 @@ typedef struct http_route {
 typedef struct http_routes {
 	const char *const *prefixes; /* NULL-terminated */
 	const http_route *routes;
+	size_t body_limit; /* request bodies under these prefixes; 0: the server's */
 } http_routes;
 
 /* Looks an access token up: fills *user and *device (malloc'd) or returns

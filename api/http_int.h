@@ -22,6 +22,7 @@ typedef struct http_conn {
 	http_req req;
 	const http_route *route;     /* set once the request is routed */
 	mx_buf body;
+	size_t body_limit;           /* of the route table the URL falls under */
 	bool too_large;
 	char *hdr[HTTP_MAX_HDRS][2]; /* headers for the reply */
 	int nhdr;
@@ -55,6 +56,11 @@ struct http_server {
 /* Suspends c and puts it on the parked list, to be resumed by http_wake or
  * its req.park_deadline (s->mu held). Handlers' parks and idle streams. */
 void http_park_locked(http_server *s, http_conn *c);
+
+/* The body limit for a raw URL: the limit of the first route table with a
+ * matching prefix, when it has one, else the server's. Known before the
+ * body arrives, so before routing (which decodes the path). */
+size_t http_body_limit_for(const http_server *s, const char *url);
 
 /* Routes c's request, checks its token and parses its body; replies itself
  * on any error (404, 405, 401, 400, OPTIONS). */

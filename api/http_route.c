@@ -93,6 +93,17 @@ static bool match_pattern(const char *pat, http_req *r, int first)
 	}
 }
 
+size_t http_body_limit_for(const http_server *s, const char *url)
+{
+	for (int t = 0; t < s->ntables; t++)
+		for (const char *const *pre = s->tables[t]->prefixes; *pre != NULL; pre++) {
+			size_t n = strlen(*pre);
+			if (strncmp(url, *pre, n) == 0 && (url[n] == '/' || url[n] == '\0'))
+				return s->tables[t]->body_limit ? s->tables[t]->body_limit : s->cfg.body_limit;
+		}
+	return s->cfg.body_limit;
+}
+
 /* Finds the route; *path_known tells a 405 from a 404. */
 static const http_route *find_route(http_server *s, http_req *r, bool *path_known)
 {

@@ -283,4 +283,4 @@ static const http_route routes[] = {
 	{0, NULL, NULL, 0},
 };
 
-const http_routes tbl_routes = {prefixes, routes};
+const http_routes tbl_routes = {prefixes, routes, 0};

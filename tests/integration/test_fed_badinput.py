@@ -5,7 +5,9 @@
 # a request signed by the wrong key and a request for another destination
 # are refused; an event failing the auth rules is rejected (kept, no effect); a wrong content hash stores
 # the event redacted; a replayed transaction changes nothing; a server
-# outside the room reads none of its history.
+# outside the room reads none of its history; a transaction of 50 PDUs
+# near the size limit is taken (the federation body limit is over the client
+# API's), a larger body refused with 413.
 import base64
 import copy
 import hashlib
@@ -119,8 +121,8 @@ def main():
             _, m = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s" % (q(room), q("@eve:b.test")))
             return m["event"]["prev_events"], m["event"]["depth"]
 
-        def row_event(sender, key, content):
-            prev, depth = heads()
+        def row_event(sender, key, content, after=None):
+            prev, depth = after or heads()
             auth = [by_key[("m.room.power_levels", "")]]
             if version not in ("12",):
                 auth.append(by_key[("m.room.create", "")])
@@ -219,6 +221,32 @@ def main():
         st, out = outsider.request("POST", "/_matrix/federation/v1/get_missing_events/%s" % q(room),
                                    {"earliest_events": [], "latest_events": [event_id(good)], "limit": 5})
         assert st == 403, (st, out)
+        # The largest transaction a server may send: 50 PDUs near the 64 KiB
+        # event limit (about 3 MB, over the client API's 1 MiB) is taken whole.
+        chain, after = [], None
+        for i in range(50):
+            ev = row_event("@bob:b.test", "big%d" % i, {"v": "x" * 60000}, after)
+            assert len(canonicaljson.encode_canonical_json(ev)) <= 65536
+            chain.append(ev)
+            after = ([event_id(ev)], ev["depth"] + 1)
+        body_len = len(json.dumps({"pdus": chain, "edus": []}))
+        assert body_len > 2 * 1024 * 1024, body_len
+        st, out = fed.send("t-large", chain)
+        assert st == 200 and all(out["pdus"].get(event_id(e)) == {} for e in chain), (st, str(out)[:300])
+        assert a_row("big49") == {"v": "x" * 60000}
+        # Beyond the federation limit: 413 before anything is looked at.
+        req = urllib.request.Request(a.url + "/_matrix/federation/v1/send/huge", method="PUT",
+                                     data=b"x" * (5 * 1024 * 1024))
+        try:
+            urllib.request.urlopen(req)
+            raise AssertionError("a 5 MiB transaction was accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == 413, e.code
+        # The client API keeps its 1 MiB.
+        st, out = b.client("PUT", "/rooms/%s/state/%s/huge" % (q(room), TYPE),
+                           {"v": "x" * (1100 * 1024)}, ok=())
+        assert st == 413, st
+
         # More than 50 PDUs in one transaction: refused whole.
         st, out = fed.send("t-big", [good] * 51)
         assert st == 400, (st, out)

@@ -65,10 +65,14 @@ static const http_route routes[] = {
 	{0, NULL, NULL, 0},
 };
 static const char *const prefixes[] = {"/_t/r0", "/_t/v3", NULL};
-static const http_routes table = {prefixes, routes};
+static const http_routes table = {prefixes, routes, 0};
 static const http_route other_routes[] = {{HTTP_GET, "app", h_app, 0}, {0, NULL, NULL, 0}};
 static const char *const other_prefixes[] = {"/_other", NULL};
-static const http_routes other_table = {other_prefixes, other_routes};
+static const http_routes other_table = {other_prefixes, other_routes, 0};
+/* A table of its own body limit (as federation's, larger than the server's). */
+static const http_route big_routes[] = {{HTTP_PUT, "body", h_echo, 0}, {0, NULL, NULL, 0}};
+static const char *const big_prefixes[] = {"/_big", NULL};
+static const http_routes big_table = {big_prefixes, big_routes, 3000};
 
 static mxdb_status auth(void *app, const char *token, char **user, char **device)
 {
@@ -175,6 +179,7 @@ int main(void)
 	CHECK(http_new(&s, &cfg, NULL) == MXDB_OK);
 	http_add_routes(s, &table);
 	http_add_routes_app(s, &other_table, &app_marker);
+	http_add_routes(s, &big_table);
 	CHECK(http_start(s, NULL) == MXDB_OK);
 	port = http_port(s);
 	CHECK(port > 0);
@@ -226,6 +231,21 @@ int main(void)
 	big[sizeof(big) - 1] = '\0';
 	req(&r, "POST", "/_t/v3/body", big, NULL);
 	CHECK(r.status == 413 && strcmp(errcode(&r, ec, sizeof(ec)), "M_TOO_LARGE") == 0);
+	/* a table's own limit: over the server's, under the table's */
+	char json[2600], huge[3100];
+	memcpy(json, "{\"s\":\"", 6);
+	memset(json + 6, 'y', 2500);
+	memcpy(json + 2506, "\"}", 3);
+	memset(huge, 'z', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	req(&r, "PUT", "/_big/body", json, NULL);
+	CHECK_MSG(r.status == 200 && strstr(r.body, "yyyy") != NULL, "%ld", r.status);
+	req(&r, "PUT", "/_big/body", huge, NULL);
+	CHECK(r.status == 413 && strcmp(errcode(&r, ec, sizeof(ec)), "M_TOO_LARGE") == 0);
+	req(&r, "PUT", "/_t/v3/body", json, NULL);
+	CHECK(r.status == 413);
+	req(&r, "PUT", "/_bigger/body", json, NULL); /* a prefix ends at a '/' */
+	CHECK(r.status == 413);
 
 	/* a parked request answers at its deadline */
 	int64_t t0 = http_now_ms();
