@@ -354,7 +354,8 @@ mxdb_status mxdb_state_event(mxdb *db, const char *room, const char *type,
 }
 
 static const char SQL_EVENT[] = "SELECT " RD_EVENT_COLS
-                                " FROM events e JOIN rooms r ON r.nid = e.room_nid WHERE e.event_id = ?";
+                                " FROM events e JOIN rooms r ON r.nid = e.room_nid WHERE e.event_id = ?"
+                                RD_NOT_REJECTED;
 
 mxdb_status mxdb_event_get(mxdb *db, const char *event_id, char **json, mxdb_error *err)
 {

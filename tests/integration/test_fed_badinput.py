@@ -3,7 +3,8 @@
 # independent of ours) using the real key of a second real server (B) that
 # joined A's table. Checked: a good event is accepted; a forged signature,
 # a request signed by the wrong key and a request for another destination
-# are refused; an event failing the auth rules is rejected (kept, no effect); a wrong content hash stores
+# are refused; an event failing the auth rules is rejected (kept, no
+# effect, shown to no client: not in /sync, /messages, /context, /event); a wrong content hash stores
 # the event redacted; a replayed transaction changes nothing; a server
 # outside the room reads none of its history; a transaction of 50 PDUs
 # near the size limit is taken (the federation body limit is over the client
@@ -175,12 +176,35 @@ def main():
         # Signed by B but by a user who never joined: fails the auth rules.
         # It is kept as rejected (events citing it still fit the graph) but
         # changes nothing: no row, not in the room's state.
+        _, s0 = a.client("GET", "/sync?timeout=0")
         eve = row_event("@eve:b.test", "eve", {"v": 3})
         st, out = fed.send("t-eve", [eve])
         assert st == 200 and "error" in out["pdus"].get(event_id(eve), {}), out
         assert a_row("eve") is None
         st, ids2 = fed.request("GET", "/_matrix/federation/v1/state_ids/%s" % q(room))
         assert st == 200 and event_id(eve) not in ids2["pdu_ids"], ids2
+        # Stored (federation serves it) but shown to no client: not in /sync,
+        # /messages, /context, /event, while a good event after it is.
+        assert stored(event_id(eve))
+        later = row_event("@bob:b.test", "after-eve", {"v": 7})
+        st, out = fed.send("t-later", [later])
+        assert st == 200 and out["pdus"].get(event_id(later)) == {}, out
+        eid, lid = event_id(eve), event_id(later)
+        _, s1 = a.client("GET", "/sync?timeout=0&since=%s" % q(s0["next_batch"]))
+        tl = [e["event_id"] for e in s1["rooms"]["join"][room]["timeline"]["events"]]
+        assert lid in tl and eid not in tl, tl
+        _, msgs = a.client("GET", "/rooms/%s/messages?dir=b&limit=100" % q(room))
+        ids = [e["event_id"] for e in msgs["chunk"]]
+        assert lid in ids and event_id(good) in ids and eid not in ids, ids
+        _, ctx = a.client("GET", "/rooms/%s/context/%s?limit=20" % (q(room), q(event_id(good))))
+        around = [e["event_id"] for e in ctx["events_before"] + ctx["events_after"]]
+        assert lid in around and eid not in around, around
+        st, _ = a.client("GET", "/rooms/%s/event/%s" % (q(room), q(eid)), ok=())
+        assert st == 404, st
+        st, _ = a.client("GET", "/rooms/%s/context/%s" % (q(room), q(eid)), ok=())
+        assert st == 404, st
+        st, _ = a.client("GET", "/rooms/%s/event/%s" % (q(room), q(lid)))
+        assert st == 200
 
         # A wrong content hash: kept, but redacted (the row reads as deleted).
         bad = row_event("@bob:b.test", "hashbad", {"v": 4})

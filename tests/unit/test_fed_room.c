@@ -296,6 +296,29 @@ static void test_bad(void)
 	version(&A, "1", after);
 	CHECK(strcmp(before, after) == 0);
 	json_decref(child);
+	/* No client read shows the rejected event; its child is shown. */
+	version(&A, "after-rejected", after);
+	char *shown = NULL;
+	CHECK(mxdb_event_get(A.db, id, &shown, &err) == MXDB_ENOTFOUND && shown == NULL);
+	CHECK(mxdb_event_get(A.db, after, &shown, &err) == MXDB_OK);
+	mxdb_free(shown);
+	mxdb_events evs = {0};
+	bool seen_rejected = false, seen_child = false;
+	for (int back = 0; back < 2; back++) {
+		CHECK(mxdb_room_events(A.db, room, 0, back, 1000, &evs, &err) == MXDB_OK);
+		for (size_t i = 0; i < evs.n; i++) {
+			seen_rejected |= strcmp(evs.ev[i].event_id, id) == 0;
+			seen_child |= strcmp(evs.ev[i].event_id, after) == 0;
+		}
+		mxdb_events_free(&evs);
+	}
+	CHECK(mxdb_events_since(A.db, 0, NULL, 0, "@alice:a.test", 1000, &evs, &err) == MXDB_OK);
+	for (size_t i = 0; i < evs.n; i++) {
+		seen_rejected |= strcmp(evs.ev[i].event_id, id) == 0;
+		seen_child |= strcmp(evs.ev[i].event_id, after) == 0;
+	}
+	mxdb_events_free(&evs);
+	CHECK(!seen_rejected && seen_child);
 
 	/* Forged: signed by B but claiming to be from alice of a.test. */
 	json_object_set_new(pdu, "sender", json_string("@alice:a.test"));
