@@ -143,20 +143,9 @@ static char *profile_content(cs_ctx *c, const char *user)
  * (federation), asking server_name or the room's or alias's own server. */
 static void join_remote(http_req *r, const char *room)
 {
-	char *room_id = NULL, *via = NULL;
+	char *room_id = NULL;
 	mxdb_error e;
-	/* Invited over federation: the inviting server has the room. */
-	mxdb_user_room *inv = NULL;
-	size_t n = 0;
-	if (http_query(r, "server_name") == NULL &&
-	    mxdb_user_rooms(CS(r)->db, r->user_id, "invite", &inv, &n, NULL) == MXDB_OK)
-		for (size_t i = 0; i < n && via == NULL; i++)
-			if (strcmp(inv[i].room_id, room) == 0 && fed_server_of(inv[i].sender) != NULL)
-				via = strdup(fed_server_of(inv[i].sender));
-	mxdb_user_rooms_free(inv, n);
-	mxdb_status st = fed_join(CS(r)->fed, room, r->user_id, via ? via : http_query(r, "server_name"),
-	                          &room_id, &e);
-	free(via);
+	mxdb_status st = fed_join(CS(r)->fed, room, r->user_id, http_query(r, "server_name"), &room_id, &e);
 	if (st != MXDB_OK)
 		cs_fail(r, st, &e);
 	else
@@ -218,10 +207,17 @@ void cs_membership(http_req *r)
 	    !cs_body_str(r, "reason", false, &reason))
 		return;
 	mxdb_room_info info;
-	if (!cs_room_resolve(r, r->param[0], &info))
-		return;
 	mxdb_error e;
 	mxdb_status st;
+	if (member_ops[i].op == MXDB_LEAVE && CS(r)->fed != NULL &&
+	    mxdb_room_info_get(CS(r)->db, r->param[0], &info, NULL) == MXDB_ENOTFOUND) {
+		/* an invite from afar, declined through the inviting server */
+		if (fed_decline_request(CS(r)->fed, r, r->param[0], r->user_id, &st, &e))
+			cs_done(r, st, &e);
+		return;
+	}
+	if (!cs_room_resolve(r, r->param[0], &info))
+		return;
 	const char *ts = target ? fed_server_of(target) : NULL;
 	if (member_ops[i].op == MXDB_INVITE && CS(r)->fed != NULL && ts != NULL &&
 	    strcmp(ts, mxdb_server_name(CS(r)->db)) != 0) {

@@ -2,11 +2,12 @@
  * fed_invite.c: inviting a user of another server (spec: "Inviting to a
  * room", server-server API): the invite is built here, signed by us, sent
  * to the invitee's server with PUT /v2/invite, and the copy it signed too
- * goes into the room and to the room's other servers. The client API's
- * request runs it on a thread of its own while the request is parked: the
- * invitee's server calls back for our keys, maybe over a connection served
- * by the very HTTP thread that would otherwise wait. Owns only that
- * exchange; the room itself is the engine's (fed_room.h).
+ * goes into the room and to the room's other servers. Also runs the client
+ * API's invites and declines of remote invites on a thread of their own
+ * while the HTTP request is parked: the other server calls back for our
+ * keys, maybe over a connection served by the very HTTP thread that would
+ * otherwise wait. Owns only that exchange; the room itself is the
+ * engine's (fed_room.h).
  */
 #define _GNU_SOURCE /* asprintf */
 #include <pthread.h>
@@ -77,8 +78,8 @@ static mxdb_status ask_invitee(fed_service *f, const char *server, const mx_room
 	if (s == MXDB_OK)
 		s = fed_pdu_check(signed_ev, rv, fed_keyring_event_key, f->keyring, out, &red, err);
 	if (s == MXDB_OK && (red || strcmp((*out)->event_id, id) != 0 ||
-	                     !json_is_object(json_object_get(json_object_get(signed_ev, "signatures"),
-	                                                     server)))) {
+	                     fed_pdu_signed_by(signed_ev, rv, server, fed_keyring_event_key, f->keyring,
+	                                       err) != MXDB_OK)) {
 		ev_free(*out);
 		*out = NULL;
 		s = mx_fail(err, MXDB_EFORBIDDEN, "%s did not sign our invite", server);
@@ -123,34 +124,48 @@ mxdb_status fed_invite(fed_service *f, const char *room_id, const char *sender, 
 	 * received event (auth checked), then goes to the room's servers. */
 	if (s == MXDB_OK)
 		s = fed_room_accept_membership(f->db, ev, NULL, NULL, err);
+	/* The invitee's server too, when it is in the room already: the
+	 * invite it signed then enters its copy of the room. */
 	if (s == MXDB_OK)
-		s = fed_forward(f, room_id, pdu, server, err);
+		s = fed_forward(f, room_id, pdu, NULL, err);
 	json_decref(pdu);
 	json_decref(event);
 	json_decref(st);
 	return s;
 }
 
-/* ---- the client API's request, off the HTTP thread ---- */
+/* ---- the client API's requests, off the HTTP thread ---- */
 
-typedef struct invite_job {
+typedef struct fed_job fed_job;
+struct fed_job {
+	mxdb_status (*run)(fed_job *j);
 	fed_service *f;
 	char *room_id, *sender, *target, *reason;
 	pthread_t thread;
 	atomic_bool done;
 	mxdb_status st;
 	mxdb_error e;
-} invite_job;
+};
 
 static void *job_run(void *arg)
 {
-	invite_job *j = arg;
-	j->st = fed_invite(j->f, j->room_id, j->sender, j->target, j->reason, &j->e);
+	fed_job *j = arg;
+	j->st = j->run(j);
 	atomic_store(&j->done, true);
 	return NULL;
 }
 
-static void job_drop(invite_job *j)
+static mxdb_status run_invite(fed_job *j)
+{
+	return fed_invite(j->f, j->room_id, j->sender, j->target, j->reason, &j->e);
+}
+
+static mxdb_status run_decline(fed_job *j)
+{
+	return fed_decline(j->f, j->room_id, j->sender, &j->e);
+}
+
+static void job_drop(fed_job *j)
 {
 	free(j->room_id);
 	free(j->sender);
@@ -163,30 +178,33 @@ static void job_drop(invite_job *j)
  * thread uses the job, so it is waited for (at most one request's time). */
 static void job_free(void *arg)
 {
-	invite_job *j = arg;
+	fed_job *j = arg;
 	pthread_join(j->thread, NULL);
 	job_drop(j);
 }
 
 #define JOB_POLL_MS 20
 
-bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
-                        const char *target, const char *reason, mxdb_status *st, mxdb_error *err)
+/* The generic request: starts the job on first call, then polls it. */
+static bool job_request(fed_service *f, http_req *r, mxdb_status (*run)(fed_job *j),
+                        const char *room_id, const char *sender, const char *target,
+                        const char *reason, mxdb_status *st, mxdb_error *err)
 {
-	invite_job *j = r->park;
+	fed_job *j = r->park;
 	if (j == NULL) {
 		j = calloc(1, sizeof(*j));
 		if (j == NULL) {
-			*st = mx_fail(err, MXDB_ENOMEM, "invite");
+			*st = mx_fail(err, MXDB_ENOMEM, "federation request");
 			return true;
 		}
+		j->run = run;
 		j->f = f;
 		j->room_id = strdup(room_id);
 		j->sender = strdup(sender);
-		j->target = strdup(target);
+		j->target = target ? strdup(target) : NULL;
 		j->reason = reason ? strdup(reason) : NULL;
 		atomic_init(&j->done, false);
-		if (!j->room_id || !j->sender || !j->target || (reason && !j->reason) ||
+		if (!j->room_id || !j->sender || (target && !j->target) || (reason && !j->reason) ||
 		    pthread_create(&j->thread, NULL, job_run, j) != 0) {
 			job_drop(j);
 			*st = mx_fail(err, MXDB_ENOMEM, "invite thread");
@@ -204,4 +222,16 @@ bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const 
 	}
 	http_park(r, http_now_ms() + JOB_POLL_MS);
 	return false;
+}
+
+bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
+                        const char *target, const char *reason, mxdb_status *st, mxdb_error *err)
+{
+	return job_request(f, r, run_invite, room_id, sender, target, reason, st, err);
+}
+
+bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const char *user_id,
+                         mxdb_status *st, mxdb_error *err)
+{
+	return job_request(f, r, run_decline, room_id, user_id, NULL, NULL, st, err);
 }

@@ -181,17 +181,63 @@ static ev_t **check_all(fed_service *f, json_t *arr, const mx_room_version *rv, 
 	return out;
 }
 
-mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, const char *via,
-                     char **room_id_out, mxdb_error *err)
+/* The server of whoever invited user_id to room over federation (new
+ * string), or NULL: it has the room. */
+static char *inviter_server(fed_service *f, const char *room, const char *user_id)
+{
+	mxdb_user_room *inv = NULL;
+	size_t n = 0;
+	char *server = NULL;
+	if (mxdb_user_rooms(f->db, user_id, "invite", &inv, &n, NULL) == MXDB_OK)
+		for (size_t i = 0; i < n && server == NULL; i++)
+			if (strcmp(inv[i].room_id, room) == 0 && fed_server_of(inv[i].sender) != NULL)
+				server = strdup(fed_server_of(inv[i].sender));
+	mxdb_user_rooms_free(inv, n);
+	return server;
+}
+
+/* What the send_join / send_leave answer does here: a join builds the room
+ * from it; a leave (an invite declined) only forgets the invite. */
+static mxdb_status membership_done(fed_service *f, const mx_room_version *rv, json_t *event,
+                                   json_t *answer, const char *membership, const char *room_id,
+                                   const char *user_id, mxdb_error *err)
+{
+	if (strcmp(membership, "leave") == 0)
+		return fed_invite_forget(f->db, user_id, room_id, err);
+	size_t ns, nc;
+	ev_t **st = check_all(f, json_object_get(answer, "state"), rv, &ns);
+	ev_t **ch = check_all(f, json_object_get(answer, "auth_chain"), rv, &nc);
+	ev_t *join = NULL;
+	mxdb_status s = st && ch ? ev_from_json(event, NULL, rv, &join, err) : mx_fail(err, MXDB_ENOMEM, "join");
+	if (s == MXDB_OK)
+		s = fed_room_join_remote(f->db, rv, ch, nc, st, ns, join, err);
+	else if (st && ch)
+		for (size_t i = 0; i < ns + nc; i++)
+			ev_free(i < ns ? st[i] : ch[i - ns]);
+	free(st);
+	free(ch);
+	return s;
+}
+
+/* make_<membership>, sign, send_<membership> at via (NULL: the inviting
+ * server, else the alias's or room ID's server). */
+static mxdb_status remote_membership(fed_service *f, const char *room, const char *user_id,
+                                     const char *via, const char *membership, char **room_id_out,
+                                     mxdb_error *err)
 {
 	char *room_id = NULL, *uri = NULL, *r = NULL, *u = NULL;
 	json_t *made = NULL, *answer = NULL, *event = NULL; /* event: ours, signed */
 	long status = 0;
 	*room_id_out = NULL;
+	char *inviter = via ? NULL : inviter_server(f, room, user_id);
+	if (inviter != NULL)
+		via = inviter;
 	/* Our own rooms and aliases are ours to know: nothing to ask anyone. */
 	const char *owner = via ? via : fed_server_of(room);
-	if (owner != NULL && strcmp(owner, f->server_name) == 0)
+	if (owner != NULL && strcmp(owner, f->server_name) == 0) {
+		free(inviter);
 		return mx_fail(err, MXDB_ENOTFOUND, "unknown room %s", room);
+	}
 	mxdb_status s = room[0] == '#' ? resolve_alias(f, room, &room_id, err)
 	                : (room_id = strdup(room)) ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "room");
 	if (s == MXDB_OK && via == NULL)
@@ -200,15 +246,17 @@ mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, cons
 		s = mx_fail(err, MXDB_EINVAL, "which server has %s? give server_name", room);
 	if (s == MXDB_OK && ((r = fed_escape(room_id)) == NULL || (u = fed_escape(user_id)) == NULL))
 		s = mx_fail(err, MXDB_ENOMEM, "uri");
-	if (s == MXDB_OK && asprintf(&uri, "/_matrix/federation/v1/make_join/%s/%s?ver=10&ver=11&ver=12", r, u) < 0)
+	bool join = strcmp(membership, "join") == 0;
+	if (s == MXDB_OK && asprintf(&uri, "/_matrix/federation/v1/make_%s/%s/%s%s", membership, r, u,
+	                             join ? "?ver=10&ver=11&ver=12" : "") < 0)
 		uri = NULL, s = mx_fail(err, MXDB_ENOMEM, "uri");
 	if (s == MXDB_OK)
 		s = fed_request(f->client, via, "GET", uri, NULL, &status, &made, err);
 	const mx_room_version *rv = rv_get(json_string_value(json_object_get(made, "room_version")) ?: "");
 	json_t *tmpl = json_object_get(made, "event");
 	if (s == MXDB_OK && (status != 200 || rv == NULL || !json_is_object(tmpl)))
-		s = mx_fail(err, status == 403 ? MXDB_EFORBIDDEN : MXDB_ENOTFOUND, "make_join at %s: %ld %s",
-		            via, status, json_string_value(json_object_get(made, "error")) ?: "");
+		s = mx_fail(err, status == 403 ? MXDB_EFORBIDDEN : MXDB_ENOTFOUND, "make_%s at %s: %ld %s",
+		            membership, via, status, json_string_value(json_object_get(made, "error")) ?: "");
 	char id[EV_ID_SIZE];
 	if (s == MXDB_OK) {
 		event = json_deep_copy(tmpl);
@@ -221,28 +269,18 @@ mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, cons
 	char *e = s == MXDB_OK ? fed_escape(id) : NULL;
 	free(uri);
 	uri = NULL;
-	if (s == MXDB_OK && (e == NULL || asprintf(&uri, "/_matrix/federation/v2/send_join/%s/%s", r, e) < 0))
+	if (s == MXDB_OK &&
+	    (e == NULL || asprintf(&uri, "/_matrix/federation/v2/send_%s/%s/%s", membership, r, e) < 0))
 		uri = NULL, s = mx_fail(err, MXDB_ENOMEM, "uri");
 	free(e);
 	if (s == MXDB_OK)
 		s = fed_request(f->client, via, "PUT", uri, event, &status, &answer, err);
 	if (s == MXDB_OK && status != 200)
-		s = mx_fail(err, status == 403 ? MXDB_EFORBIDDEN : MXDB_EIO, "send_join at %s: %ld %s", via,
-		            status, json_string_value(json_object_get(answer, "error")) ?: "");
-	if (s == MXDB_OK) {
-		size_t ns, nc;
-		ev_t **st = check_all(f, json_object_get(answer, "state"), rv, &ns);
-		ev_t **ch = check_all(f, json_object_get(answer, "auth_chain"), rv, &nc);
-		ev_t *join = NULL;
-		s = st && ch ? ev_from_json(event, NULL, rv, &join, err) : mx_fail(err, MXDB_ENOMEM, "join");
-		if (s == MXDB_OK)
-			s = fed_room_join_remote(f->db, rv, ch, nc, st, ns, join, err);
-		else if (st && ch)
-			for (size_t i = 0; i < ns + nc; i++)
-				ev_free(i < ns ? st[i] : ch[i - ns]);
-		free(st);
-		free(ch);
-	}
+		s = mx_fail(err, status == 403 ? MXDB_EFORBIDDEN : MXDB_EIO, "send_%s at %s: %ld %s",
+		            membership, via, status,
+		            json_string_value(json_object_get(answer, "error")) ?: "");
+	if (s == MXDB_OK)
+		s = membership_done(f, rv, event, answer, membership, room_id, user_id, err);
 	if (s == MXDB_OK)
 		*room_id_out = room_id;
 	else
@@ -253,5 +291,23 @@ mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, cons
 	free(uri);
 	free(r);
 	free(u);
+	free(inviter);
+	return s;
+}
+
+mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, const char *via,
+                     char **room_id, mxdb_error *err)
+{
+	return remote_membership(f, room, user_id, via, "join", room_id, err);
+}
+
+mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id, mxdb_error *err)
+{
+	char *id = NULL;
+	char *via = inviter_server(f, room_id, user_id);
+	mxdb_status s = via ? remote_membership(f, room_id, user_id, via, "leave", &id, err)
+	                    : mx_fail(err, MXDB_ENOTFOUND, "no invite to %s", room_id);
+	free(via);
+	free(id);
 	return s;
 }

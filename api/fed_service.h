@@ -56,7 +56,8 @@ extern fed_service *(*fed_of)(void *app);
 
 /* Joins user_id to a room of another server (make_join, sign, send_join,
  * then the room is built here). room: a room ID or an alias; via: the
- * server to ask (NULL: the alias's or room ID's server). *room_id: new. */
+ * server to ask (NULL: the server that invited the user, else the alias's
+ * or room ID's server). *room_id: new. */
 mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, const char *via,
                      char **room_id, mxdb_error *err);
 
@@ -70,6 +71,15 @@ mxdb_status fed_invite(fed_service *f, const char *room_id, const char *sender, 
  * done, with *st and *err. */
 bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
                         const char *target, const char *reason, mxdb_status *st, mxdb_error *err);
+
+/* Declines an invite received over federation to a room not here: a leave
+ * through the inviting server (make_leave, send_leave), then the invite is
+ * forgotten. */
+mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id, mxdb_error *err);
+
+/* The same as fed_invite_request for fed_decline. */
+bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const char *user_id,
+                         mxdb_status *st, mxdb_error *err);
 
 /* A percent-encoded path segment (new string). */
 char *fed_escape(const char *segment);

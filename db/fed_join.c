@@ -283,6 +283,8 @@ static const char SQL_INVITE[] =
 	"INSERT OR REPLACE INTO fed_invites(user_id, room_id, event_id, sender, pos, invite_state)"
 	" VALUES (?,?,?,?,?,?)";
 
+static const char SQL_INVITE_FORGET[] = "DELETE FROM fed_invites WHERE user_id = ? AND room_id = ?";
+
 typedef struct invite_arg {
 	const char *user_id, *room_id, *event_id, *sender, *invite_state;
 } invite_arg;
@@ -313,6 +315,28 @@ mxdb_status fed_invite_store(mxdb *db, const char *user_id, const char *room_id,
 		return mx_fail(err, MXDB_EINVAL, "incomplete invite");
 	invite_arg a = {user_id, room_id, event_id, sender, invite_state};
 	return eng_submit(db, invite_fn, &a, NULL, err);
+}
+
+static mxdb_status forget_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
+{
+	invite_arg *a = arg;
+	store_conn *w = &db->st->writer;
+	sqlite3_stmt *st = store_stmt(w, SQL_INVITE_FORGET, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_text(st, 1, a->user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->room_id, -1, SQLITE_STATIC);
+	mxdb_status s = sqlite3_step(st) == SQLITE_DONE ? MXDB_OK : store_fail(w, err, "invite");
+	sqlite3_reset(st);
+	return s;
+}
+
+mxdb_status fed_invite_forget(mxdb *db, const char *user_id, const char *room_id, mxdb_error *err)
+{
+	if (!user_id || !room_id)
+		return mx_fail(err, MXDB_EINVAL, "no user or room");
+	invite_arg a = {.user_id = user_id, .room_id = room_id};
+	return eng_submit(db, forget_fn, &a, NULL, err);
 }
 
 /* ---- reads for the federation endpoints (reader connections) ---- */

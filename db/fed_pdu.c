@@ -40,6 +40,15 @@ static mxdb_status check_server(const json_t *pdu, const mx_room_version *rv, co
 	return MXDB_OK;
 }
 
+mxdb_status fed_pdu_signed_by(const json_t *pdu, const mx_room_version *rv, const char *server,
+                              fed_key_fn keys, void *ctx, mxdb_error *err)
+{
+	json_t *ts = json_object_get(pdu, "origin_server_ts");
+	if (!json_is_integer(ts))
+		return mx_fail(err, MXDB_EBADJSON, "no origin_server_ts");
+	return check_server(pdu, rv, server, json_integer_value(ts), keys, ctx, err);
+}
+
 mxdb_status fed_pdu_check(json_t *pdu, const mx_room_version *rv, fed_key_fn keys, void *ctx,
                           ev_t **out, int *redacted, mxdb_error *err)
 {

@@ -20,6 +20,12 @@ typedef mxdb_status (*fed_key_fn)(void *ctx, const char *server, const char *key
  * or NULL when it has none. */
 const char *fed_server_of(const char *user_id);
 
+/* Is pdu signed by server (every signature of a key known at its
+ * origin_server_ts verifies, and one at least)? For signatures beyond the
+ * sender's server's, e.g. the invitee's server on an invite. */
+mxdb_status fed_pdu_signed_by(const json_t *pdu, const mx_room_version *rv, const char *server,
+                              fed_key_fn keys, void *ctx, mxdb_error *err);
+
 /* Checks pdu (not changed; the result keeps its own reference) in room
  * version rv. On MXDB_OK *out is the event to process further: the PDU as
  * received, or, when its content hash is wrong, its redacted copy (then

@@ -49,6 +49,9 @@ mxdb_status fed_invite_store(mxdb *db, const char *user_id, const char *room_id,
                              const char *event_id, const char *sender, const char *invite_state,
                              mxdb_error *err);
 
+/* Forgets user_id's invite to room_id (declined). */
+mxdb_status fed_invite_forget(mxdb *db, const char *user_id, const char *room_id, mxdb_error *err);
+
 /* send_join / send_leave: stores the membership event, then *state gets the
  * state before it (PDUs) and *auth_chain their auth chain (both arrays;
  * NULL pointers skip them). */

@@ -3,7 +3,8 @@
 # A builds the invite, B signs it (PUT /v2/invite) and keeps it, so bob's
 # /sync shows it under rooms.invite with its stripped state; bob joins by
 # room ID alone (through the inviting server); rows then replicate both
-# ways. carol of C, not invited, cannot join.
+# ways. dave of B and erin of C decline theirs (erin's server has no copy
+# of the room: a leave through A). carol of C, not invited, cannot join.
 import sys
 import os
 
@@ -62,6 +63,34 @@ def main():
         b.put_row(room, "from-b", {"by": "b"})
         wait_for("from-b on A", lambda: a.get_row(room, "from-b"))
         assert a.get_row(room, "from-b") == {"by": "b"}
+
+        # Invitees who decline (leave before joining). dave's server B is in
+        # the room: the invite reaches him through it, and his leave too.
+        # erin's server C is not: her leave goes through A (make_leave,
+        # send_leave) and C forgets the invite.
+        for node, name in ((b, "dave"), (c, "erin")):
+            user = "@%s:%s" % (name, node.name)
+            _, reg = node.client("POST", "/register", {"username": name, "password": "pw",
+                                                       "auth": {"type": "m.login.dummy"}}, token=False)
+
+            def as_user(method, path, body=None, ok=(200,), node=node, tok=reg["access_token"]):
+                saved, node.token = node.token, tok
+                try:
+                    return node.client(method, path, body, ok=ok)
+                finally:
+                    node.token = saved
+            _, out = a.client("POST", "/rooms/%s/invite" % q(room), {"user_id": user})
+            wait_for(name + "'s invite",
+                     lambda: room in as_user("GET", "/sync?timeout=0")[1]["rooms"]["invite"])
+            _, out = as_user("POST", "/rooms/%s/leave" % q(room), {})
+            assert out == {}, out
+            _, sd = as_user("GET", "/sync?timeout=0")
+            assert room not in sd["rooms"]["invite"] and room not in sd["rooms"]["join"], sd["rooms"]
+            wait_for(name + " left on A", lambda: a.client(
+                "GET", "/rooms/%s/state/m.room.member/%s" % (q(room), q(user)))[1]
+                .get("membership") == "leave")
+        st, _ = as_user("POST", "/rooms/%s/leave" % q(room), {}, ok=())
+        assert st == 404, st
 
         # carol was not invited: neither server lets her in.
         for via in ("a.test", "b.test"):
