@@ -145,7 +145,10 @@ static void join_remote(http_req *r, const char *room)
 {
 	char *room_id = NULL;
 	mxdb_error e;
-	mxdb_status st = fed_join(CS(r)->fed, room, r->user_id, http_query(r, "server_name"), &room_id, &e);
+	mxdb_status st;
+	if (!fed_join_request(CS(r)->fed, r, room, r->user_id, http_query(r, "server_name"), &room_id,
+	                      &st, &e))
+		return; /* parked */
 	if (st != MXDB_OK)
 		cs_fail(r, st, &e);
 	else
@@ -156,7 +159,9 @@ static void join_remote(http_req *r, const char *room)
 static void join_room(http_req *r, const char *room)
 {
 	mxdb_room_info info;
-	if (CS(r)->fed != NULL && mxdb_room_info_get(CS(r)->db, room, &info, NULL) == MXDB_ENOTFOUND) {
+	/* r->park: a remote join under way (the room may be here by now). */
+	if (CS(r)->fed != NULL &&
+	    (r->park != NULL || mxdb_room_info_get(CS(r)->db, room, &info, NULL) == MXDB_ENOTFOUND)) {
 		join_remote(r, room);
 		return;
 	}
@@ -210,7 +215,7 @@ void cs_membership(http_req *r)
 	mxdb_error e;
 	mxdb_status st;
 	if (member_ops[i].op == MXDB_LEAVE && CS(r)->fed != NULL &&
-	    mxdb_room_info_get(CS(r)->db, r->param[0], &info, NULL) == MXDB_ENOTFOUND) {
+	    (r->park != NULL || mxdb_room_info_get(CS(r)->db, r->param[0], &info, NULL) == MXDB_ENOTFOUND)) {
 		/* an invite from afar, declined through the inviting server */
 		if (fed_decline_request(CS(r)->fed, r, r->param[0], r->user_id, &st, &e))
 			cs_done(r, st, &e);

@@ -3,7 +3,7 @@
  * room", server-server API): the invite is built here, signed by us, sent
  * to the invitee's server with PUT /v2/invite, and the copy it signed too
  * goes into the room and to the room's other servers. Also runs the client
- * API's invites and declines of remote invites on a thread of their own
+ * API's invites, remote joins and declines on a thread of their own
  * while the HTTP request is parked: the other server calls back for our
  * keys, maybe over a connection served by the very HTTP thread that would
  * otherwise wait. Owns only that exchange; the room itself is the
@@ -141,6 +141,7 @@ struct fed_job {
 	mxdb_status (*run)(fed_job *j);
 	fed_service *f;
 	char *room_id, *sender, *target, *reason;
+	char *out; /* a join's room ID */
 	pthread_t thread;
 	atomic_bool done;
 	mxdb_status st;
@@ -160,6 +161,11 @@ static mxdb_status run_invite(fed_job *j)
 	return fed_invite(j->f, j->room_id, j->sender, j->target, j->reason, &j->e);
 }
 
+static mxdb_status run_join(fed_job *j)
+{
+	return fed_join(j->f, j->room_id, j->sender, j->target, &j->out, &j->e);
+}
+
 static mxdb_status run_decline(fed_job *j)
 {
 	return fed_decline(j->f, j->room_id, j->sender, &j->e);
@@ -171,6 +177,7 @@ static void job_drop(fed_job *j)
 	free(j->sender);
 	free(j->target);
 	free(j->reason);
+	free(j->out);
 	free(j);
 }
 
@@ -185,10 +192,11 @@ static void job_free(void *arg)
 
 #define JOB_POLL_MS 20
 
-/* The generic request: starts the job on first call, then polls it. */
+/* The generic request: starts the job on first call, then polls it; when
+ * done, *out (if wanted) takes the job's result string. */
 static bool job_request(fed_service *f, http_req *r, mxdb_status (*run)(fed_job *j),
                         const char *room_id, const char *sender, const char *target,
-                        const char *reason, mxdb_status *st, mxdb_error *err)
+                        const char *reason, char **out, mxdb_status *st, mxdb_error *err)
 {
 	fed_job *j = r->park;
 	if (j == NULL) {
@@ -215,6 +223,10 @@ static bool job_request(fed_service *f, http_req *r, mxdb_status (*run)(fed_job 
 	} else if (atomic_load(&j->done)) {
 		*st = j->st;
 		*err = j->e;
+		if (out != NULL) {
+			*out = j->out;
+			j->out = NULL;
+		}
 		return true;
 	} else if (http_closing(r->srv)) {
 		*st = mx_fail(err, MXDB_EIO, "the server is stopping");
@@ -227,11 +239,17 @@ static bool job_request(fed_service *f, http_req *r, mxdb_status (*run)(fed_job 
 bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
                         const char *target, const char *reason, mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_invite, room_id, sender, target, reason, st, err);
+	return job_request(f, r, run_invite, room_id, sender, target, reason, NULL, st, err);
 }
 
 bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const char *user_id,
                          mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_decline, room_id, user_id, NULL, NULL, st, err);
+	return job_request(f, r, run_decline, room_id, user_id, NULL, NULL, NULL, st, err);
+}
+
+bool fed_join_request(fed_service *f, http_req *r, const char *room, const char *user_id,
+                      const char *via, char **room_id, mxdb_status *st, mxdb_error *err)
+{
+	return job_request(f, r, run_join, room, user_id, via, NULL, room_id, st, err);
 }

@@ -77,9 +77,12 @@ bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const 
  * forgotten. */
 mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id, mxdb_error *err);
 
-/* The same as fed_invite_request for fed_decline. */
+/* The same as fed_invite_request for fed_decline and fed_join (*room_id:
+ * new, once done and MXDB_OK). */
 bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const char *user_id,
                          mxdb_status *st, mxdb_error *err);
+bool fed_join_request(fed_service *f, http_req *r, const char *room, const char *user_id,
+                      const char *via, char **room_id, mxdb_status *st, mxdb_error *err);
 
 /* A percent-encoded path segment (new string). */
 char *fed_escape(const char *segment);
