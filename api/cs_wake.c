@@ -40,8 +40,10 @@ static void wake_range(cs_ctx *c, uint64_t from)
 		return;
 	}
 	mxdb_events evs = {0};
+	/* No event at all: positions taken by invites received over federation
+	 * (rare): every sync looks. */
 	if (mxdb_events_since(c->db, from, NULL, 0, NULL, WAKE_READ_CAP, &evs, NULL) != MXDB_OK ||
-	    evs.n >= WAKE_READ_CAP) {
+	    evs.n >= WAKE_READ_CAP || evs.n == 0) {
 		mxdb_events_free(&evs);
 		http_wake(c->http);
 		return;

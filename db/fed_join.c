@@ -299,8 +299,9 @@ static mxdb_status invite_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 	const char *v[] = {a->user_id, a->room_id, a->event_id, a->sender};
 	for (int i = 0; i < 4; i++)
 		sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_STATIC);
-	/* No event of ours marks it: it sorts after what the user has seen. */
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)mxdb_stream_pos(db) + 1);
+	/* A stream position of its own (no event takes it), so an incremental
+	 * /sync shows it once, like any new membership. */
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)db->next_pos++);
 	sqlite3_bind_text(st, 6, a->invite_state, -1, SQLITE_STATIC);
 	mxdb_status s = sqlite3_step(st) == SQLITE_DONE ? MXDB_OK : store_fail(w, err, "invite");
 	sqlite3_reset(st);

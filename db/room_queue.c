@@ -54,7 +54,11 @@ static void linger(mxdb *db, size_t target)
 			break;
 }
 
-static const char SQL_MAX_POS[] = "SELECT coalesce(max(pos), 0) FROM events";
+/* Invites received over federation hold stream positions too (no event of
+ * a room here marks them); fed_invites exists once the fed module migrated,
+ * which mxdb_open does before the writer starts. */
+static const char SQL_MAX_POS[] = "SELECT max(coalesce((SELECT max(pos) FROM events), 0),"
+                                  " coalesce((SELECT max(pos) FROM fed_invites), 0))";
 static const char SQL_MAX_SEQ[] = "SELECT coalesce(max(seq), 0) FROM changes";
 static const char SQL_MAX_SG[] = "SELECT coalesce(max(sg), 0) FROM state_groups";
 

@@ -5,8 +5,10 @@
 # room ID alone (through the inviting server); rows then replicate both
 # ways. dave of B and erin of C decline theirs (erin's server has no copy
 # of the room: a leave through A). carol of C, not invited, cannot join.
-import sys
 import os
+import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fedlib import Cluster, q, wait_for  # noqa: E402
@@ -28,12 +30,29 @@ def main():
         _, s0 = b.client("GET", "/sync?timeout=0")
         assert room not in s0["rooms"]["invite"], s0["rooms"]
 
+        # A long-polling incremental sync of bob's wakes when the invite comes.
+        polled = {}
+
+        def poll():
+            t0 = time.monotonic()
+            polled["answer"] = b.client("GET", "/sync?timeout=15000&since=%s" % q(s0["next_batch"]))[1]
+            polled["took"] = time.monotonic() - t0
+        th = threading.Thread(target=poll)
+        th.start()
+        time.sleep(0.3)
         _, out = a.client("POST", "/rooms/%s/invite" % q(room), {"user_id": "@bob:b.test"})
         assert out == {}, out
+        th.join(30)
+        assert room in polled["answer"]["rooms"]["invite"] and polled["took"] < 10, polled
         # A's copy of the invite carries both servers' signatures.
         _, ev = a.client("GET", "/rooms/%s/state/m.room.member/%s" % (q(room), q("@bob:b.test")))
         assert ev == {"membership": "invite"}, ev
 
+        # Incremental: shown once, then not again.
+        _, si = b.client("GET", "/sync?timeout=0&since=%s" % q(s0["next_batch"]))
+        assert room in si["rooms"]["invite"], si["rooms"]
+        _, si2 = b.client("GET", "/sync?timeout=0&since=%s" % q(si["next_batch"]))
+        assert room not in si2["rooms"]["invite"], si2["rooms"]
         _, s1 = b.client("GET", "/sync?timeout=0")
         inv = s1["rooms"]["invite"].get(room)
         assert inv is not None, s1["rooms"]
