@@ -65,32 +65,11 @@ bool cs_filter_passes(const json_t *f, const char *type, const char *sender)
 	return true;
 }
 
-/* Clients expect unsigned.redacted_because to be the whole redaction event;
- * fills it in when the stored event only names it. */
-void cs_fix_redacted(cs_ctx *c, json_t *ev)
-{
-	json_t *u = json_object_get(ev, "unsigned");
-	json_t *rb = json_object_get(u, "redacted_because");
-	const char *id = json_string_value(json_object_get(rb, "event_id"));
-	if (id == NULL || json_object_get(rb, "sender") != NULL)
-		return;
-	char *text = NULL;
-	if (mxdb_event_get(c->db, id, &text, NULL) != MXDB_OK)
-		return;
-	json_t *full = json_loads(text, 0, NULL);
-	mxdb_free(text);
-	if (json_is_object(full))
-		json_object_set_new(u, "redacted_because", full);
-	else
-		json_decref(full);
-}
-
-json_t *cs_event_json(cs_ctx *c, const mxdb_event *e, const char *device)
+json_t *cs_event_json(const mxdb_event *e, const char *device)
 {
 	json_t *ev = json_loads(e->json, 0, NULL);
 	if (ev == NULL)
 		return NULL;
-	cs_fix_redacted(c, ev);
 	/* The engine keys transaction IDs as "<device>|<txn>"; only the device
 	 * that sent the event sees its transaction_id. */
 	if (e->txn_id != NULL && device != NULL) {
@@ -190,7 +169,7 @@ void cs_messages(http_req *r)
 		last = back ? ev->pos - 1 : ev->pos;
 		if (!cs_filter_passes(filter, ev->type, ev->sender))
 			continue;
-		json_t *j = cs_event_json(CS(r), ev, r->device_id);
+		json_t *j = cs_event_json(ev, r->device_id);
 		if (j != NULL)
 			json_array_append_new(chunk, j);
 	}
@@ -231,7 +210,7 @@ static json_t *events_array(cs_ctx *c, const mxdb_events *evs, const char *devic
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < evs->n; i++) {
-		json_t *j = cs_event_json(c, &evs->ev[i], device);
+		json_t *j = cs_event_json(&evs->ev[i], device);
 		if (j != NULL)
 			json_array_append_new(a, j);
 	}

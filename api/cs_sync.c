@@ -227,7 +227,7 @@ static json_t *joined_room(cs_ctx *c, const sync_req *s, http_req *r, const char
 			newly_joined = true;
 		if (!cs_filter_passes(s->tl_f, evs[i].type, evs[i].sender))
 			continue;
-		json_t *j = cs_event_json(c, &evs[i], r->device_id);
+		json_t *j = cs_event_json(&evs[i], r->device_id);
 		if (j != NULL)
 			json_array_append_new(tl, j);
 	}

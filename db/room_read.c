@@ -107,6 +107,22 @@ mxdb_status rd_pdu(store_conn *c, int64_t pos, json_t **out, char **event_id, mx
 	return MXDB_OK;
 }
 
+/* A column holding a JSON object (NULL when the column is NULL). */
+static json_t *col_json(sqlite3_stmt *st, int col)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* Everything a client needs in unsigned is computed here, at read time:
+ * age from now, the replaced version of a state key from its change
+ * record, the whole redaction event. transaction_id is not: only the
+ * sending device may see it, and this builder does not know the reader. */
 json_t *rd_client_event(sqlite3_stmt *st, int col)
 {
 	json_t *content = json_loads((const char *)sqlite3_column_text(st, col + 7), 0, NULL);
@@ -124,11 +140,23 @@ json_t *rd_client_event(sqlite3_stmt *st, int col)
 		                    json_string((const char *)sqlite3_column_text(st, col + 4)));
 	if (sqlite3_column_type(st, col + 8) != SQLITE_NULL)
 		json_object_set_new(ev, "redacts", json_string((const char *)sqlite3_column_text(st, col + 8)));
-	if (sqlite3_column_type(st, col + 9) != SQLITE_NULL)
-		json_object_set_new(json_object_get(ev, "unsigned"), "redacted_because",
-		                    json_pack("{s:s, s:s}", "event_id",
-		                              (const char *)sqlite3_column_text(st, col + 9), "type",
-		                              "m.room.redaction"));
+	json_t *u = json_object_get(ev, "unsigned");
+	int64_t now = eng_now_ms();
+	json_object_set_new(u, "age", json_integer(now - sqlite3_column_int64(st, col + 6)));
+	json_t *prev = col_json(st, col + 11);
+	if (prev != NULL) {
+		json_object_set(u, "replaces_state", json_object_get(prev, "event_id"));
+		json_object_set(u, "prev_content", json_object_get(prev, "content"));
+		json_decref(prev);
+	}
+	json_t *because = col_json(st, col + 12);
+	if (because != NULL) {
+		json_int_t ts = json_integer_value(json_object_get(because, "origin_server_ts"));
+		json_object_set_new(because, "unsigned", json_pack("{s:I}", "age", (json_int_t)now - ts));
+		if (json_is_null(json_object_get(because, "redacts")))
+			json_object_del(because, "redacts");
+		json_object_set_new(u, "redacted_because", because);
+	}
 	return ev;
 }
 
