@@ -161,19 +161,31 @@ void cs_messages(http_req *r)
 		cs_fail(r, st, &e);
 		return;
 	}
-	uint64_t last = p;
+	/* The page ends where the engine's read ended, whatever history
+	 * visibility then hides. */
+	size_t got = evs.n;
+	uint64_t tail = got ? evs.ev[got - 1].pos : 0;
+	if (has_stop && got && (back ? tail <= stop : tail > stop))
+		tail = stop + (back ? 1 : 0);
+	uint64_t last = got ? (back ? tail - 1 : tail) : p;
+	if (mxdb_events_visible(CS(r)->db, r->user_id, &evs, &e) != MXDB_OK) {
+		mxdb_events_free(&evs);
+		json_decref(filter);
+		json_decref(chunk);
+		cs_fail(r, e.code, &e);
+		return;
+	}
 	for (size_t i = 0; i < evs.n; i++) {
 		const mxdb_event *ev = &evs.ev[i];
 		if (has_stop && (back ? ev->pos <= stop : ev->pos > stop))
 			break;
-		last = back ? ev->pos - 1 : ev->pos;
 		if (!cs_filter_passes(filter, ev->type, ev->sender))
 			continue;
 		json_t *j = cs_event_json(ev, r->device_id);
 		if (j != NULL)
 			json_array_append_new(chunk, j);
 	}
-	bool more = evs.n == (size_t)limit && last != p;
+	bool more = got == (size_t)limit && last != p;
 	mxdb_events_free(&evs);
 	json_decref(filter);
 	json_t *res = json_pack("{s:s, s:o, s:[]}", "start", start, "chunk", chunk, "state");
@@ -224,7 +236,9 @@ void cs_context(http_req *r)
 		return;
 	uint64_t pos = find_pos(CS(r), info.room_id, r->param[1]);
 	char *json = NULL;
-	if (pos == 0 || mxdb_event_get(CS(r)->db, r->param[1], &json, NULL) != MXDB_OK) {
+	int seen = 0;
+	if (pos == 0 || mxdb_event_visible(CS(r)->db, r->user_id, r->param[1], &seen, NULL) != MXDB_OK ||
+	    !seen || mxdb_event_get(CS(r)->db, r->param[1], &json, NULL) != MXDB_OK) {
 		http_reply_error(r, 404, "M_NOT_FOUND", "no such event in this room");
 		return;
 	}
@@ -239,6 +253,8 @@ void cs_context(http_req *r)
 	char start[32], end[32];
 	cs_token(start, before.n ? before.ev[before.n - 1].pos - 1 : pos - 1);
 	cs_token(end, after.n ? after.ev[after.n - 1].pos : pos);
+	mxdb_events_visible(CS(r)->db, r->user_id, &before, NULL);
+	mxdb_events_visible(CS(r)->db, r->user_id, &after, NULL);
 	char *state = NULL;
 	json_t *sj = NULL;
 	if (mxdb_state(CS(r)->db, info.room_id, &state, NULL) == MXDB_OK)

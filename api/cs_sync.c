@@ -248,7 +248,8 @@ static json_t *initial_room(cs_ctx *c, const sync_req *s, http_req *r, const cha
 	if (mxdb_room_events(c->db, room, upto + 1, 1, s->limit + 1, &evs, NULL) != MXDB_OK)
 		return room_entry(json_array(), false, 0);
 	bool limited = evs.n > s->limit;
-	size_t n = limited ? s->limit : evs.n;
+	mxdb_events_visible(c->db, r->user_id, &evs, NULL);
+	size_t n = evs.n > s->limit ? s->limit : evs.n;
 	/* newest first -> oldest first */
 	for (size_t i = 0; i < n / 2; i++) {
 		mxdb_event t = evs.ev[i];
@@ -370,6 +371,7 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 			E = evs.ev[evs.n - 1].pos;
 		else if (evs.n > 0 && evs.ev[evs.n - 1].pos > E)
 			E = evs.ev[evs.n - 1].pos;
+		mxdb_events_visible(c->db, r->user_id, &evs, NULL);
 	}
 	/* The rooms are read after the events, so a room joined meanwhile has
 	 * its membership here when its events are in evs. */

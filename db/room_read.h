@@ -30,6 +30,8 @@
 json_t *rd_client_event(sqlite3_stmt *st, int col);
 /* Fills ev (owned strings) from the row. */
 mxdb_status rd_event_row(sqlite3_stmt *st, int col, mxdb_event *ev, mxdb_error *err);
+/* Frees the strings of one event (not the event itself). */
+void rd_event_free(mxdb_event *e);
 /* Resolves room (ID or alias) to its nid and prepares sql on c with the nid
  * bound to parameter 1: how every per-room read starts. */
 mxdb_status rd_room_stmt(store_conn *c, const char *room, const char *sql, sqlite3_stmt **st,

@@ -357,6 +357,17 @@ mxdb_status mxdb_room_events(mxdb *db, const char *room, uint64_t from, int back
                              size_t limit, mxdb_events *out, mxdb_error *err);
 void mxdb_events_free(mxdb_events *evs);
 
+/* History visibility (spec client-server "History visibility"): drops from
+ * evs the events user_id may not see, judged by m.room.history_visibility
+ * and user_id's membership in the state before each event (world_readable:
+ * anyone; shared: members then, and users who joined later; invited:
+ * invited or joined then; joined: joined then). A user always sees their
+ * own membership events. Order is kept. */
+mxdb_status mxdb_events_visible(mxdb *db, const char *user_id, mxdb_events *evs, mxdb_error *err);
+/* The same judgement for one event: *visible 1 or 0; MXDB_ENOTFOUND if unknown. */
+mxdb_status mxdb_event_visible(mxdb *db, const char *user_id, const char *event_id, int *visible,
+                               mxdb_error *err);
+
 /* The newest committed stream position (0: empty database). */
 uint64_t mxdb_stream_pos(mxdb *db);
 /* Blocks until the stream position exceeds after or timeout_ms passes (or

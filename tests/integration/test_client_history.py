@@ -1,0 +1,90 @@
+"""test_client_history.py: what a real mxdbd serves a user who joined a
+room late, over HTTP: history visibility on /messages, /context, /event and
+the /sync timeline for joined, invited and shared rooms."""
+import http.client
+import json
+import os
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mxdbd_util import Mxdbd  # noqa: E402
+
+PORT = None
+
+
+def req(method, path, body=None, token=None):
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    h = {"Content-Type": "application/json"}
+    if token:
+        h["Authorization"] = "Bearer " + token
+    conn.request(method, "/_matrix/client/v3" + path,
+                 body=json.dumps(body) if body is not None else None, headers=h)
+    r = conn.getresponse()
+    text = r.read().decode()
+    conn.close()
+    return r.status, (json.loads(text) if text else None)
+
+
+def ok(method, path, body=None, token=None):
+    st, j = req(method, path, body, token)
+    assert st == 200, "%s %s -> %s %s" % (method, path, st, j)
+    return j
+
+
+def q(s):
+    return urllib.parse.quote(s, safe="")
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def register(name):
+    return ok("POST", "/register", {"username": name, "password": "pw",
+                                    "auth": {"type": "m.login.dummy"}})
+
+
+def visibility(a, b, bob, hv):
+    """Alice writes before the invite, while Bob is invited, after he
+    joined; returns what Bob's reads show of the three messages."""
+    room = ok("POST", "/createRoom", {"preset": "public_chat"}, a)["room_id"]
+    r = "/rooms/" + q(room)
+    ok("PUT", r + "/state/m.room.history_visibility/", {"history_visibility": hv}, a)
+    sent = [ok("PUT", r + "/send/m.room.message/%s0" % hv, {"msgtype": "m.text", "body": "0"}, a)]
+    ok("POST", r + "/invite", {"user_id": bob}, a)
+    sent.append(ok("PUT", r + "/send/m.room.message/%s1" % hv, {"msgtype": "m.text", "body": "1"}, a))
+    ok("POST", "/join/" + q(room), {}, b)
+    sent.append(ok("PUT", r + "/send/m.room.message/%s2" % hv, {"msgtype": "m.text", "body": "2"}, a))
+    ids = [s["event_id"] for s in sent]
+
+    chunk = ok("GET", r + "/messages?dir=b&limit=50", token=b)["chunk"]
+    in_messages = [i in {e["event_id"] for e in chunk} for i in ids]
+    by_event = [req("GET", r + "/event/" + q(i), token=b)[0] == 200 for i in ids]
+    by_context = [req("GET", r + "/context/" + q(i), token=b)[0] == 200 for i in ids]
+    sync = ok("GET", "/sync?timeout=0&filter=" + q(json.dumps({"room": {"timeline": {"limit": 50}}})),
+              token=b)
+    tl = sync["rooms"]["join"][room]["timeline"]["events"]
+    in_sync = [i in {e["event_id"] for e in tl} for i in ids]
+    check(in_messages == by_event == by_context == in_sync,
+          "%s: messages %r event %r context %r sync %r" % (hv, in_messages, by_event, by_context, in_sync))
+    return in_messages
+
+
+def run():
+    a = register("alice")["access_token"]
+    bj = register("bob")
+    b, bob = bj["access_token"], bj["user_id"]
+    check(visibility(a, b, bob, "joined") == [False, False, True], "joined")
+    check(visibility(a, b, bob, "invited") == [False, True, True], "invited")
+    check(visibility(a, b, bob, "shared") == [True, True, True], "shared")
+    check(visibility(a, b, bob, "world_readable") == [True, True, True], "world_readable")
+
+
+with Mxdbd() as d:
+    PORT = d.port
+    run()
+    rc = d.stop()
+    check(rc == 0, "mxdbd exit %s: %s" % (rc, d.log()))
+print("test_client_history: ok")
