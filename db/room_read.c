@@ -435,9 +435,13 @@ static const char SQL_EVENT_SG[] =
 	"SELECT e.sg, e.state_key IS NOT NULL, g.parent FROM events e"
 	" LEFT JOIN state_groups g ON g.sg = e.sg WHERE e.event_id = ?";
 static const char SQL_POS_ID[] = "SELECT event_id FROM events WHERE pos = ?";
+static const char SQL_POS_CLIENT[] =
+	"SELECT " RD_EVENT_COLS " FROM events e JOIN rooms r ON r.nid = e.room_nid WHERE e.pos = ?";
 
-mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **json,
-                              mxdb_error *err)
+/* The state before or after an event as an array of event IDs (client 0)
+ * or of client-format events (client 1). */
+static mxdb_status state_at(mxdb *db, const char *event_id, int after, int client, char **json,
+                            mxdb_error *err)
 {
 	if (event_id == NULL || json == NULL)
 		return mx_fail(err, MXDB_EINVAL, "no event ID");
@@ -466,13 +470,14 @@ mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **
 	size_t kl;
 	void *v;
 	while (s == MXDB_OK && map_next(m, &it, &k, &kl, &v)) {
-		if ((st = store_stmt(c, SQL_POS_ID, err)) == NULL) {
+		if ((st = store_stmt(c, client ? SQL_POS_CLIENT : SQL_POS_ID, err)) == NULL) {
 			s = MXDB_EIO;
 			break;
 		}
 		sqlite3_bind_int64(st, 1, (int64_t)(intptr_t)v);
 		if (sqlite3_step(st) == SQLITE_ROW)
-			json_array_append_new(arr, json_string((const char *)sqlite3_column_text(st, 0)));
+			json_array_append_new(arr, client ? rd_client_event(st, 0)
+			                                  : json_string((const char *)sqlite3_column_text(st, 0)));
 		else
 			s = mx_fail(err, MXDB_EINTERNAL, "state names a missing event");
 		sqlite3_reset(st);
@@ -483,6 +488,17 @@ mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **
 		s = mx_fail(err, MXDB_ENOMEM, "state");
 	json_decref(arr);
 	return s;
+}
+
+mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **json,
+                              mxdb_error *err)
+{
+	return state_at(db, event_id, after, 0, json, err);
+}
+
+mxdb_status mxdb_state_at(mxdb *db, const char *event_id, int after, char **json, mxdb_error *err)
+{
+	return state_at(db, event_id, after, 1, json, err);
 }
 
 /* ---- room info and the directory ---- */

@@ -292,6 +292,9 @@ mxdb_status mxdb_event_pdu(mxdb *db, const char *event_id, char **json, mxdb_err
  * so any past event works. */
 mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **json,
                               mxdb_error *err);
+/* The same state as client-format events (a JSON array): what /sync shows
+ * as the state at the start of a timeline. */
+mxdb_status mxdb_state_at(mxdb *db, const char *event_id, int after, char **json, mxdb_error *err);
 
 /* A user's membership in a room ("join", "invite", "leave", "ban", "knock")
  * into out, or MXDB_ENOTFOUND when the user never had one. */

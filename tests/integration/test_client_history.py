@@ -1,6 +1,8 @@
 """test_client_history.py: what a real mxdbd serves a user who joined a
 room late, over HTTP: history visibility on /messages, /context, /event and
-the /sync timeline for joined, invited and shared rooms."""
+the /sync timeline for joined, invited and shared rooms; the /sync state
+block as the state at the start of the timeline, initial and limited
+incremental."""
 import http.client
 import json
 import os
@@ -72,6 +74,43 @@ def visibility(a, b, bob, hv):
     return in_messages
 
 
+def sync_state(a):
+    """A name change inside the timeline window is in the timeline, and the
+    state block shows the name before it."""
+    room = ok("POST", "/createRoom", {"name": "before"}, a)["room_id"]
+    r = "/rooms/" + q(room)
+    f = q(json.dumps({"room": {"timeline": {"limit": 3}}}))
+
+    sent = [0]
+
+    def send(n):
+        for _ in range(n):
+            sent[0] += 1
+            ok("PUT", r + "/send/m.room.message/s%d" % sent[0], {"msgtype": "m.text", "body": "x"}, a)
+
+    def names(entry):
+        st = [e["content"].get("name") for e in entry["state"]["events"] if e["type"] == "m.room.name"]
+        tl = [e["content"].get("name") for e in entry["timeline"]["events"] if e["type"] == "m.room.name"]
+        return st, tl
+
+    send(1)
+    ok("PUT", r + "/state/m.room.name/", {"name": "inside"}, a)
+    send(1)
+    j = ok("GET", "/sync?timeout=0&filter=" + f, token=a)
+    entry = j["rooms"]["join"][room]
+    check(entry["timeline"]["limited"], "initial sync not limited")
+    check(names(entry) == (["before"], ["inside"]), "initial sync names %r" % (names(entry),))
+    check(len(entry["timeline"]["events"]) == 3, "timeline %r" % entry["timeline"])
+
+    send(4)
+    ok("PUT", r + "/state/m.room.name/", {"name": "third"}, a)
+    send(1)
+    j = ok("GET", "/sync?timeout=0&since=%s&filter=%s" % (q(j["next_batch"]), f), token=a)
+    entry = j["rooms"]["join"][room]
+    check(entry["timeline"]["limited"], "incremental sync not limited")
+    check(names(entry) == (["inside"], ["third"]), "incremental sync names %r" % (names(entry),))
+
+
 def run():
     a = register("alice")["access_token"]
     bj = register("bob")
@@ -80,6 +119,7 @@ def run():
     check(visibility(a, b, bob, "invited") == [False, True, True], "invited")
     check(visibility(a, b, bob, "shared") == [True, True, True], "shared")
     check(visibility(a, b, bob, "world_readable") == [True, True, True], "world_readable")
+    sync_state(a)
 
 
 with Mxdbd() as d:

@@ -1,7 +1,8 @@
 /* test_engine_unsigned.c: the unsigned block of client-format events, as
  * every read builds it: age from now, prev_content and replaces_state for a
  * state event that replaced an earlier version of its key (none for the
- * first version), the whole redaction event in redacted_because. */
+ * first version), the whole redaction event in redacted_because; and the
+ * client-format state before and after an event (mxdb_state_at). */
 #include "engine_util.h"
 
 #include <jansson.h>
@@ -57,6 +58,15 @@ static void test_prev_content(mxdb *db, const char *room)
 	char *state = NULL;
 	CHECK(mxdb_state_event(db, room, "app.row", "k", &state, &err) == MXDB_OK);
 	CHECK(state && strstr(state, "\"prev_content\":{\"v\":1}"));
+	mxdb_free(state);
+	/* The client-format state around the second version: before it the
+	 * key holds the first, after it the second. */
+	CHECK(mxdb_state_at(db, r2.event_id, 0, &state, &err) == MXDB_OK);
+	CHECK(state && strstr(state, r1.event_id) && !strstr(state, r2.event_id) &&
+	      strstr(state, "\"content\":{\"v\":1}"));
+	mxdb_free(state);
+	CHECK(mxdb_state_at(db, r2.event_id, 1, &state, &err) == MXDB_OK);
+	CHECK(state && strstr(state, r2.event_id) && !strstr(state, "\"content\":{\"v\":1}"));
 	mxdb_free(state);
 }
 
