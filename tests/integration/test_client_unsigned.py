@@ -3,40 +3,13 @@ them over HTTP from a real mxdbd (/event, /messages, /sync, /state):
 age, prev_content and replaces_state on a replaced state key, the whole
 redaction event in redacted_because, transaction_id for the sending device
 only."""
-import http.client
-import json
 import os
 import sys
-import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cslib  # noqa: E402
+from cslib import check, ok, q  # noqa: E402
 from mxdbd_util import Mxdbd  # noqa: E402
-
-PORT = None
-
-
-def ok(method, path, body=None, token=None):
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-    h = {"Content-Type": "application/json"}
-    if token:
-        h["Authorization"] = "Bearer " + token
-    conn.request(method, "/_matrix/client/v3" + path,
-                 body=json.dumps(body) if body is not None else None, headers=h)
-    r = conn.getresponse()
-    text = r.read().decode()
-    conn.close()
-    assert r.status == 200, "%s %s -> %s %s" % (method, path, r.status, text)
-    return json.loads(text)
-
-
-def q(s):
-    return urllib.parse.quote(s, safe="")
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
 
 
 def run():
@@ -82,7 +55,7 @@ def run():
 
 
 with Mxdbd() as d:
-    PORT = d.port
+    cslib.PORT = d.port
     run()
     rc = d.stop()
     check(rc == 0, "mxdbd exit %s: %s" % (rc, d.log()))
