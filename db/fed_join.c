@@ -285,6 +285,7 @@ static const char SQL_INVITE[] =
 
 static const char SQL_INVITE_FORGET[] = "DELETE FROM fed_invites WHERE user_id = ? AND room_id = ?";
 
+/* An invite kept (event_id set) or forgotten (event_id NULL). */
 typedef struct invite_arg {
 	const char *user_id, *room_id, *event_id, *sender, *invite_state;
 } invite_arg;
@@ -293,16 +294,19 @@ static mxdb_status invite_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 {
 	invite_arg *a = arg;
 	store_conn *w = &db->st->writer;
-	sqlite3_stmt *st = store_stmt(w, SQL_INVITE, err);
+	sqlite3_stmt *st = store_stmt(w, a->event_id ? SQL_INVITE : SQL_INVITE_FORGET, err);
 	if (st == NULL)
 		return MXDB_EIO;
-	const char *v[] = {a->user_id, a->room_id, a->event_id, a->sender};
-	for (int i = 0; i < 4; i++)
-		sqlite3_bind_text(st, i + 1, v[i], -1, SQLITE_STATIC);
-	/* A stream position of its own (no event takes it), so an incremental
-	 * /sync shows it once, like any new membership. */
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)db->next_pos++);
-	sqlite3_bind_text(st, 6, a->invite_state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, a->user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->room_id, -1, SQLITE_STATIC);
+	if (a->event_id != NULL) {
+		sqlite3_bind_text(st, 3, a->event_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, a->sender, -1, SQLITE_STATIC);
+		/* A stream position of its own (no event takes it), so an
+		 * incremental /sync shows it once, like any new membership. */
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)db->next_pos++);
+		sqlite3_bind_text(st, 6, a->invite_state, -1, SQLITE_STATIC);
+	}
 	mxdb_status s = sqlite3_step(st) == SQLITE_DONE ? MXDB_OK : store_fail(w, err, "invite");
 	sqlite3_reset(st);
 	return s;
@@ -318,26 +322,12 @@ mxdb_status fed_invite_store(mxdb *db, const char *user_id, const char *room_id,
 	return eng_submit(db, invite_fn, &a, NULL, err);
 }
 
-static mxdb_status forget_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
-{
-	invite_arg *a = arg;
-	store_conn *w = &db->st->writer;
-	sqlite3_stmt *st = store_stmt(w, SQL_INVITE_FORGET, err);
-	if (st == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_text(st, 1, a->user_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, a->room_id, -1, SQLITE_STATIC);
-	mxdb_status s = sqlite3_step(st) == SQLITE_DONE ? MXDB_OK : store_fail(w, err, "invite");
-	sqlite3_reset(st);
-	return s;
-}
-
 mxdb_status fed_invite_forget(mxdb *db, const char *user_id, const char *room_id, mxdb_error *err)
 {
 	if (!user_id || !room_id)
 		return mx_fail(err, MXDB_EINVAL, "no user or room");
 	invite_arg a = {.user_id = user_id, .room_id = room_id};
-	return eng_submit(db, forget_fn, &a, NULL, err);
+	return eng_submit(db, invite_fn, &a, NULL, err);
 }
 
 /* ---- reads for the federation endpoints (reader connections) ---- */
