@@ -160,7 +160,7 @@ mxdb_status sr_mark_common(sr_ctx *c, const char *event_id)
 	size_t top = 0;
 	mxdb_status rc;
 	for (size_t i = 0; i < ev->n_auth; i++) {
-		uint32_t a;
+		uint32_t a = 0; /* set by sr_intern; gcc -O2 cannot tell */
 		if ((rc = sr_intern(c, ev->auth_events[i], &a)) != MXDB_OK ||
 		    (rc = push_common(c, &top, a)) != MXDB_OK)
 			return rc;
