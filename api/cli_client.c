@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_http.h"
+#include "url.h"
 
 /* ---- accounts ---- */
 
@@ -154,7 +155,7 @@ static int table_info(cli_conn *c, int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage_error("table info", "expected one table");
 	cli_conn_init(c, "table info");
-	char *room = cli_escape(argv[optind]), path[2048];
+	char *room = url_escape(argv[optind]), path[2048];
 	snprintf(path, sizeof(path), "/_mxdb/v1/tables/%s", room);
 	free(room);
 	cli_resp r;
@@ -232,8 +233,8 @@ static int row(const row_cmd *rc_, int argc, char **argv)
 		}
 	}
 	cli_conn_init(&c, rc_->name);
-	char *t = cli_escape(argv[optind]), *ty = cli_escape(argv[optind + 1]),
-	     *k = cli_escape(argv[optind + 2]);
+	char *t = url_escape(argv[optind]), *ty = url_escape(argv[optind + 1]),
+	     *k = url_escape(argv[optind + 2]);
 	char path[4096], h1[600], h2[64];
 	snprintf(path, sizeof(path), "/_mxdb/v1/tables/%s/rows/%s/%s%s", t, ty, k,
 	         rc_->history ? "?history=true" : "");
@@ -323,13 +324,13 @@ int cli_scan(int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_usage_error("scan", "expected one table");
 	cli_conn_init(&c, "scan");
-	char *t = cli_escape(argv[optind]), *ty = type ? cli_escape(type) : NULL,
-	     *pr = prefix ? cli_escape(prefix) : NULL, *from = NULL;
+	char *t = url_escape(argv[optind]), *ty = type ? url_escape(type) : NULL,
+	     *pr = prefix ? url_escape(prefix) : NULL, *from = NULL;
 	int rc = CLI_OK;
 	long printed = 0;
 	for (;;) {
 		char path[8192];
-		char *ef = from ? cli_escape(from) : NULL;
+		char *ef = from ? url_escape(from) : NULL;
 		snprintf(path, sizeof(path), "/_mxdb/v1/tables/%s/rows?limit=%ld%s%s%s%s%s%s", t,
 		         page > 0 ? page : 1000, ty ? "&type=" : "", ty ? ty : "", pr ? "&prefix=" : "",
 		         pr ? pr : "", ef ? "&from=" : "", ef ? ef : "");

@@ -137,14 +137,6 @@ int cli_save_credentials(const cli_conn *c)
 	return rc;
 }
 
-char *cli_escape(const char *s)
-{
-	char *e = curl_easy_escape(NULL, s, 0);
-	char *out = e ? strdup(e) : NULL;
-	curl_free(e);
-	return out;
-}
-
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
 	cli_resp *r = arg;

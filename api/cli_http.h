@@ -55,8 +55,6 @@ void cli_resp_free(cli_resp *r);
  * returns the exit status for the answer (CLI_OK for 2xx). */
 int cli_status(const cli_conn *c, const cli_resp *r);
 
-/* A path segment percent-escaped into a new string (free). */
-char *cli_escape(const char *s);
 
 /* Saves server, user_id and token to the credentials file (mode 0600). */
 int cli_save_credentials(const cli_conn *c);

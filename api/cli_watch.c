@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "cli_http.h"
 #include "mxdb.h"
+#include "url.h"
 
 static long long now_ms(void)
 {
@@ -24,7 +25,7 @@ static long long now_ms(void)
 /* The table's room ID and the server's feed URL, from GET /_mxdb/v1/tables/{t}. */
 static int resolve(cli_conn *c, const char *table, char *room, size_t rcap, char *feed, size_t fcap)
 {
-	char *t = cli_escape(table), path[2048];
+	char *t = url_escape(table), path[2048];
 	snprintf(path, sizeof(path), "/_mxdb/v1/tables/%s", t);
 	free(t);
 	cli_resp r;

@@ -21,6 +21,7 @@
 #include "fed_room.h"
 #include "fed_service.h"
 #include "fed_store.h"
+#include "url.h"
 
 /* State types shown to the invitee (spec: "stripped state"). */
 static const char *const stripped_types[] = {
@@ -57,7 +58,7 @@ static mxdb_status ask_invitee(fed_service *f, const char *server, const mx_room
                                json_t *event, const char *id, json_t *invite_state, ev_t **out,
                                mxdb_error *err)
 {
-	char *r = fed_escape(json_string_value(json_object_get(event, "room_id"))), *e = fed_escape(id);
+	char *r = url_escape(json_string_value(json_object_get(event, "room_id"))), *e = url_escape(id);
 	char *uri = NULL;
 	json_t *answer = NULL;
 	long status = 0;

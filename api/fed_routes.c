@@ -19,6 +19,7 @@
 #include "fed_service.h"
 #include "fed_store.h"
 #include "log.h"
+#include "url.h"
 
 #define KEY_VALIDITY_MS (24LL * 3600 * 1000)
 #define MAX_WALK 1000 /* events one backfill / get_missing_events answer may hold */
@@ -205,7 +206,7 @@ static void fetch_missing(fed_service *f, const char *origin, ev_t *ev, ev_t ***
 	}
 	if (!missing)
 		return;
-	char *room = fed_escape(ev->room_id), *uri = NULL;
+	char *room = url_escape(ev->room_id), *uri = NULL;
 	json_t *body = json_pack("{s:[], s:[s], s:i, s:i}", "earliest_events", "latest_events",
 	                         ev->event_id, "limit", 50, "min_depth", 0);
 	long status = 0;

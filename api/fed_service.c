@@ -17,6 +17,7 @@
 #include "fed_service.h"
 #include "fed_store.h"
 #include "log.h"
+#include "url.h"
 
 fed_service *(*fed_of)(void *app);
 
@@ -131,19 +132,11 @@ mxdb_status fed_send_edu(fed_service *f, const char *room_id, const char *edu_ty
 	return s;
 }
 
-char *fed_escape(const char *s)
-{
-	char *e = curl_easy_escape(NULL, s, 0);
-	char *copy = e ? strdup(e) : NULL;
-	curl_free(e);
-	return copy;
-}
-
 /* GET /query/directory on the alias's server. */
 static mxdb_status resolve_alias(fed_service *f, const char *alias, char **room_id, mxdb_error *err)
 {
 	const char *server = fed_server_of(alias);
-	char *a = fed_escape(alias), *uri = NULL;
+	char *a = url_escape(alias), *uri = NULL;
 	long status = 0;
 	json_t *resp = NULL;
 	mxdb_status s = server && a ? MXDB_OK : mx_fail(err, MXDB_EINVAL, "bad alias %s", alias);
@@ -244,7 +237,7 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 		via = fed_server_of(room[0] == '#' ? room : room_id);
 	if (s == MXDB_OK && via == NULL)
 		s = mx_fail(err, MXDB_EINVAL, "which server has %s? give server_name", room);
-	if (s == MXDB_OK && ((r = fed_escape(room_id)) == NULL || (u = fed_escape(user_id)) == NULL))
+	if (s == MXDB_OK && ((r = url_escape(room_id)) == NULL || (u = url_escape(user_id)) == NULL))
 		s = mx_fail(err, MXDB_ENOMEM, "uri");
 	bool join = strcmp(membership, "join") == 0;
 	if (s == MXDB_OK && asprintf(&uri, "/_matrix/federation/v1/make_%s/%s/%s%s", membership, r, u,
@@ -266,7 +259,7 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 	}
 	if (s == MXDB_OK)
 		s = ev_compute_id(event, rv, id, err);
-	char *e = s == MXDB_OK ? fed_escape(id) : NULL;
+	char *e = s == MXDB_OK ? url_escape(id) : NULL;
 	free(uri);
 	uri = NULL;
 	if (s == MXDB_OK &&

@@ -84,8 +84,6 @@ bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const
 bool fed_join_request(fed_service *f, http_req *r, const char *room, const char *user_id,
                       const char *via, char **room_id, mxdb_status *st, mxdb_error *err);
 
-/* A percent-encoded path segment (new string). */
-char *fed_escape(const char *segment);
 
 /* Queues an EDU {edu_type, content} for every other server in the room. */
 mxdb_status fed_send_edu(fed_service *f, const char *room_id, const char *edu_type,
