@@ -12,10 +12,9 @@
 bool cs_token_pos(const char *tok, uint64_t *pos);
 void cs_token(char buf[32], uint64_t pos);
 bool cs_filter_passes(const json_t *filter, const char *type, const char *sender);
-/* An engine event as client JSON: transaction_id for the sending device,
- * the full redaction event in unsigned.redacted_because. */
-json_t *cs_event_json(cs_ctx *c, const mxdb_event *e, const char *device);
-void cs_fix_redacted(cs_ctx *c, json_t *ev);
+/* An engine event as client JSON plus transaction_id for the sending
+ * device (the engine fills the rest of unsigned). */
+json_t *cs_event_json(const mxdb_event *e, const char *device);
 
 /* What committed since parked syncs last looked: the rooms touched and the
  * users named by member events (cs_wake.c builds it, cs_sync.c matches it). */

@@ -65,32 +65,11 @@ bool cs_filter_passes(const json_t *f, const char *type, const char *sender)
 	return true;
 }
 
-/* Clients expect unsigned.redacted_because to be the whole redaction event;
- * fills it in when the stored event only names it. */
-void cs_fix_redacted(cs_ctx *c, json_t *ev)
-{
-	json_t *u = json_object_get(ev, "unsigned");
-	json_t *rb = json_object_get(u, "redacted_because");
-	const char *id = json_string_value(json_object_get(rb, "event_id"));
-	if (id == NULL || json_object_get(rb, "sender") != NULL)
-		return;
-	char *text = NULL;
-	if (mxdb_event_get(c->db, id, &text, NULL) != MXDB_OK)
-		return;
-	json_t *full = json_loads(text, 0, NULL);
-	mxdb_free(text);
-	if (json_is_object(full))
-		json_object_set_new(u, "redacted_because", full);
-	else
-		json_decref(full);
-}
-
-json_t *cs_event_json(cs_ctx *c, const mxdb_event *e, const char *device)
+json_t *cs_event_json(const mxdb_event *e, const char *device)
 {
 	json_t *ev = json_loads(e->json, 0, NULL);
 	if (ev == NULL)
 		return NULL;
-	cs_fix_redacted(c, ev);
 	/* The engine keys transaction IDs as "<device>|<txn>"; only the device
 	 * that sent the event sees its transaction_id. */
 	if (e->txn_id != NULL && device != NULL) {
@@ -182,19 +161,31 @@ void cs_messages(http_req *r)
 		cs_fail(r, st, &e);
 		return;
 	}
-	uint64_t last = p;
+	/* The page ends where the engine's read ended, whatever history
+	 * visibility then hides. */
+	size_t got = evs.n;
+	uint64_t tail = got ? evs.ev[got - 1].pos : 0;
+	if (has_stop && got && (back ? tail <= stop : tail > stop))
+		tail = stop + (back ? 1 : 0);
+	uint64_t last = got ? (back ? tail - 1 : tail) : p;
+	if (mxdb_events_visible(CS(r)->db, r->user_id, &evs, &e) != MXDB_OK) {
+		mxdb_events_free(&evs);
+		json_decref(filter);
+		json_decref(chunk);
+		cs_fail(r, e.code, &e);
+		return;
+	}
 	for (size_t i = 0; i < evs.n; i++) {
 		const mxdb_event *ev = &evs.ev[i];
 		if (has_stop && (back ? ev->pos <= stop : ev->pos > stop))
 			break;
-		last = back ? ev->pos - 1 : ev->pos;
 		if (!cs_filter_passes(filter, ev->type, ev->sender))
 			continue;
-		json_t *j = cs_event_json(CS(r), ev, r->device_id);
+		json_t *j = cs_event_json(ev, r->device_id);
 		if (j != NULL)
 			json_array_append_new(chunk, j);
 	}
-	bool more = evs.n == (size_t)limit && last != p;
+	bool more = got == (size_t)limit && last != p;
 	mxdb_events_free(&evs);
 	json_decref(filter);
 	json_t *res = json_pack("{s:s, s:o, s:[]}", "start", start, "chunk", chunk, "state");
@@ -231,7 +222,7 @@ static json_t *events_array(cs_ctx *c, const mxdb_events *evs, const char *devic
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < evs->n; i++) {
-		json_t *j = cs_event_json(c, &evs->ev[i], device);
+		json_t *j = cs_event_json(&evs->ev[i], device);
 		if (j != NULL)
 			json_array_append_new(a, j);
 	}
@@ -245,7 +236,9 @@ void cs_context(http_req *r)
 		return;
 	uint64_t pos = find_pos(CS(r), info.room_id, r->param[1]);
 	char *json = NULL;
-	if (pos == 0 || mxdb_event_get(CS(r)->db, r->param[1], &json, NULL) != MXDB_OK) {
+	int seen = 0;
+	if (pos == 0 || mxdb_event_visible(CS(r)->db, r->user_id, r->param[1], &seen, NULL) != MXDB_OK ||
+	    !seen || mxdb_event_get(CS(r)->db, r->param[1], &json, NULL) != MXDB_OK) {
 		http_reply_error(r, 404, "M_NOT_FOUND", "no such event in this room");
 		return;
 	}
@@ -260,6 +253,8 @@ void cs_context(http_req *r)
 	char start[32], end[32];
 	cs_token(start, before.n ? before.ev[before.n - 1].pos - 1 : pos - 1);
 	cs_token(end, after.n ? after.ev[after.n - 1].pos : pos);
+	mxdb_events_visible(CS(r)->db, r->user_id, &before, NULL);
+	mxdb_events_visible(CS(r)->db, r->user_id, &after, NULL);
 	char *state = NULL;
 	json_t *sj = NULL;
 	if (mxdb_state(CS(r)->db, info.room_id, &state, NULL) == MXDB_OK)

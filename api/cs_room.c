@@ -415,9 +415,10 @@ void cs_event_get(http_req *r)
 	json_t *ev = member_json(r, read_event, &info);
 	if (ev == NULL)
 		return;
-	cs_fix_redacted(CS(r), ev);
 	const char *room = json_string_value(json_object_get(ev, "room_id"));
-	if (room == NULL || strcmp(room, info.room_id) != 0)
+	int seen = 0;
+	if (room == NULL || strcmp(room, info.room_id) != 0 ||
+	    mxdb_event_visible(CS(r)->db, r->user_id, r->param[1], &seen, NULL) != MXDB_OK || !seen)
 		http_reply_error(r, 404, "M_NOT_FOUND", "no such event in this room");
 	else
 		http_reply_json(r, 200, json_incref(ev));

@@ -143,26 +143,25 @@ static bool room_wanted(const sync_req *s, const char *room)
 	return false;
 }
 
-/* The room's current state minus the events already in the timeline. */
-static json_t *state_without(cs_ctx *c, const sync_req *s, const char *room, const json_t *tl)
+/* The state at the start of the timeline (spec: the state block is the
+ * state before the timeline's first event; the current state when the
+ * timeline is empty). */
+static json_t *state_at_start(cs_ctx *c, const sync_req *s, const char *room, const char *first)
 {
 	json_t *out = json_array();
 	char *text = NULL;
-	if (mxdb_state(c->db, room, &text, NULL) != MXDB_OK)
+	mxdb_status st = first != NULL ? mxdb_state_at(c->db, first, 0, &text, NULL)
+	                               : mxdb_state(c->db, room, &text, NULL);
+	if (st != MXDB_OK)
 		return out;
 	json_t *all = json_loads(text, 0, NULL);
 	mxdb_free(text);
-	size_t i, j;
-	json_t *ev, *t;
+	size_t i;
+	json_t *ev;
 	json_array_foreach(all, i, ev) {
-		const char *id = json_string_value(json_object_get(ev, "event_id"));
-		bool dup = false;
-		json_array_foreach(tl, j, t) if (id != NULL &&
-		                                 json_equal(json_object_get(t, "event_id"),
-		                                            json_object_get(ev, "event_id"))) dup = true;
 		const char *type = json_string_value(json_object_get(ev, "type"));
 		const char *sender = json_string_value(json_object_get(ev, "sender"));
-		if (!dup && type && sender && cs_filter_passes(s->state_f, type, sender))
+		if (type && sender && cs_filter_passes(s->state_f, type, sender))
 			json_array_append(out, ev);
 	}
 	json_decref(all);
@@ -227,14 +226,14 @@ static json_t *joined_room(cs_ctx *c, const sync_req *s, http_req *r, const char
 			newly_joined = true;
 		if (!cs_filter_passes(s->tl_f, evs[i].type, evs[i].sender))
 			continue;
-		json_t *j = cs_event_json(c, &evs[i], r->device_id);
+		json_t *j = cs_event_json(&evs[i], r->device_id);
 		if (j != NULL)
 			json_array_append_new(tl, j);
 	}
 	json_t *entry = room_entry(tl, limited, n > first ? evs[first].pos : 0);
 	if (with_state || newly_joined || limited) {
 		json_object_set_new(json_object_get(entry, "state"), "events",
-		                    state_without(c, s, room, tl));
+		                    state_at_start(c, s, room, n > first ? evs[first].event_id : NULL));
 		json_object_set_new(entry, "summary", room_summary(c, room, r->user_id));
 	}
 	return entry;
@@ -248,7 +247,8 @@ static json_t *initial_room(cs_ctx *c, const sync_req *s, http_req *r, const cha
 	if (mxdb_room_events(c->db, room, upto + 1, 1, s->limit + 1, &evs, NULL) != MXDB_OK)
 		return room_entry(json_array(), false, 0);
 	bool limited = evs.n > s->limit;
-	size_t n = limited ? s->limit : evs.n;
+	mxdb_events_visible(c->db, r->user_id, &evs, NULL);
+	size_t n = evs.n > s->limit ? s->limit : evs.n;
 	/* newest first -> oldest first */
 	for (size_t i = 0; i < n / 2; i++) {
 		mxdb_event t = evs.ev[i];
@@ -370,6 +370,7 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 			E = evs.ev[evs.n - 1].pos;
 		else if (evs.n > 0 && evs.ev[evs.n - 1].pos > E)
 			E = evs.ev[evs.n - 1].pos;
+		mxdb_events_visible(c->db, r->user_id, &evs, NULL);
 	}
 	/* The rooms are read after the events, so a room joined meanwhile has
 	 * its membership here when its events are in evs. */

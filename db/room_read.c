@@ -107,6 +107,22 @@ mxdb_status rd_pdu(store_conn *c, int64_t pos, json_t **out, char **event_id, mx
 	return MXDB_OK;
 }
 
+/* A column holding a JSON object (NULL when the column is NULL). */
+static json_t *col_json(sqlite3_stmt *st, int col)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* Everything a client needs in unsigned is computed here, at read time:
+ * age from now, the replaced version of a state key from its change
+ * record, the whole redaction event. transaction_id is not: only the
+ * sending device may see it, and this builder does not know the reader. */
 json_t *rd_client_event(sqlite3_stmt *st, int col)
 {
 	json_t *content = json_loads((const char *)sqlite3_column_text(st, col + 7), 0, NULL);
@@ -124,11 +140,23 @@ json_t *rd_client_event(sqlite3_stmt *st, int col)
 		                    json_string((const char *)sqlite3_column_text(st, col + 4)));
 	if (sqlite3_column_type(st, col + 8) != SQLITE_NULL)
 		json_object_set_new(ev, "redacts", json_string((const char *)sqlite3_column_text(st, col + 8)));
-	if (sqlite3_column_type(st, col + 9) != SQLITE_NULL)
-		json_object_set_new(json_object_get(ev, "unsigned"), "redacted_because",
-		                    json_pack("{s:s, s:s}", "event_id",
-		                              (const char *)sqlite3_column_text(st, col + 9), "type",
-		                              "m.room.redaction"));
+	json_t *u = json_object_get(ev, "unsigned");
+	int64_t now = eng_now_ms();
+	json_object_set_new(u, "age", json_integer(now - sqlite3_column_int64(st, col + 6)));
+	json_t *prev = col_json(st, col + 11);
+	if (prev != NULL) {
+		json_object_set(u, "replaces_state", json_object_get(prev, "event_id"));
+		json_object_set(u, "prev_content", json_object_get(prev, "content"));
+		json_decref(prev);
+	}
+	json_t *because = col_json(st, col + 12);
+	if (because != NULL) {
+		json_int_t ts = json_integer_value(json_object_get(because, "origin_server_ts"));
+		json_object_set_new(because, "unsigned", json_pack("{s:I}", "age", (json_int_t)now - ts));
+		if (json_is_null(json_object_get(because, "redacts")))
+			json_object_del(because, "redacts");
+		json_object_set_new(u, "redacted_because", because);
+	}
 	return ev;
 }
 
@@ -407,9 +435,13 @@ static const char SQL_EVENT_SG[] =
 	"SELECT e.sg, e.state_key IS NOT NULL, g.parent FROM events e"
 	" LEFT JOIN state_groups g ON g.sg = e.sg WHERE e.event_id = ?";
 static const char SQL_POS_ID[] = "SELECT event_id FROM events WHERE pos = ?";
+static const char SQL_POS_CLIENT[] =
+	"SELECT " RD_EVENT_COLS " FROM events e JOIN rooms r ON r.nid = e.room_nid WHERE e.pos = ?";
 
-mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **json,
-                              mxdb_error *err)
+/* The state before or after an event as an array of event IDs (client 0)
+ * or of client-format events (client 1). */
+static mxdb_status state_at(mxdb *db, const char *event_id, int after, int client, char **json,
+                            mxdb_error *err)
 {
 	if (event_id == NULL || json == NULL)
 		return mx_fail(err, MXDB_EINVAL, "no event ID");
@@ -438,13 +470,14 @@ mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **
 	size_t kl;
 	void *v;
 	while (s == MXDB_OK && map_next(m, &it, &k, &kl, &v)) {
-		if ((st = store_stmt(c, SQL_POS_ID, err)) == NULL) {
+		if ((st = store_stmt(c, client ? SQL_POS_CLIENT : SQL_POS_ID, err)) == NULL) {
 			s = MXDB_EIO;
 			break;
 		}
 		sqlite3_bind_int64(st, 1, (int64_t)(intptr_t)v);
 		if (sqlite3_step(st) == SQLITE_ROW)
-			json_array_append_new(arr, json_string((const char *)sqlite3_column_text(st, 0)));
+			json_array_append_new(arr, client ? rd_client_event(st, 0)
+			                                  : json_string((const char *)sqlite3_column_text(st, 0)));
 		else
 			s = mx_fail(err, MXDB_EINTERNAL, "state names a missing event");
 		sqlite3_reset(st);
@@ -455,6 +488,17 @@ mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **
 		s = mx_fail(err, MXDB_ENOMEM, "state");
 	json_decref(arr);
 	return s;
+}
+
+mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **json,
+                              mxdb_error *err)
+{
+	return state_at(db, event_id, after, 0, json, err);
+}
+
+mxdb_status mxdb_state_at(mxdb *db, const char *event_id, int after, char **json, mxdb_error *err)
+{
+	return state_at(db, event_id, after, 1, json, err);
 }
 
 /* ---- room info and the directory ---- */

@@ -12,13 +12,26 @@
  * rd_event_row at the first column's index. */
 #define RD_EVENT_COLS                                                                   \
 	"e.pos, r.room_id, e.event_id, e.type, e.state_key, e.sender, e.ts, e.content,"    \
-	" e.redacts, e.redacted_by, e.txn_id"
-#define RD_EVENT_NCOLS 11
+	" e.redacts, e.redacted_by, e.txn_id," RD_PREV_COL "," RD_REDACTION_COL
+#define RD_EVENT_NCOLS 13
+/* The version of the key this state event replaced (the change record's
+ * prev), as {"event_id","sender","content"}; NULL when it replaced none. */
+#define RD_PREV_COL                                                                      \
+	" (SELECT json_object('event_id', p.event_id, 'sender', p.sender, 'content',"      \
+	" json(p.content)) FROM changes ch JOIN events p ON p.pos = ch.prev_pos"             \
+	" WHERE ch.pos = e.pos AND e.state_key IS NOT NULL ORDER BY ch.seq LIMIT 1)"
+/* The redaction event that redacted this one, in client format. */
+#define RD_REDACTION_COL                                                                 \
+	" (SELECT json_object('event_id', x.event_id, 'room_id', r.room_id, 'type', x.type,"  \
+	" 'sender', x.sender, 'origin_server_ts', x.ts, 'redacts', x.redacts, 'content',"     \
+	" json(x.content)) FROM events x WHERE x.event_id = e.redacted_by)"
 
 /* The client-format event of the row (new JSON object). */
 json_t *rd_client_event(sqlite3_stmt *st, int col);
 /* Fills ev (owned strings) from the row. */
 mxdb_status rd_event_row(sqlite3_stmt *st, int col, mxdb_event *ev, mxdb_error *err);
+/* Frees the strings of one event (not the event itself). */
+void rd_event_free(mxdb_event *e);
 /* Resolves room (ID or alias) to its nid and prepares sql on c with the nid
  * bound to parameter 1: how every per-room read starts. */
 mxdb_status rd_room_stmt(store_conn *c, const char *room, const char *sql, sqlite3_stmt **st,

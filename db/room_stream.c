@@ -26,7 +26,7 @@ mxdb_status rd_event_row(sqlite3_stmt *st, int col, mxdb_event *ev, mxdb_error *
 	return ev->json && ev->room_id && ev->event_id ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "event");
 }
 
-static void event_free(mxdb_event *e)
+void rd_event_free(mxdb_event *e)
 {
 	free(e->room_id);
 	free(e->event_id);
@@ -42,7 +42,7 @@ void mxdb_events_free(mxdb_events *evs)
 	if (evs == NULL)
 		return;
 	for (size_t i = 0; i < evs->n; i++)
-		event_free(&evs->ev[i]);
+		rd_event_free(&evs->ev[i]);
 	free(evs->ev);
 	evs->ev = NULL;
 	evs->n = 0;
@@ -59,7 +59,7 @@ static mxdb_status collect(store_conn *c, sqlite3_stmt *st, size_t limit, mxdb_e
 	}
 	while (out->n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((s = rd_event_row(st, 0, &out->ev[out->n], err)) != MXDB_OK) {
-			event_free(&out->ev[out->n]);
+			rd_event_free(&out->ev[out->n]);
 			break;
 		}
 		out->n++;

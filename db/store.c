@@ -47,6 +47,8 @@ static const char *const core_steps[] = {
 	"CREATE TABLE txns(sender TEXT NOT NULL, room_nid INTEGER NOT NULL, txn_id TEXT NOT NULL,"
 	" pos INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(sender, room_nid, txn_id)) WITHOUT ROWID;"
 	"CREATE TABLE aliases(alias TEXT PRIMARY KEY, room_id TEXT NOT NULL, creator TEXT) WITHOUT ROWID;",
+	/* Client-format reads find the version a state event replaced by its pos. */
+	"CREATE INDEX changes_pos ON changes(pos);",
 };
 
 mxdb_status store_fail(store_conn *c, mxdb_error *err, const char *what)

@@ -83,5 +83,7 @@ mxdb_status sg_add(store_conn *c, int64_t sg, int64_t room_nid, int64_t parent,
 /* The full state of a group: a new map from the 8-byte key_nid to the
  * event_nid (as intptr_t). */
 mxdb_status sg_load(store_conn *c, int64_t sg, mx_map **out, mxdb_error *err);
+/* One key of a group's state: *pos is the event_nid, 0 when the key is unset. */
+mxdb_status sg_lookup(store_conn *c, int64_t sg, int64_t key_nid, int64_t *pos, mxdb_error *err);
 
 #endif

@@ -15,6 +15,7 @@
 
 static const char SQL_GROUP[] = "SELECT base, depth FROM state_groups WHERE sg = ?";
 static const char SQL_DELTAS[] = "SELECT key_nid, pos FROM state_deltas WHERE sg = ?";
+static const char SQL_DELTA[] = "SELECT pos FROM state_deltas WHERE sg = ? AND key_nid = ?";
 static const char SQL_ADD_GROUP[] =
 	"INSERT INTO state_groups(sg, room_nid, parent, base, depth) VALUES (?, ?, ?, ?, ?)";
 static const char SQL_ADD_DELTA[] = "INSERT OR REPLACE INTO state_deltas(sg, key_nid, pos) VALUES (?, ?, ?)";
@@ -174,4 +175,34 @@ mxdb_status sg_add(store_conn *c, int64_t sg, int64_t room_nid, int64_t parent,
 	if (s == MXDB_OK)
 		*depth_io = depth;
 	return s;
+}
+
+mxdb_status sg_lookup(store_conn *c, int64_t sg, int64_t key_nid, int64_t *pos, mxdb_error *err)
+{
+	*pos = 0;
+	if (key_nid == 0)
+		return MXDB_OK;
+	/* A group's delta holds every change since its base, so the first
+	 * group on the base chain that names the key has its value. */
+	while (sg != 0) {
+		sqlite3_stmt *st = store_stmt(c, SQL_DELTA, err);
+		if (st == NULL)
+			return err ? err->code : MXDB_EIO;
+		sqlite3_bind_int64(st, 1, sg);
+		sqlite3_bind_int64(st, 2, key_nid);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			*pos = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (rc == SQLITE_ROW)
+			return MXDB_OK;
+		if (rc != SQLITE_DONE)
+			return store_fail(c, err, "state delta");
+		int64_t base, depth;
+		mxdb_status s = group_get(c, sg, &base, &depth, err);
+		if (s != MXDB_OK)
+			return s;
+		sg = base;
+	}
+	return MXDB_OK;
 }

@@ -292,6 +292,9 @@ mxdb_status mxdb_event_pdu(mxdb *db, const char *event_id, char **json, mxdb_err
  * so any past event works. */
 mxdb_status mxdb_state_ids_at(mxdb *db, const char *event_id, int after, char **json,
                               mxdb_error *err);
+/* The same state as client-format events (a JSON array): what /sync shows
+ * as the state at the start of a timeline. */
+mxdb_status mxdb_state_at(mxdb *db, const char *event_id, int after, char **json, mxdb_error *err);
 
 /* A user's membership in a room ("join", "invite", "leave", "ban", "knock")
  * into out, or MXDB_ENOTFOUND when the user never had one. */
@@ -356,6 +359,17 @@ mxdb_status mxdb_events_since(mxdb *db, uint64_t since, const char *const *rooms
 mxdb_status mxdb_room_events(mxdb *db, const char *room, uint64_t from, int backwards,
                              size_t limit, mxdb_events *out, mxdb_error *err);
 void mxdb_events_free(mxdb_events *evs);
+
+/* History visibility (spec client-server "History visibility"): drops from
+ * evs the events user_id may not see, judged by m.room.history_visibility
+ * and user_id's membership in the state before each event (world_readable:
+ * anyone; shared: members then, and users who joined later; invited:
+ * invited or joined then; joined: joined then). A user always sees their
+ * own membership events. Order is kept. */
+mxdb_status mxdb_events_visible(mxdb *db, const char *user_id, mxdb_events *evs, mxdb_error *err);
+/* The same judgement for one event: *visible 1 or 0; MXDB_ENOTFOUND if unknown. */
+mxdb_status mxdb_event_visible(mxdb *db, const char *user_id, const char *event_id, int *visible,
+                               mxdb_error *err);
 
 /* The newest committed stream position (0: empty database). */
 uint64_t mxdb_stream_pos(mxdb *db);

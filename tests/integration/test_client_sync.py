@@ -5,7 +5,6 @@ messages, one-time key counts, device list changes and keys/changes, and the
 account endpoints around them (key upload/query/claim, profile changes that
 reach member events, password change revoking the other devices, device
 deletion with interactive auth, user directory)."""
-import http.client
 import json
 import os
 import sys
@@ -14,37 +13,9 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cslib  # noqa: E402
+from cslib import check, ok, q, req  # noqa: E402
 from mxdbd_util import Mxdbd  # noqa: E402
-
-PORT = None
-
-
-def req(method, path, body=None, token=None):
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-    h = {"Content-Type": "application/json"}
-    if token:
-        h["Authorization"] = "Bearer " + token
-    conn.request(method, "/_matrix/client/v3" + path,
-                 body=json.dumps(body) if body is not None else None, headers=h)
-    r = conn.getresponse()
-    text = r.read().decode()
-    conn.close()
-    return r.status, (json.loads(text) if text else None)
-
-
-def ok(method, path, body=None, token=None):
-    st, j = req(method, path, body, token)
-    assert st == 200, "%s %s -> %s %s" % (method, path, st, j)
-    return j
-
-
-def q(s):
-    return urllib.parse.quote(s, safe="")
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def register(name, device=None):
@@ -204,7 +175,7 @@ def run():
 
 
 with Mxdbd() as d:
-    PORT = d.port
+    cslib.PORT = d.port
     run()
     rc = d.stop()
     check(rc == 0, "mxdbd exit %s: %s" % (rc, d.log()))
