@@ -250,8 +250,10 @@ static const char esc_short[0x20] = {
 static mxdb_status put_string(cj_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	/* worst case: every byte becomes \u00XX, plus the quotes */
-	if (buf_grow(b, n * 6 + 2) != 0)
+	/* Room for the string unescaped and its quotes; escapes are rare, so
+	 * each one makes room for itself and the worst case of the rest
+	 * (reserving n * 6 up front made every long string reallocate). */
+	if (buf_grow(b, n + 2) != 0)
 		return MXDB_ENOMEM;
 	char *o = b->data + b->len;
 	*o++ = '"';
@@ -268,6 +270,10 @@ static mxdb_status put_string(cj_buf *b, const char *s, size_t n)
 		o += run - i;
 		if (run == n)
 			break;
+		size_t written = (size_t)(o - (b->data + b->len));
+		if (buf_grow(b, written + 6 + (n - run - 1) * 6 + 1) != 0)
+			return MXDB_ENOMEM;
+		o = b->data + b->len + written;
 		unsigned char c = (unsigned char)s[run];
 		*o++ = '\\';
 		if (c == '"' || c == '\\')

@@ -91,6 +91,10 @@ mxdb_status ev_room_id_from_create(const json_t *create_pdu, const mx_room_versi
  * room version) and adds signatures[server_name][key_id] to pdu. */
 mxdb_status ev_hash_and_sign(json_t *pdu, const mx_room_version *rv, const mx_key *key,
                              const char *server_name, mxdb_error *err);
+/* The same, and sets id to the event ID (as ev_compute_id would, without
+ * redacting and dumping the event a second time). */
+mxdb_status ev_hash_and_sign_id(json_t *pdu, const mx_room_version *rv, const mx_key *key,
+                                const char *server_name, char id[EV_ID_SIZE], mxdb_error *err);
 
 /* Verifies signatures[server_name][key_id] over the redacted form of pdu, so
  * it succeeds for the full event and for a redacted copy alike.

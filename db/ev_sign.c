@@ -4,6 +4,7 @@
  * a signature survives redaction. The signing itself is keys.c's; this file
  * only chooses what is signed and where the signature goes.
  */
+#include "b64.h"
 #include "ev.h"
 
 /* pdu.signatures[server_name][key_id] = sig, creating the objects on the way. */
@@ -26,6 +27,16 @@ static mxdb_status copy_signature(json_t *pdu, const char *server_name, const ch
 mxdb_status ev_hash_and_sign(json_t *pdu, const mx_room_version *rv, const mx_key *key,
                              const char *server_name, mxdb_error *err)
 {
+	return ev_hash_and_sign_id(pdu, rv, key, server_name, NULL, err);
+}
+
+/* The bytes signed are the redacted event without signatures and unsigned;
+ * the reference hash covers the redacted event without signatures, unsigned
+ * and age_ts, which redaction has already dropped: the same bytes, so their
+ * sha256 is the event ID. */
+mxdb_status ev_hash_and_sign_id(json_t *pdu, const mx_room_version *rv, const mx_key *key,
+                                const char *server_name, char id[EV_ID_SIZE], mxdb_error *err)
+{
 	if (rv == NULL || key == NULL || server_name == NULL)
 		return mx_fail(err, MXDB_EINVAL, "ev_hash_and_sign: missing argument");
 	mxdb_status s = ev_add_content_hash(pdu, err);
@@ -37,7 +48,12 @@ mxdb_status ev_hash_and_sign(json_t *pdu, const mx_room_version *rv, const mx_ke
 	/* Dropped so that key_sign_json starts a fresh object instead of writing
 	 * into the one shared with pdu. */
 	json_object_del(redacted, "signatures");
-	s = key_sign_json(key, server_name, redacted, err);
+	unsigned char ref[32];
+	s = key_sign_json_sha256(key, server_name, redacted, ref, err);
+	if (s == MXDB_OK && id != NULL) {
+		id[0] = '$';
+		b64_encode_url(ref, sizeof(ref), id + 1);
+	}
 	if (s == MXDB_OK) {
 		json_t *sig = json_object_get(json_object_get(json_object_get(redacted, "signatures"),
 		                                              server_name), key->key_id);

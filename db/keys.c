@@ -222,6 +222,12 @@ static const char *const unsigned_members[] = {"signatures", "unsigned", NULL};
 mxdb_status key_sign_json(const mx_key *key, const char *server_name, json_t *obj,
                           mxdb_error *err)
 {
+	return key_sign_json_sha256(key, server_name, obj, NULL, err);
+}
+
+mxdb_status key_sign_json_sha256(const mx_key *key, const char *server_name, json_t *obj,
+                                 unsigned char sha256[32], mxdb_error *err)
+{
 	if (!json_is_object(obj))
 		return mx_fail(err, MXDB_EBADJSON, "only a JSON object can be signed");
 	json_t *sigs = json_object_get(obj, "signatures");
@@ -239,6 +245,8 @@ mxdb_status key_sign_json(const mx_key *key, const char *server_name, json_t *ob
 	}
 	unsigned char sig[crypto_sign_BYTES];
 	crypto_sign_detached(sig, NULL, (const unsigned char *)buf.data, buf.len, key->sk);
+	if (sha256 != NULL)
+		crypto_hash_sha256(sha256, (const unsigned char *)buf.data, buf.len);
 	cj_buf_free(&buf);
 	char sig_b64[B64_ENCODED_SIZE(crypto_sign_BYTES)];
 	b64_encode(sig, sizeof(sig), sig_b64);

@@ -40,6 +40,10 @@ void key_public_b64(const mx_key *key, char out[64]);
  * canonical JSON of obj without "signatures" and "unsigned". */
 mxdb_status key_sign_json(const mx_key *key, const char *server_name, json_t *obj,
                           mxdb_error *err);
+/* The same, and sets sha256 to the sha256 of the bytes signed (for an event,
+ * that is its reference hash: ev_hash_and_sign_id needs no second dump). */
+mxdb_status key_sign_json_sha256(const mx_key *key, const char *server_name, json_t *obj,
+                                 unsigned char sha256[32], mxdb_error *err);
 
 /* Verifies obj's signatures[server_name][key_id] with the public key pk:
  * MXDB_ESIGNATURE, with the reason, when it is missing, malformed or wrong. */

@@ -37,9 +37,10 @@ json_t *eng_auth_events_for(eng_room *room, const eng_spec *spec)
 /* Hash, sign, parse and authorize a built PDU (takes pdu). */
 static mxdb_status seal(mxdb *db, eng_room *room, json_t *pdu, ev_t **out, mxdb_error *err)
 {
-	mxdb_status s = ev_hash_and_sign(pdu, room->rv, &db->key, db->server_name, err);
+	char id[EV_ID_SIZE];
+	mxdb_status s = ev_hash_and_sign_id(pdu, room->rv, &db->key, db->server_name, id, err);
 	if (s == MXDB_OK)
-		s = ev_from_json(pdu, NULL, room->rv, out, err);
+		s = ev_from_json(pdu, id, room->rv, out, err);
 	json_decref(pdu);
 	return s;
 }

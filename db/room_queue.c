@@ -54,6 +54,11 @@ static void linger(mxdb *db, size_t target)
 			break;
 }
 
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT req";
+static const char SQL_RELEASE[] = "RELEASE req";
+
 /* Invites received over federation hold stream positions too (no event of
  * a room here marks them); fed_invites exists once the fed module migrated,
  * which mxdb_open does before the writer starts. */
@@ -115,11 +120,11 @@ static bool run_one(mxdb *db, eng_req *r)
 	uint64_t pos = db->next_pos, seq = db->next_seq;
 	int64_t sg = db->next_sg;
 	mx_clear(&r->err);
-	if (r->atomic && (r->status = store_exec(w, "SAVEPOINT req", &r->err)) != MXDB_OK)
+	if (r->atomic && (r->status = store_run(w, SQL_SAVEPOINT, &r->err)) != MXDB_OK)
 		return false;
 	r->status = r->fn(db, r, r->arg, &r->err);
 	if (r->status == MXDB_OK && r->atomic)
-		r->status = store_exec(w, "RELEASE req", &r->err);
+		r->status = store_run(w, SQL_RELEASE, &r->err);
 	if (r->status == MXDB_OK)
 		return true;
 	if (r->atomic) {
@@ -153,7 +158,7 @@ static void run_batch(mxdb *db, eng_req *batch)
 	store_conn *w = &db->st->writer;
 	mxdb_error e;
 	mxdb_status s = db->rooms == NULL ? mx_fail(&e, MXDB_ENOMEM, "room cache")
-	                                  : store_exec(w, "BEGIN IMMEDIATE", &e);
+	                                  : store_run(w, SQL_BEGIN, &e);
 	if (s != MXDB_OK) {
 		for (eng_req *r = batch; r != NULL; r = r->next)
 			r->status = mx_fail(&r->err, s, "%s", e.message);
@@ -163,7 +168,7 @@ static void run_batch(mxdb *db, eng_req *batch)
 			ok = run_one(db, r);
 		if (!ok)
 			s = mx_fail(&e, MXDB_EIO, "a write failed half-way; the group is rolled back");
-		if (!ok || (s = store_exec(w, "COMMIT", &e)) != MXDB_OK) {
+		if (!ok || (s = store_run(w, SQL_COMMIT, &e)) != MXDB_OK) {
 			store_exec(w, "ROLLBACK", NULL);
 			batch_failed(db, batch, s, e.message);
 		}

@@ -456,6 +456,32 @@ static mxdb_status apply_redaction(mxdb *db, eng_req *req, eng_room *room, const
 	return s;
 }
 
+static const char SQL_REMOTE_MEMBER[] =
+	"SELECT 1 FROM memberships WHERE room_nid = ? AND membership = 'join'"
+	" AND substr(user_id, instr(user_id, ':') + 1) <> ? LIMIT 1";
+
+/* Whether a local event may have to go to other servers: a member event
+ * may (its target's server), any other only when a remote server has a
+ * joined member. Most tables live on one server, and this check costs a
+ * fraction of fed_room_queue_local's DISTINCT over the members. */
+static mxdb_status fed_gate(mxdb *db, eng_room *room, const ev_t *ev, bool *remote,
+                            mxdb_error *err)
+{
+	*remote = true;
+	if (strcmp(ev->type, "m.room.member") == 0)
+		return MXDB_OK;
+	store_conn *w = &db->st->writer;
+	sqlite3_stmt *st = store_stmt(w, SQL_REMOTE_MEMBER, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, room->nid);
+	sqlite3_bind_text(st, 2, db->server_name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	*remote = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? MXDB_OK : store_fail(w, err, "members");
+}
+
 /* Persists ev (already authorized) in room and advances the room. Takes
  * ownership of ev. Local and remote events alike (see the top). */
 mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const char *txn_id,
@@ -470,6 +496,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	int64_t sg = room->sg, key_nid = 0, sg_depth = room->sg_depth;
 	sqlite3_stmt *st;
 	mxdb_status s = MXDB_OK;
+	bool remote;
 
 	if (ev_is_state(ev) && cur_in == NULL)
 		s = eng_row_get(db, room, ev->type, ev->state_key, &cur, err);
@@ -584,7 +611,10 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	if (ev->redacts != NULL && !req->rejected &&
 	    (s = apply_redaction(db, req, room, ev, &seq, err)) != MXDB_OK)
 		goto out;
-	if (req->cause == MXDB_CAUSE_LOCAL && (s = fed_room_queue_local(db, room, ev, err)) != MXDB_OK)
+	if (req->cause == MXDB_CAUSE_LOCAL && (s = fed_gate(db, room, ev, &remote, err)) == MXDB_OK &&
+	    remote)
+		s = fed_room_queue_local(db, room, ev, err);
+	if (s != MXDB_OK)
 		goto out;
 	if (txn_id != NULL) {
 		if ((st = store_stmt(w, SQL_INS_TXN, err)) == NULL)

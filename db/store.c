@@ -98,6 +98,16 @@ mxdb_status store_exec(store_conn *c, const char *sql, mxdb_error *err)
 	return MXDB_OK;
 }
 
+mxdb_status store_run(store_conn *c, const char *sql, mxdb_error *err)
+{
+	sqlite3_stmt *st = store_stmt(c, sql, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? MXDB_OK : store_fail(c, err, sql);
+}
+
 static mxdb_status conn_open(store_conn *c, const char *path, const char *pragmas, mxdb_error *err)
 {
 	memset(c, 0, sizeof(*c));

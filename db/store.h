@@ -49,6 +49,10 @@ void store_release(store_conn *c);
 sqlite3_stmt *store_stmt(store_conn *c, const char *sql, mxdb_error *err);
 /* Runs one statement without results. */
 mxdb_status store_exec(store_conn *c, const char *sql, mxdb_error *err);
+/* The same through the statement cache (sql as for store_stmt): for the
+ * statements run once per transaction (BEGIN, COMMIT, SAVEPOINT), which
+ * store_exec would parse again every time. */
+mxdb_status store_run(store_conn *c, const char *sql, mxdb_error *err);
 /* An MXDB_EIO error naming the SQLite message. */
 mxdb_status store_fail(store_conn *c, mxdb_error *err, const char *what);
 /* A column as a new string (NULL for SQL NULL). */

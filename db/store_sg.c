@@ -41,14 +41,21 @@ static mxdb_status group_get(store_conn *c, int64_t sg, int64_t *base, int64_t *
 }
 
 /* Adds to m every entry of the chain from sg down to (not including) the
- * first group at depth <= stop; entries nearer to sg win. */
-static mxdb_status walk(store_conn *c, int64_t sg, int64_t stop, mx_map *m, mxdb_error *err)
+ * first group at depth <= stop; entries nearer to sg win. That group is
+ * the ancestor at depth stop when base links land on it exactly (they do:
+ * every base link from below a multiple of SG_L^j stays at or above it);
+ * *at gets it (0 when the chain ends first), if at is not NULL. */
+static mxdb_status walk(store_conn *c, int64_t sg, int64_t stop, mx_map *m, int64_t *at,
+                        mxdb_error *err)
 {
 	while (sg != 0) {
 		int64_t base, depth;
 		mxdb_status s = group_get(c, sg, &base, &depth, err);
 		if (s != MXDB_OK)
 			return s;
+		if (depth < stop && at != NULL)
+			return mx_fail(err, MXDB_EINTERNAL, "state group chain skipped depth %lld",
+			               (long long)stop);
 		if (depth <= stop)
 			break;
 		sqlite3_stmt *st = store_stmt(c, SQL_DELTAS, err);
@@ -71,6 +78,8 @@ static mxdb_status walk(store_conn *c, int64_t sg, int64_t stop, mx_map *m, mxdb
 			return store_fail(c, err, "state deltas");
 		sg = base;
 	}
+	if (at != NULL)
+		*at = sg;
 	return MXDB_OK;
 }
 
@@ -79,7 +88,7 @@ mxdb_status sg_load(store_conn *c, int64_t sg, mx_map **out, mxdb_error *err)
 	mx_map *m = map_new(64);
 	if (m == NULL)
 		return mx_fail(err, MXDB_ENOMEM, "state map");
-	mxdb_status s = walk(c, sg, 0, m, err);
+	mxdb_status s = walk(c, sg, 0, m, NULL, err);
 	if (s != MXDB_OK) {
 		map_free(m, NULL);
 		return s;
@@ -98,28 +107,6 @@ static int64_t checkpoint_span(int64_t depth)
 			span = p;
 	}
 	return span;
-}
-
-/* The ancestor of sg (inclusive) at depth target, following base links: they
- * land on it exactly, because every base link from below a multiple of
- * SG_L^j stays at or above it. 0 for target 0 (no group). */
-static mxdb_status ancestor_at(store_conn *c, int64_t sg, int64_t target, int64_t *out,
-                               mxdb_error *err)
-{
-	while (sg != 0) {
-		int64_t base, depth;
-		mxdb_status s = group_get(c, sg, &base, &depth, err);
-		if (s != MXDB_OK)
-			return s;
-		if (depth == target)
-			break;
-		if (depth < target)
-			return mx_fail(err, MXDB_EINTERNAL, "state group chain skipped depth %lld",
-			               (long long)target);
-		sg = base;
-	}
-	*out = sg;
-	return MXDB_OK;
 }
 
 static mxdb_status write_deltas(store_conn *c, int64_t sg, const mx_map *m, mxdb_error *err)
@@ -163,10 +150,9 @@ mxdb_status sg_add(store_conn *c, int64_t sg, int64_t room_nid, int64_t parent,
 			return mx_fail(err, MXDB_ENOMEM, "state delta");
 		}
 	if (span > 1) {
-		/* A checkpoint: fold the parent's chain down to depth - span in. */
-		s = ancestor_at(c, parent, depth - span, &base, err);
-		if (s == MXDB_OK)
-			s = walk(c, parent, depth - span, delta, err);
+		/* A checkpoint: fold the parent's chain down to depth - span in,
+		 * and take the group there as the base. */
+		s = walk(c, parent, depth - span, delta, &base, err);
 		if (s != MXDB_OK) {
 			map_free(delta, NULL);
 			return s;

@@ -118,6 +118,22 @@ static void test_escapes_and_order(void)
 	sprintf(big_in + bi, "}");
 	sprintf(big_want + bw, "}");
 	expect_canon(big_in, strlen(big_in), big_want);
+	/* long strings whose escapes come late, grow the buffer past its
+	 * first size, and end in a run of controls */
+	for (size_t plain = 250; plain <= 1100; plain += 425) {
+		char esc_in[8192], esc_want[8192];
+		bi = bw = 0;
+		esc_in[bi++] = esc_want[bw++] = '"';
+		for (size_t i = 0; i < plain; i++)
+			esc_in[bi++] = esc_want[bw++] = (char)('a' + i % 26);
+		for (int i = 0; i < 300; i++) {
+			bi += (size_t)sprintf(esc_in + bi, i % 3 ? "\\u0001" : "\\\"");
+			bw += (size_t)sprintf(esc_want + bw, i % 3 ? "\\u0001" : "\\\"");
+		}
+		sprintf(esc_in + bi, "\"");
+		sprintf(esc_want + bw, "\"");
+		expect_canon(esc_in, strlen(esc_in), esc_want);
+	}
 }
 
 static void test_rejections(void)

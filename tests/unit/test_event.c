@@ -506,6 +506,30 @@ static void test_sign_and_check(void)
 	json_decref(arr);
 }
 
+/* The ID that signing hands back is the reference hash, whatever the
+ * event carries besides (unsigned, age_ts, keys redaction drops, another
+ * server's signature). */
+static void test_sign_id(void)
+{
+	mx_key key, other;
+	mxdb_error err;
+	spec_key(&key);
+	CHECK(key_generate(&other, NULL) == MXDB_OK);
+	for (int v = 10; v <= 12; v++) {
+		char ver[4], id[EV_ID_SIZE], want[EV_ID_SIZE];
+		snprintf(ver, sizeof(ver), "%d", v);
+		json_t *pdu = parse("{" BASE ",\"type\":\"m.room.member\",\"state_key\":\"@a:x\","
+		                    "\"origin\":\"x\",\"age_ts\":5,\"unsigned\":{\"age\":3},\"junk\":1,"
+		                    "\"content\":{\"membership\":\"join\",\"displayname\":\"A\"}}");
+		CHECK(ev_hash_and_sign(pdu, V(ver), &other, "y", &err) == MXDB_OK);
+		CHECK(ev_hash_and_sign_id(pdu, V(ver), &key, "x", id, &err) == MXDB_OK);
+		CHECK(ev_compute_id(pdu, V(ver), want, &err) == MXDB_OK);
+		CHECK_MSG(strcmp(id, want) == 0, "v%s: %s != %s", ver, id, want);
+		CHECK(ev_check_signature(pdu, V(ver), "x", "ed25519:1", key.pk, &err) == MXDB_OK);
+		json_decref(pdu);
+	}
+}
+
 /* ---- ev_from_json ------------------------------------------------------- */
 
 static const char good_event[] =
@@ -711,5 +735,6 @@ int main(void)
 	test_parse_rejections();
 	test_spec_signing_vectors();
 	test_sign_and_check();
+	test_sign_id();
 	return test_summary("test_event");
 }
