@@ -28,6 +28,7 @@ typedef struct vis_room {
 	int64_t hv_key;    /* key_nid of m.room.history_visibility, 0 if never set */
 	int64_t member_key;
 	int64_t last_join; /* 0: never joined */
+	int last_join_known; /* looked up only when a rule needs it: it scans the room's member events */
 } vis_room;
 
 static mxdb_status one_int(store_conn *c, const char *sql, int64_t a, const char *b, const char *d,
@@ -78,8 +79,7 @@ static mxdb_status room_cache(store_conn *c, int64_t nid, const char *user, vis_
 	mxdb_status s = one_int(c, SQL_KEY, nid, "m.room.history_visibility", "", &r->hv_key, err);
 	if (s == MXDB_OK)
 		s = one_int(c, SQL_KEY, nid, "m.room.member", user, &r->member_key, err);
-	if (s == MXDB_OK)
-		s = one_int(c, SQL_LAST_JOIN, nid, user, NULL, &r->last_join, err);
+	r->last_join_known = 0;
 	if (s == MXDB_OK)
 		r->nid = nid;
 	return s;
@@ -125,9 +125,19 @@ static mxdb_status visible(store_conn *c, const char *user, int64_t pos, vis_roo
 		return s;
 	if (hv[0] == '\0')
 		strcpy(hv, "shared"); /* the spec's default */
-	*out = strcmp(hv, "world_readable") == 0 || strcmp(member, "join") == 0 ||
-	       (strcmp(hv, "shared") == 0 && r->last_join > pos) ||
-	       (strcmp(hv, "invited") == 0 && strcmp(member, "invite") == 0);
+	if (strcmp(hv, "world_readable") == 0 || strcmp(member, "join") == 0 ||
+	    (strcmp(hv, "invited") == 0 && strcmp(member, "invite") == 0)) {
+		*out = 1;
+		return MXDB_OK;
+	}
+	if (strcmp(hv, "shared") != 0)
+		return MXDB_OK;
+	if (!r->last_join_known) {
+		if ((s = one_int(c, SQL_LAST_JOIN, nid, user, NULL, &r->last_join, err)) != MXDB_OK)
+			return s;
+		r->last_join_known = 1;
+	}
+	*out = r->last_join > pos;
 	return MXDB_OK;
 }
 
