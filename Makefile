@@ -2,7 +2,7 @@
 BUILD_DEPS := cmake make gcc pkg-config libnng-dev libmicrohttpd-dev \
               libcurl4-openssl-dev libsqlite3-dev libcbor-dev libsodium-dev libjansson-dev
 TEST_DEPS  := python3 python3-matrix-nio python3-canonicaljson python3-signedjson \
-              curl jq sqlite3 iproute2 procps
+              curl jq sqlite3 iproute2 procps openssl ca-certificates
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE    := build/release
 TESTBUILD  := build/test
