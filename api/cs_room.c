@@ -50,8 +50,50 @@ static bool obj_text(http_req *r, const char *key, char **out)
 	return true;
 }
 
+void cs_split_invites(http_req *r, mxdb_table_options *o, const char *const **remote,
+                      size_t *n_remote)
+{
+	size_t ours = o->n_invite;
+	if (CS(r)->fed != NULL)
+		ours = fed_split_invitees(mxdb_server_name(CS(r)->db), (const char **)o->invite, o->n_invite);
+	*remote = o->invite + ours;
+	*n_remote = o->n_invite - ours;
+	o->n_invite = ours;
+}
+
+bool cs_invite_remote(http_req *r, const char *room_id, const char *const *remote, size_t n,
+                      char **room_id_out, mxdb_status *st, mxdb_error *e)
+{
+	*room_id_out = NULL;
+	if (r->park == NULL && (CS(r)->fed == NULL || n == 0)) {
+		*st = (*room_id_out = strdup(room_id)) ? MXDB_OK : mx_fail(e, MXDB_ENOMEM, "room id");
+		return true;
+	}
+	return fed_invite_list_request(CS(r)->fed, r, room_id, r->user_id, remote, n, room_id_out, st, e);
+}
+
+/* The creation's answer, once its remote invites are done. */
+static void create_room_reply(http_req *r, const char *room_id, const char *const *remote,
+                              size_t n)
+{
+	char *id = NULL;
+	mxdb_status st;
+	mxdb_error e;
+	if (!cs_invite_remote(r, room_id, remote, n, &id, &st, &e))
+		return; /* parked */
+	if (st == MXDB_OK)
+		http_reply_json(r, 200, json_pack("{s:s}", "room_id", id));
+	else
+		cs_fail(r, st, &e);
+	free(id);
+}
+
 void cs_create_room(http_req *r)
 {
+	if (r->park != NULL) { /* the room exists; its remote invites were under way */
+		create_room_reply(r, NULL, NULL, 0);
+		return;
+	}
 	mxdb_table_options o = {.creator = r->user_id};
 	const char *preset, *vis;
 	if (!cs_body_str(r, "preset", false, &preset) || !cs_body_str(r, "visibility", false, &vis) ||
@@ -97,6 +139,9 @@ void cs_create_room(http_req *r)
 	}
 	o.invite = invite;
 	o.n_invite = ninv;
+	const char *const *remote;
+	size_t nremote;
+	cs_split_invites(r, &o, &remote, &nremote);
 	json_t *init = json_object_get(r->body, "initial_state");
 	if (init != NULL && !json_is_array(init)) {
 		http_reply_error(r, 400, "M_BAD_JSON", "'initial_state' must be an array");
@@ -113,7 +158,7 @@ void cs_create_room(http_req *r)
 		mxdb_error e;
 		mxdb_status st = mxdb_create_table(CS(r)->db, &o, &room_id, &e);
 		if (st == MXDB_OK)
-			http_reply_json(r, 200, json_pack("{s:s}", "room_id", room_id));
+			create_room_reply(r, room_id, remote, nremote);
 		else if (st == MXDB_EEXISTS)
 			http_reply_error(r, 400, "M_ROOM_IN_USE", "%s", e.message);
 		else

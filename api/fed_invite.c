@@ -21,6 +21,7 @@
 #include "fed_room.h"
 #include "fed_service.h"
 #include "fed_store.h"
+#include "log.h"
 #include "url.h"
 
 /* State types shown to the invitee (spec: "stripped state"). */
@@ -142,7 +143,9 @@ struct fed_job {
 	mxdb_status (*run)(fed_job *j);
 	fed_service *f;
 	char *room_id, *sender, *target, *reason;
-	char *out; /* a join's room ID */
+	char **targets; /* a room's remote invitees, invited one by one */
+	size_t ntargets;
+	char *out;      /* a join's (or the invited room's) room ID */
 	pthread_t thread;
 	atomic_bool done;
 	mxdb_status st;
@@ -162,6 +165,19 @@ static mxdb_status run_invite(fed_job *j)
 	return fed_invite(j->f, j->room_id, j->sender, j->target, j->reason, &j->e);
 }
 
+/* A new room's invitees: one failed invite fails neither the others nor
+ * the room, which exists already; it is logged. */
+static mxdb_status run_invite_list(fed_job *j)
+{
+	for (size_t i = 0; i < j->ntargets; i++) {
+		mxdb_error e;
+		if (fed_invite(j->f, j->room_id, j->sender, j->targets[i], NULL, &e) != MXDB_OK)
+			log_warn("federation: inviting %s to %s: %s", j->targets[i], j->room_id, e.message);
+	}
+	j->out = strdup(j->room_id);
+	return j->out ? MXDB_OK : mx_fail(&j->e, MXDB_ENOMEM, "room id");
+}
+
 static mxdb_status run_join(fed_job *j)
 {
 	return fed_join(j->f, j->room_id, j->sender, j->target, &j->out, &j->e);
@@ -179,6 +195,9 @@ static void job_drop(fed_job *j)
 	free(j->target);
 	free(j->reason);
 	free(j->out);
+	for (size_t i = 0; i < j->ntargets; i++)
+		free(j->targets[i]);
+	free(j->targets);
 	free(j);
 }
 
@@ -197,7 +216,8 @@ static void job_free(void *arg)
  * done, *out (if wanted) takes the job's result string. */
 static bool job_request(fed_service *f, http_req *r, mxdb_status (*run)(fed_job *j),
                         const char *room_id, const char *sender, const char *target,
-                        const char *reason, char **out, mxdb_status *st, mxdb_error *err)
+                        const char *reason, const char *const *targets, size_t ntargets,
+                        char **out, mxdb_status *st, mxdb_error *err)
 {
 	fed_job *j = r->park;
 	if (j == NULL) {
@@ -213,7 +233,12 @@ static bool job_request(fed_service *f, http_req *r, mxdb_status (*run)(fed_job 
 		j->target = target ? strdup(target) : NULL;
 		j->reason = reason ? strdup(reason) : NULL;
 		atomic_init(&j->done, false);
-		if (!j->room_id || !j->sender || (target && !j->target) || (reason && !j->reason) ||
+		bool copied = true;
+		if (ntargets > 0 && (j->targets = calloc(ntargets, sizeof(*j->targets))) == NULL)
+			copied = false;
+		for (size_t i = 0; copied && i < ntargets; i++, j->ntargets++)
+			copied = (j->targets[i] = strdup(targets[i])) != NULL;
+		if (!copied || !j->room_id || !j->sender || (target && !j->target) || (reason && !j->reason) ||
 		    pthread_create(&j->thread, NULL, job_run, j) != 0) {
 			job_drop(j);
 			*st = mx_fail(err, MXDB_ENOMEM, "invite thread");
@@ -240,17 +265,39 @@ static bool job_request(fed_service *f, http_req *r, mxdb_status (*run)(fed_job 
 bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
                         const char *target, const char *reason, mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_invite, room_id, sender, target, reason, NULL, st, err);
+	return job_request(f, r, run_invite, room_id, sender, target, reason, NULL, 0, NULL, st, err);
 }
 
 bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const char *user_id,
                          mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_decline, room_id, user_id, NULL, NULL, NULL, st, err);
+	return job_request(f, r, run_decline, room_id, user_id, NULL, NULL, NULL, 0, NULL, st, err);
 }
 
 bool fed_join_request(fed_service *f, http_req *r, const char *room, const char *user_id,
                       const char *via, char **room_id, mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_join, room, user_id, via, NULL, room_id, st, err);
+	return job_request(f, r, run_join, room, user_id, via, NULL, NULL, 0, room_id, st, err);
+}
+
+bool fed_invite_list_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
+                             const char *const *targets, size_t n, char **out, mxdb_status *st,
+                             mxdb_error *err)
+{
+	return job_request(f, r, run_invite_list, room_id, sender, NULL, NULL, targets, n, out, st, err);
+}
+
+size_t fed_split_invitees(const char *server_name, const char **list, size_t n)
+{
+	size_t ours = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = fed_server_of(list[i]);
+		if (s == NULL || strcmp(s, server_name) == 0) {
+			/* rotate list[ours..i] right by one: both halves keep their order */
+			const char *u = list[i];
+			memmove(&list[ours + 1], &list[ours], (i - ours) * sizeof(*list));
+			list[ours++] = u;
+		}
+	}
+	return ours;
 }

@@ -72,6 +72,19 @@ mxdb_status fed_invite(fed_service *f, const char *room_id, const char *sender, 
 bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
                         const char *target, const char *reason, mxdb_status *st, mxdb_error *err);
 
+/* A new room's invitees of other servers, invited one after the other
+ * like fed_invite_request; a failed invite is logged, not returned (the
+ * room exists already). Once done, *st is MXDB_OK (unless the job could not
+ * run: memory, the server stopping) and *room_id_out (new) is room_id again,
+ * so the resumed handler, which no longer has it, can answer. */
+bool fed_invite_list_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
+                             const char *const *targets, size_t n, char **room_id_out,
+                             mxdb_status *st, mxdb_error *err);
+
+/* Orders list so that the users of server_name (and anything not a user
+ * ID) come first, each half in its given order; returns how many those are. */
+size_t fed_split_invitees(const char *server_name, const char **list, size_t n);
+
 /* Declines an invite received over federation to a room not here: a leave
  * through the inviting server (make_leave, send_leave), then the invite is
  * forgotten. */

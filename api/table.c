@@ -200,12 +200,36 @@ static bool parse_writers(http_req *r, json_t *w, mxdb_table_options *o, mxdb_wr
 	return true;
 }
 
+/* The creation's answer, once the remote writers' invites are done. */
+static void tbl_create_reply(http_req *r, const char *name, const char *room_id,
+                             const char *const *remote, size_t n)
+{
+	char *id = NULL;
+	mxdb_status st;
+	mxdb_error e;
+	if (!cs_invite_remote(r, room_id, remote, n, &id, &st, &e))
+		return; /* parked */
+	if (st != MXDB_OK) {
+		tbl_fail(r, st, &e);
+		return;
+	}
+	char alias[512];
+	snprintf(alias, sizeof(alias), "#%s:%s", name, mxdb_server_name(CS(r)->db));
+	tbl_reply(r, 200, json_pack("{ss ss}", "room_id", id, "alias", alias));
+	free(id);
+}
+
 static void tbl_create(http_req *r)
 {
 	json_t *b = tbl_body(r);
 	if (b == NULL)
 		return;
 	const char *name = json_string_value(json_object_get(b, "name"));
+	if (r->park != NULL) { /* the table exists; its remote writers' invites were under way */
+		tbl_create_reply(r, name, NULL, NULL, 0);
+		json_decref(b);
+		return;
+	}
 	const char *vis = json_string_value(json_object_get(b, "visibility"));
 	const char *topic = json_string_value(json_object_get(b, "topic"));
 	mxdb_writer *writers = NULL;
@@ -230,14 +254,14 @@ static void tbl_create(http_req *r)
 		mxdb_error e;
 		mxdb_status st;
 		if (parse_writers(r, json_object_get(b, "writers"), &o, &writers, &invite)) {
-			if ((st = mxdb_create_table(CS(r)->db, &o, &room_id, &e)) != MXDB_OK) {
+			const char *const *remote;
+			size_t nremote;
+			cs_split_invites(r, &o, &remote, &nremote);
+			if ((st = mxdb_create_table(CS(r)->db, &o, &room_id, &e)) != MXDB_OK)
 				tbl_fail(r, st, &e);
-			} else {
-				char alias[512];
-				snprintf(alias, sizeof(alias), "#%s:%s", name, mxdb_server_name(CS(r)->db));
-				tbl_reply(r, 200, json_pack("{ss ss}", "room_id", room_id, "alias", alias));
-				mxdb_free(room_id);
-			}
+			else
+				tbl_create_reply(r, name, room_id, remote, nremote);
+			mxdb_free(room_id);
 		}
 	}
 	free(writers);
