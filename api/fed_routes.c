@@ -72,6 +72,14 @@ static bool origin_in_room(http_req *r, const char *origin, const char *room_id)
 	return in;
 }
 
+/* The gate of the routes that read a room's history (/{room} in param[0]):
+ * a signed request from a server in the room. Replies the error itself. */
+static bool history_allowed(http_req *r)
+{
+	char origin[256];
+	return authed(r, origin) && origin_in_room(r, origin, r->param[0]);
+}
+
 static void reply_pdu_list(http_req *r, const char *key, json_t *pdus)
 {
 	http_reply_json(r, 200, json_pack("{s:s, s:I, s:o}", "origin", F(r)->server_name,
@@ -379,10 +387,7 @@ static void get_event(http_req *r)
 
 static void get_state(http_req *r, bool ids)
 {
-	char origin[256];
-	if (!authed(r, origin))
-		return;
-	if (!origin_in_room(r, origin, r->param[0]))
+	if (!history_allowed(r))
 		return;
 	json_t *state, *chain;
 	mxdb_error e;
@@ -440,10 +445,7 @@ static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json
 
 static void backfill(http_req *r)
 {
-	char origin[256];
-	if (!authed(r, origin))
-		return;
-	if (!origin_in_room(r, origin, r->param[0]))
+	if (!history_allowed(r))
 		return;
 	const char *v = http_query(r, "v"), *lim = http_query(r, "limit");
 	size_t limit = lim ? strtoul(lim, NULL, 10) : 10;
@@ -459,10 +461,7 @@ static void backfill(http_req *r)
 
 static void missing_events(http_req *r)
 {
-	char origin[256];
-	if (!authed(r, origin))
-		return;
-	if (!origin_in_room(r, origin, r->param[0]))
+	if (!history_allowed(r))
 		return;
 	json_t *latest = json_object_get(r->body, "latest_events");
 	json_t *earliest = json_object_get(r->body, "earliest_events");
