@@ -11,6 +11,7 @@
 
 #include "cjson.h"
 #include "engine.h"
+#include "fed_merge.h"
 #include "fed_pdu.h"
 #include "fed_queue.h"
 #include "fed_room.h"
@@ -29,8 +30,6 @@ typedef struct wctx {
 static const char SQL_EV_POS[] = "SELECT pos, sg FROM events WHERE event_id = ?";
 static const char SQL_IS_REJECTED[] = "SELECT 1 FROM fed_rejected WHERE event_id = ?";
 static const char SQL_ADD_REJECTED[] = "INSERT OR IGNORE INTO fed_rejected(event_id) VALUES (?)";
-static const char SQL_KEY_EV[] =
-	"SELECT c.type, c.state_key, e.event_id FROM cur_state c, events e WHERE c.nid = ? AND e.pos = ?";
 
 static void ev_free_v(void *v)
 {
@@ -95,78 +94,6 @@ static void wctx_free(wctx *c)
 		map_free(c->cache, ev_free_v);
 }
 
-/* The state in group sg as a state map (key -> event ID). */
-static mxdb_status load_state(wctx *c, int64_t sg, mx_map **out, mxdb_error *err)
-{
-	mx_map *groups = NULL, *m = map_new(64);
-	mxdb_status s = m ? sg_load(c->w, sg, &groups, err) : mx_fail(err, MXDB_ENOMEM, "state");
-	size_t it = 0, kl;
-	const char *k;
-	void *v;
-	while (s == MXDB_OK && map_next(groups, &it, &k, &kl, &v)) {
-		int64_t key_nid;
-		memcpy(&key_nid, k, sizeof(key_nid));
-		sqlite3_stmt *st = store_stmt(c->w, SQL_KEY_EV, err);
-		if (st == NULL) {
-			s = MXDB_EIO;
-			break;
-		}
-		sqlite3_bind_int64(st, 1, key_nid);
-		sqlite3_bind_int64(st, 2, (int64_t)(intptr_t)v);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			char key[2 * EV_MAX_ID + 8];
-			size_t n = map_state_key(key, sizeof(key), (const char *)sqlite3_column_text(st, 0),
-			                         (const char *)sqlite3_column_text(st, 1));
-			char *id = store_col_str(st, 2);
-			if (n == 0 || id == NULL || map_put(m, key, n, id, NULL) != 0) {
-				free(id);
-				s = mx_fail(err, MXDB_ENOMEM, "state");
-			}
-		} else {
-			s = mx_fail(err, MXDB_EINTERNAL, "state group %lld names an unknown row", (long long)sg);
-		}
-		sqlite3_reset(st);
-	}
-	if (groups)
-		map_free(groups, NULL);
-	if (s != MXDB_OK) {
-		map_free(m, free);
-		return s;
-	}
-	*out = m;
-	return MXDB_OK;
-}
-
-/* The state after a stored event. */
-static mxdb_status state_after(wctx *c, const char *event_id, mx_map **out, mxdb_error *err)
-{
-	int64_t pos, sg;
-	mxdb_status s = fed_event_pos(c->w, event_id, &pos, &sg, err);
-	if (s == MXDB_OK && pos == 0)
-		s = mx_fail(err, MXDB_ENOTFOUND, "event %s is not stored", event_id);
-	return s == MXDB_OK ? load_state(c, sg, out, err) : s;
-}
-
-/* Resolves the states after each of ids[0..n) (stored events, or the one
- * named extra_id whose state is extra). */
-static mxdb_status resolve_at(wctx *c, char *const *ids, size_t n, const char *extra_id,
-                              mx_map *extra, mx_map **out, mxdb_error *err)
-{
-	mx_map **sets = calloc(n ? n : 1, sizeof(*sets));
-	mxdb_status s = sets ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state sets");
-	for (size_t i = 0; s == MXDB_OK && i < n; i++)
-		s = extra_id && strcmp(ids[i], extra_id) == 0
-		        ? ((sets[i] = fed_state_copy(extra)) ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state"))
-		        : state_after(c, ids[i], &sets[i], err);
-	if (s == MXDB_OK)
-		s = fed_state_before(c->rv, sets, n, &c->lookup, out, err);
-	for (size_t i = 0; sets && i < n; i++)
-		if (sets[i])
-			map_free(sets[i], free);
-	free(sets);
-	return s;
-}
-
 /* ---- auth state over the engine's current state, with events by ID ---- */
 
 typedef struct cur_ctx {
@@ -192,13 +119,6 @@ static const ev_t *cur_event(void *ctx, const char *event_id)
 
 static const char SQL_DEL_EXTREMS[] = "DELETE FROM extremities WHERE room_nid = ?";
 static const char SQL_ADD_EXTREM[] = "INSERT OR IGNORE INTO extremities(room_nid, event_id) VALUES (?, ?)";
-static const char SQL_SET_CUR[] = "UPDATE cur_state SET pos = ? WHERE nid = ?";
-static const char SQL_NEW_CUR[] =
-	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
-static const char SQL_MERGE_CHANGE[] =
-	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
-static const char SQL_MEMBER[] =
-	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
 static const char SQL_ROOM_SG[] =
 	"INSERT OR REPLACE INTO fed_room_sg(room_nid, pos, sg) VALUES (?, ?, ?)";
 
@@ -207,146 +127,6 @@ static mxdb_status step(store_conn *w, sqlite3_stmt *st, const char *what, mxdb_
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? MXDB_OK : store_fail(w, err, what);
-}
-
-/* The cur_state row of a key, made when missing (its pos is then set by
- * the caller's next update). */
-static mxdb_status key_row(mxdb *db, eng_room *room, const char *type, const char *sk,
-                           int64_t pos, eng_row *row, mxdb_error *err)
-{
-	mxdb_status s = eng_row_get(db, room, type, sk, row, err);
-	if (s != MXDB_OK || row->key_nid != 0)
-		return s;
-	store_conn *w = &db->st->writer;
-	sqlite3_stmt *st = store_stmt(w, SQL_NEW_CUR, err);
-	if (st == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, room->nid);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, pos);
-	if ((s = step(w, st, "current state", err)) == MXDB_OK)
-		row->key_nid = sqlite3_last_insert_rowid(w->db);
-	return s;
-}
-
-/* Stores a state group holding `to`, as a delta from group parent holding
- * `from`. Returns its number in *sg. */
-static mxdb_status add_group(wctx *c, eng_room *room, int64_t parent, const mx_map *from,
-                             const mx_map *to, int64_t *sg, mxdb_error *err)
-{
-	size_t it = 0, kl, n = 0;
-	const char *k;
-	void *v;
-	sg_entry *e = calloc(map_count(to) + 1, sizeof(*e));
-	mxdb_status s = e ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state group");
-	while (s == MXDB_OK && map_next(to, &it, &k, &kl, &v)) {
-		const char *was = map_get(from, k, kl);
-		if (was != NULL && strcmp(was, v) == 0)
-			continue;
-		const char *type, *sk;
-		map_state_key_split(k, kl, &type, &sk);
-		int64_t pos;
-		eng_row row;
-		s = fed_event_pos(c->w, v, &pos, NULL, err);
-		if (s == MXDB_OK && pos == 0)
-			s = mx_fail(err, MXDB_EINTERNAL, "state names unstored %s", (const char *)v);
-		if (s == MXDB_OK && (s = key_row(c->db, room, type, sk, pos, &row, err)) == MXDB_OK)
-			e[n++] = (sg_entry){row.key_nid, pos};
-		if (s == MXDB_OK)
-			free(row.event_id);
-	}
-	if (s == MXDB_OK) {
-		int64_t depth = -1; /* sg_add looks the parent's depth up */
-		*sg = c->db->next_sg++;
-		s = sg_add(c->w, *sg, room->nid, parent, e, n, &depth, err);
-	}
-	free(e);
-	return s;
-}
-
-/* Makes `to` the room's current state, coming from `from` (what cur_state
- * holds now): cur_state rows, memberships, change records (cause merge: the
- * winners changed by state resolution), and a state group for it as a
- * delta from group parent_sg (holding parent). */
-static mxdb_status apply_current(wctx *c, eng_req *req, eng_room *room, const mx_map *from,
-                                 const mx_map *to, int64_t parent_sg, const mx_map *parent,
-                                 mxdb_error *err)
-{
-	store_conn *w = c->w;
-	size_t it = 0, kl;
-	const char *k;
-	void *v;
-	mxdb_status s = MXDB_OK;
-	mxdb_cause saved = req->cause;
-	while (s == MXDB_OK && map_next(to, &it, &k, &kl, &v)) {
-		const char *was = map_get(from, k, kl);
-		if (was != NULL && strcmp(was, v) == 0)
-			continue;
-		const ev_t *win = w_get(c, v);
-		int64_t pos;
-		eng_row row;
-		if (win == NULL)
-			return mx_fail(err, MXDB_EINTERNAL, "winner %s not found", (const char *)v);
-		if ((s = fed_event_pos(w, v, &pos, NULL, err)) != MXDB_OK ||
-		    (s = key_row(c->db, room, win->type, win->state_key, pos, &row, err)) != MXDB_OK)
-			return s;
-		sqlite3_stmt *st = store_stmt(w, SQL_SET_CUR, err);
-		if (st == NULL) {
-			free(row.event_id);
-			return MXDB_EIO;
-		}
-		sqlite3_bind_int64(st, 1, pos);
-		sqlite3_bind_int64(st, 2, row.key_nid);
-		s = step(w, st, "current state", err);
-		uint64_t seq = c->db->next_seq;
-		req->cause = MXDB_CAUSE_MERGE;
-		if (s == MXDB_OK && (st = store_stmt(w, SQL_MERGE_CHANGE, err)) == NULL)
-			s = MXDB_EIO;
-		if (s == MXDB_OK) {
-			sqlite3_bind_int64(st, 1, (int64_t)seq);
-			sqlite3_bind_int64(st, 2, room->nid);
-			sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
-			sqlite3_bind_int64(st, 4, pos);
-			if (row.pos != 0)
-				sqlite3_bind_int64(st, 5, row.pos);
-			sqlite3_bind_int(st, 6, req->cause);
-			s = step(w, st, "change", err);
-		}
-		if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0 &&
-		    (st = store_stmt(w, SQL_MEMBER, err)) != NULL) {
-			const char *m = json_string_value(json_object_get(win->content, "membership"));
-			sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, room->nid);
-			sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 4, pos);
-			s = step(w, st, "membership", err);
-		}
-		char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
-		if (s == MXDB_OK && (content == NULL ||
-		                     eng_change_add(req, room, win, row.event_id, content, seq, (uint64_t)pos) != MXDB_OK))
-			s = mx_fail(err, MXDB_ENOMEM, "change");
-		free(content);
-		free(row.event_id);
-		if (s == MXDB_OK) {
-			c->db->next_seq++;
-			room->room_seq++;
-		}
-	}
-	req->cause = saved;
-	int64_t sg;
-	if (s == MXDB_OK)
-		s = add_group(c, room, parent_sg, parent, to, &sg, err);
-	sqlite3_stmt *st;
-	if (s == MXDB_OK && (st = store_stmt(w, SQL_ROOM_SG, err)) != NULL) {
-		sqlite3_bind_int64(st, 1, room->nid);
-		sqlite3_bind_int64(st, 2, (int64_t)c->db->next_pos - 1);
-		sqlite3_bind_int64(st, 3, sg);
-		s = step(w, st, "room state group", err);
-	} else if (s == MXDB_OK) {
-		s = MXDB_EIO;
-	}
-	return s;
 }
 
 /* Rewrites the room's extremities to ids[0..n). */
@@ -368,6 +148,19 @@ static mxdb_status set_extremities(store_conn *w, eng_room *room, char *const *i
 	return s;
 }
 
+/* The room's current group, valid while pos is its newest event. */
+static mxdb_status set_room_sg(store_conn *w, eng_room *room, int64_t pos, int64_t sg,
+                               mxdb_error *err)
+{
+	sqlite3_stmt *st = store_stmt(w, SQL_ROOM_SG, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, room->nid);
+	sqlite3_bind_int64(st, 2, pos);
+	sqlite3_bind_int64(st, 3, sg);
+	return step(w, st, "room state group", err);
+}
+
 /* Drops the writer's cached room: the next use reloads it from the tables
  * (extremities, current group, room_seq) that a merge rewrote. */
 static void forget_room(mxdb *db, eng_room *room)
@@ -384,32 +177,25 @@ static bool is_extremity(const eng_room *room, const char *id)
 }
 
 /* Stores ev, which failed the auth rules, so that events citing it still
- * fit in the graph: its state is the state before it (room->sg on the fast
- * path, else `before`), it is no forward extremity, no row changes, and
- * fed_rejected marks it for every later auth check. Takes ev. */
+ * fit in the graph: its state is the state before it (group before_sg), it
+ * is no forward extremity, no row changes, and fed_rejected marks it for
+ * every later auth check. Takes ev. */
 static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
-                                    const mx_map *before, mxdb_error *err)
+                                    int64_t before_sg, mxdb_error *err)
 {
 	mxdb *db = c->db;
 	char id[EV_ID_SIZE];
 	snprintf(id, sizeof(id), "%s", ev->event_id);
-	int64_t cur_sg = room->sg, prev_sg = 0, pos, bsg;
+	int64_t cur_sg = room->sg;
 	size_t n_ext = room->n_extrem;
 	char **ext = calloc(n_ext + 1, sizeof(*ext));
 	mxdb_status s = ext ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "extremities");
 	for (size_t i = 0; s == MXDB_OK && i < n_ext; i++)
 		if ((ext[i] = strdup(room->extrem[i])) == NULL)
 			s = mx_fail(err, MXDB_ENOMEM, "extremities");
-	mx_map *prev0 = NULL;
-	if (s == MXDB_OK && before != NULL) {
-		if ((s = fed_event_pos(c->w, ev->prev_events[0], &pos, &prev_sg, err)) == MXDB_OK &&
-		    (s = load_state(c, prev_sg, &prev0, err)) == MXDB_OK &&
-		    (s = add_group(c, room, prev_sg, prev0, before, &bsg, err)) == MXDB_OK) {
-			room->sg = bsg;
-			room->sg_depth = -1;
-		}
-	}
 	if (s == MXDB_OK) {
+		room->sg = before_sg;
+		room->sg_depth = -1;
 		req->rejected = true;
 		req->cause = MXDB_CAUSE_REMOTE;
 		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
@@ -420,13 +206,9 @@ static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t 
 	/* eng_persist made it the only extremity at its group: undo both. */
 	if (s == MXDB_OK)
 		s = set_extremities(c->w, room, ext, n_ext, err);
+	if (s == MXDB_OK)
+		s = set_room_sg(c->w, room, (int64_t)db->next_pos - 1, cur_sg, err);
 	sqlite3_stmt *st;
-	if (s == MXDB_OK && (st = store_stmt(c->w, SQL_ROOM_SG, err)) != NULL) {
-		sqlite3_bind_int64(st, 1, room->nid);
-		sqlite3_bind_int64(st, 2, (int64_t)db->next_pos - 1);
-		sqlite3_bind_int64(st, 3, cur_sg);
-		s = step(c->w, st, "room state group", err);
-	}
 	if (s == MXDB_OK && (st = store_stmt(c->w, SQL_ADD_REJECTED, err)) != NULL) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		s = step(c->w, st, "rejected", err);
@@ -435,35 +217,21 @@ static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t 
 	for (size_t i = 0; ext && i < n_ext; i++)
 		free(ext[i]);
 	free(ext);
-	if (prev0)
-		map_free(prev0, free);
 	return s;
 }
 
-/* An event that does not extend exactly the current extremities: state
- * before it from its prev events, then the room's new current state from
- * all extremities, and every changed row recorded. Takes ev. */
-static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
-                               mx_map *before, fed_result *out, mxdb_error *err)
+/* An event that does not extend exactly the current extremities, stored
+ * over the state before it (group before_sg), then the room's new current
+ * state merged from all extremities (fed_merge.c). Takes ev. */
+static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev, int64_t before_sg,
+                               fed_result *out, mxdb_error *err)
 {
 	mxdb *db = c->db;
-	mx_map *cur = NULL, *after = NULL, *merged = NULL, *prev0 = NULL;
 	char **ext = NULL;
 	size_t n_ext = 0;
+	int64_t cur_sg = room->sg;
 	char *id = strdup(ev->event_id);
-	mxdb_status s = id ? load_state(c, room->sg, &cur, err) : mx_fail(err, MXDB_ENOMEM, "id");
-	/* The group of the state before ev, so eng_persist adds ev on top. */
-	int64_t prev_sg = 0, pos, before_sg;
-	if (s == MXDB_OK)
-		s = fed_event_pos(c->w, ev->prev_events[0], &pos, &prev_sg, err);
-	if (s == MXDB_OK)
-		s = load_state(c, prev_sg, &prev0, err);
-	if (s == MXDB_OK)
-		s = add_group(c, room, prev_sg, prev0, before, &before_sg, err);
-	if (s == MXDB_OK && (after = fed_state_copy(before)) == NULL)
-		s = mx_fail(err, MXDB_ENOMEM, "state");
-	if (s == MXDB_OK)
-		s = fed_state_apply(after, ev, err);
+	mxdb_status s = id ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "id");
 	/* New extremities: the old ones ev does not cite, and ev. */
 	if (s == MXDB_OK && (ext = calloc(room->n_extrem + 1, sizeof(*ext))) == NULL)
 		s = mx_fail(err, MXDB_ENOMEM, "extremities");
@@ -475,60 +243,34 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 		if (!cited && (ext[n_ext++] = strdup(room->extrem[i])) == NULL)
 			s = mx_fail(err, MXDB_ENOMEM, "extremities");
 	}
-	/* State resolution looks ev up too: a copy joins the cache. */
-	ev_t *copy = NULL;
-	if (s == MXDB_OK && (s = ev_from_json(ev->json, ev->event_id, c->rv, &copy, err)) == MXDB_OK &&
-	    map_put(c->cache, id, strlen(id), copy, NULL) != 0) {
-		ev_free(copy);
-		s = mx_fail(err, MXDB_ENOMEM, "event cache");
-	}
-	if (s == MXDB_OK) {
+	if (s == MXDB_OK)
 		ext[n_ext++] = id;
-		s = resolve_at(c, ext, n_ext, id, after, &merged, err);
-	}
+	/* ev gets the group before + ev; its row moves (cause merge) only if
+	 * the merge below makes it the winner. */
 	if (s == MXDB_OK) {
 		room->sg = before_sg;
 		room->sg_depth = -1;
-		/* eng_persist gives ev the group before + ev. When ev wins its row
-		 * in the merged state it also moves the row (a winner changed by a
-		 * merge: cause merge); when it loses, the row stays (detached). */
-		bool wins = false;
-		if (ev_is_state(ev)) {
-			char key[2 * EV_MAX_ID + 8];
-			size_t kl = map_state_key(key, sizeof(key), ev->type, ev->state_key);
-			const char *w = kl ? map_get(merged, key, kl) : NULL;
-			wins = w != NULL && strcmp(w, id) == 0;
-		}
-		if (wins)
-			s = fed_state_apply(cur, ev, err);
 		req->cause = MXDB_CAUSE_MERGE;
-		req->detached = !wins;
-		if (s == MXDB_OK)
-			s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
-		else
-			ev_free(ev);
+		req->detached = true;
+		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
 		req->detached = false;
-		ev = NULL;
+	} else {
+		ev_free(ev);
 	}
 	/* eng_persist left the room at ev's group with ev as only extremity;
-	 * put back the real extremities and current state. */
+	 * put back the real extremities, then merge. */
 	if (s == MXDB_OK)
 		s = set_extremities(c->w, room, ext, n_ext, err);
 	if (s == MXDB_OK)
-		s = apply_current(c, req, room, cur, merged, room->sg, after, err);
+		s = fed_merge_current(db, req, room, ext, n_ext, cur_sg, &c->lookup, err);
 	if (s == MXDB_OK)
 		snprintf(out->why, sizeof(out->why), "merged (%zu extremities)", n_ext);
 	forget_room(db, room);
-	ev_free(ev);
 	for (size_t i = 0; ext && i < n_ext; i++)
 		if (ext[i] != id) /* id is freed below */
 			free(ext[i]);
 	free(ext);
 	free(id);
-	mx_map *maps[] = {cur, after, merged, prev0};
-	for (size_t i = 0; i < 4; i++)
-		if (maps[i])
-			map_free(maps[i], free);
 	return s;
 }
 
@@ -620,35 +362,36 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	bool fast = ev->n_prev == room->n_extrem;
 	for (size_t i = 0; fast && i < ev->n_prev; i++)
 		fast = is_extremity(room, ev->prev_events[i]);
-	mx_map *before = NULL;
+	/* The state before ev: the current state, or its prev events' group
+	 * (their resolution when several), asked key by key. */
+	int64_t before_sg = room->sg;
 	auth_state as;
 	cur_ctx cc = {room, &c};
-	fed_map_ctx mc;
+	fed_group_ctx gc;
 	if (fast) {
 		as = (auth_state){.get = cur_get, .event = cur_event, .ctx = &cc};
 	} else {
-		s = resolve_at(&c, (char *const *)ev->prev_events, ev->n_prev, NULL, NULL, &before, err);
+		s = fed_merge_before(db, room, (char *const *)ev->prev_events, ev->n_prev, &c.lookup,
+		                     &before_sg, err);
 		if (s == MXDB_OK)
-			fed_map_auth_state(&mc, before, &c.lookup, &as);
+			fed_group_auth_state(&gc, db, room, before_sg, &c.lookup, &as);
 	}
 	if (s == MXDB_OK && (out->status = fed_authorize(ev, &as, &c.lookup, &why)) != MXDB_OK) {
 		snprintf(out->why, sizeof(out->why), "%s", why.message);
-		s = persist_rejected(&c, req, room, ev, fast ? NULL : before, err);
+		s = persist_rejected(&c, req, room, ev, before_sg, err);
 	} else if (s == MXDB_OK && fast) {
 		req->cause = MXDB_CAUSE_REMOTE;
 		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
 	} else if (s == MXDB_OK) {
 		char room_id[EV_MAX_ID + 1];
 		snprintf(room_id, sizeof(room_id), "%s", room->room_id);
-		s = ingest_fork(&c, req, room, ev, before, out, err);
+		s = ingest_fork(&c, req, room, ev, before_sg, out, err);
 		if (s == MXDB_OK)
 			s = bound_extremities(db, req, room_id, err);
 	} else {
 		ev_free(ev);
 	}
 	req->cause = MXDB_CAUSE_LOCAL;
-	if (before)
-		map_free(before, free);
 	return s;
 }
 

@@ -1,0 +1,653 @@
+/*
+ * fed_merge.c: fork merging at the cost of what changed. The states at a
+ * room's extremities are state groups that share most rows: sg_diff finds
+ * the keys K where they (and the current state) may differ, with each
+ * group's event there; sr_resolve_part resolves K exactly as sr_resolve
+ * would resolve the whole states, given the rest summarised:
+ *  - the event at a key outside K, by a keyed lookup in a state group;
+ *  - the auth events cited by the rows outside K (the auth difference only
+ *    needs their auth chains). These come from fed_cites, the count of
+ *    citations of each auth event by the rows of one state group (the
+ *    room's current state at the last merge): the rows outside K are that
+ *    group's too, so the count less its rows in K is theirs. fed_cites is
+ *    built once per room from the whole state, then rolled forward by each
+ *    merge in the same transaction (a rollback undoes both); it holds one
+ *    row per auth event, never one per table row.
+ * Only the rows whose winner changed are written. Owns the table fed_cites;
+ * never decides the auth rules or the resolution itself (stateres.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fed_merge.h"
+
+static const char SQL_CITES_TABLE[] =
+	"CREATE TABLE IF NOT EXISTS fed_cites(room_nid INTEGER NOT NULL, event_id TEXT NOT NULL,"
+	" n INTEGER NOT NULL, PRIMARY KEY(room_nid, event_id)) WITHOUT ROWID";
+/* event_id '' holds the state group the counts are of, in n. */
+static const char SQL_CITES[] = "SELECT event_id, n FROM fed_cites WHERE room_nid = ?";
+static const char SQL_CITE_SET[] =
+	"INSERT OR REPLACE INTO fed_cites(room_nid, event_id, n) VALUES (?, ?, ?)";
+static const char SQL_CITE_DEL[] = "DELETE FROM fed_cites WHERE room_nid = ? AND event_id = ?";
+static const char SQL_AUTH_OF[] =
+	"SELECT j.value FROM events e, json_each(e.skel, '$.auth_events') j WHERE e.pos = ?";
+static const char SQL_KEY_NAME[] = "SELECT type, state_key FROM cur_state WHERE nid = ?";
+static const char SQL_KEY_NID[] =
+	"SELECT nid FROM cur_state WHERE room_nid = ? AND type = ? AND state_key = ?";
+static const char SQL_EV_ID[] = "SELECT event_id FROM events WHERE pos = ?";
+static const char SQL_SET_CUR[] = "UPDATE cur_state SET pos = ? WHERE nid = ?";
+static const char SQL_NEW_CUR[] =
+	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
+static const char SQL_MERGE_CHANGE[] =
+	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
+static const char SQL_MEMBER[] =
+	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
+static const char SQL_ROOM_SG[] =
+	"INSERT OR REPLACE INTO fed_room_sg(room_nid, pos, sg) VALUES (?, ?, ?)";
+
+#define KEY_CAP (2 * EV_MAX_ID + 8)
+
+static mxdb_status step(store_conn *w, sqlite3_stmt *st, const char *what, mxdb_error *err)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? MXDB_OK : store_fail(w, err, what);
+}
+
+static mx_map *i64_map(void)
+{
+	return map_new(64);
+}
+
+static void *i64_get(const mx_map *m, int64_t k)
+{
+	return map_get(m, (const char *)&k, sizeof(k));
+}
+
+/* ---- one merge's working set ---- */
+
+typedef struct mkey {
+	int64_t nid;
+	size_t len;
+	char key[KEY_CAP]; /* map_state_key form */
+} mkey;
+
+typedef struct merge {
+	mxdb *db;
+	store_conn *w;
+	eng_room *room;
+	const sr_lookup *lookup;
+	size_t n;           /* state sets: groups[0..n) */
+	int64_t groups[16]; /* the sets, then the current group, then fed_cites' */
+	size_t n_groups, cur, cites_at;
+	mx_map **vals;      /* per group: key_nid -> pos over K */
+	mx_map *keys;       /* state key -> mkey* (K) */
+	mx_map *ids;        /* pos -> char * event ID */
+	mx_map *outside;    /* state key -> char * event ID (or NULL) outside K */
+	mx_map **parts;     /* per set: state key -> char * event ID over K */
+	mx_map *cites;      /* fed_cites as loaded: event ID -> count */
+	mx_map *rest;       /* the same for the rows outside K */
+	char **auth_ids;
+	size_t n_auth_ids;
+	mx_map *resolved;
+	mxdb_error *err;
+} merge;
+
+static void merge_free(merge *m)
+{
+	for (size_t i = 0; m->vals && i < m->n_groups; i++)
+		map_free(m->vals[i], NULL);
+	free(m->vals);
+	for (size_t i = 0; m->parts && i < m->n; i++)
+		map_free(m->parts[i], free);
+	free(m->parts);
+	map_free(m->keys, free);
+	map_free(m->ids, free);
+	map_free(m->outside, free);
+	map_free(m->cites, NULL);
+	map_free(m->rest, NULL);
+	free(m->auth_ids);
+	map_free(m->resolved, free);
+}
+
+static mxdb_status oom(merge *m)
+{
+	return mx_fail(m->err, MXDB_ENOMEM, "merge: out of memory");
+}
+
+/* The event ID at pos (cached; NULL for 0). */
+static mxdb_status id_of(merge *m, int64_t pos, const char **out)
+{
+	*out = NULL;
+	if (pos == 0)
+		return MXDB_OK;
+	if ((*out = i64_get(m->ids, pos)) != NULL)
+		return MXDB_OK;
+	sqlite3_stmt *st = store_stmt(m->w, SQL_EV_ID, m->err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, pos);
+	int rc = sqlite3_step(st);
+	char *id = rc == SQLITE_ROW ? store_col_str(st, 0) : NULL;
+	sqlite3_reset(st);
+	if (id == NULL)
+		return rc == SQLITE_ROW || rc == SQLITE_DONE
+		           ? mx_fail(m->err, MXDB_EINTERNAL, "state names unstored event %lld", (long long)pos)
+		           : store_fail(m->w, m->err, "event");
+	if (map_put(m->ids, (const char *)&pos, sizeof(pos), id, NULL) != 0) {
+		free(id);
+		return oom(m);
+	}
+	*out = id;
+	return MXDB_OK;
+}
+
+/* Adds delta to the count of every auth event the event at pos cites. */
+static mxdb_status cite(store_conn *w, mx_map *cnt, int64_t pos, intptr_t delta, mxdb_error *err)
+{
+	if (pos == 0)
+		return MXDB_OK;
+	sqlite3_stmt *st = store_stmt(w, SQL_AUTH_OF, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, pos);
+	int rc;
+	mxdb_status s = MXDB_OK;
+	while (s == MXDB_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		if (id == NULL)
+			continue;
+		size_t len = strlen(id);
+		intptr_t n = (intptr_t)map_get(cnt, id, len) + delta;
+		if (map_put(cnt, id, len, (void *)n, NULL) != 0)
+			s = mx_fail(err, MXDB_ENOMEM, "citations");
+	}
+	sqlite3_reset(st);
+	if (s == MXDB_OK && rc != SQLITE_DONE)
+		s = store_fail(w, err, "auth events");
+	return s;
+}
+
+/* Writes the counts cnt of group sg over the loaded ones. */
+static mxdb_status cites_save(merge *m, const mx_map *cnt, int64_t sg)
+{
+	store_conn *w = m->w;
+	size_t it = 0, kl;
+	const char *k;
+	void *v;
+	mxdb_status s = MXDB_OK;
+	char id[EV_ID_SIZE];
+	while (s == MXDB_OK && map_next(cnt, &it, &k, &kl, &v)) {
+		if ((intptr_t)map_get(m->cites, k, kl) == (intptr_t)v && map_has(m->cites, k, kl))
+			continue;
+		snprintf(id, sizeof(id), "%.*s", (int)kl, k);
+		sqlite3_stmt *st = store_stmt(w, (intptr_t)v > 0 ? SQL_CITE_SET : SQL_CITE_DEL, m->err);
+		if (st == NULL)
+			return MXDB_EIO;
+		sqlite3_bind_int64(st, 1, m->room->nid);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+		if ((intptr_t)v > 0)
+			sqlite3_bind_int64(st, 3, (int64_t)(intptr_t)v);
+		s = step(w, st, "citations", m->err);
+	}
+	sqlite3_stmt *st = s == MXDB_OK ? store_stmt(w, SQL_CITE_SET, m->err) : NULL;
+	if (st == NULL)
+		return s == MXDB_OK ? MXDB_EIO : s;
+	sqlite3_bind_int64(st, 1, m->room->nid);
+	sqlite3_bind_text(st, 2, "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, sg);
+	return step(w, st, "citations", m->err);
+}
+
+/* fed_cites of the room, built from the whole state of group build_sg when
+ * the room has none yet (once). */
+static mxdb_status cites_load(merge *m, int64_t build_sg)
+{
+	store_conn *w = m->w;
+	mxdb_status s = store_run(w, SQL_CITES_TABLE, m->err);
+	sqlite3_stmt *st = s == MXDB_OK ? store_stmt(w, SQL_CITES, m->err) : NULL;
+	if (st == NULL)
+		return MXDB_EIO;
+	int64_t sg = 0;
+	int rc;
+	sqlite3_bind_int64(st, 1, m->room->nid);
+	while (s == MXDB_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		int64_t n = sqlite3_column_int64(st, 1);
+		if (id[0] == '\0')
+			sg = n;
+		else if (map_put(m->cites, id, strlen(id), (void *)(intptr_t)n, NULL) != 0)
+			s = oom(m);
+	}
+	sqlite3_reset(st);
+	if (s == MXDB_OK && rc != SQLITE_DONE)
+		s = store_fail(w, m->err, "citations");
+	if (s != MXDB_OK || sg != 0) {
+		m->groups[m->cites_at] = sg;
+		return s;
+	}
+	/* First merge in this room: count over the whole state, once, and
+	 * keep it. */
+	mx_map *all = NULL, *built = map_new(64);
+	s = built ? sg_load(w, build_sg, &all, m->err) : oom(m);
+	size_t it = 0;
+	void *v;
+	while (s == MXDB_OK && map_next(all, &it, NULL, NULL, &v))
+		s = cite(w, built, (int64_t)(intptr_t)v, 1, m->err);
+	map_free(all, NULL);
+	if (s == MXDB_OK)
+		s = cites_save(m, built, build_sg);
+	map_free(m->cites, NULL);
+	m->cites = built;
+	m->groups[m->cites_at] = build_sg;
+	return s;
+}
+
+/* The key of K named by key_nid. */
+static mxdb_status name_key(merge *m, int64_t nid)
+{
+	sqlite3_stmt *st = store_stmt(m->w, SQL_KEY_NAME, m->err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, nid);
+	int rc = sqlite3_step(st);
+	mkey *k = rc == SQLITE_ROW ? calloc(1, sizeof(*k)) : NULL;
+	if (k != NULL) {
+		k->nid = nid;
+		k->len = map_state_key(k->key, sizeof(k->key), (const char *)sqlite3_column_text(st, 0),
+		                       (const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? mx_fail(m->err, MXDB_EINTERNAL, "state key %lld unknown", (long long)nid)
+		                         : store_fail(m->w, m->err, "state key");
+	if (k == NULL || k->len == 0 || map_put(m->keys, k->key, k->len, k, NULL) != 0) {
+		free(k);
+		return oom(m);
+	}
+	return MXDB_OK;
+}
+
+/* The event outside K at key: the same in every group, so ask the first. */
+static const char *outside_get(void *ctx, const char *key, size_t klen)
+{
+	merge *m = ctx;
+	if (map_has(m->keys, key, klen))
+		return NULL; /* in K and in no set */
+	if (map_has(m->outside, key, klen))
+		return map_get(m->outside, key, klen);
+	const char *type, *sk;
+	map_state_key_split(key, klen, &type, &sk);
+	sqlite3_stmt *st = store_stmt(m->w, SQL_KEY_NID, NULL);
+	if (st == NULL)
+		return NULL;
+	sqlite3_bind_int64(st, 1, m->room->nid);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
+	int64_t nid = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0, pos = 0;
+	sqlite3_reset(st);
+	const char *id = NULL;
+	if (nid != 0 && sg_lookup(m->w, m->groups[0], nid, &pos, NULL) == MXDB_OK)
+		id_of(m, pos, &id);
+	char *dup = id ? strdup(id) : NULL;
+	if (map_put(m->outside, key, klen, dup, NULL) != 0)
+		free(dup);
+	return id;
+}
+
+/* Loads K and the sets over it, summarises the rest, and resolves. */
+static mxdb_status merge_resolve(merge *m)
+{
+	mxdb_status s = MXDB_OK;
+	m->vals = calloc(m->n_groups, sizeof(*m->vals));
+	m->parts = calloc(m->n, sizeof(*m->parts));
+	m->keys = map_new(64);
+	m->ids = i64_map();
+	m->outside = map_new(16);
+	m->cites = map_new(64);
+	if (!m->vals || !m->parts || !m->keys || !m->ids || !m->outside || !m->cites)
+		return oom(m);
+	if ((s = cites_load(m, m->groups[m->cur])) != MXDB_OK ||
+	    (s = sg_diff(m->w, m->groups, m->n_groups, m->vals, m->err)) != MXDB_OK)
+		return s;
+	size_t it = 0, kl;
+	const char *k;
+	while (s == MXDB_OK && map_next(m->vals[0], &it, &k, &kl, NULL)) {
+		int64_t nid;
+		memcpy(&nid, k, sizeof(nid));
+		s = name_key(m, nid);
+	}
+	/* The sets over K; the citations of the rows outside it: fed_cites' less
+	 * its group's rows in K, then (for the auth difference only) plus the
+	 * rows of K every set agrees on. */
+	mx_map *ids = NULL;
+	if (s == MXDB_OK && ((m->rest = map_new(map_count(m->cites) + 8)) == NULL))
+		s = oom(m);
+	void *v;
+	it = 0;
+	while (s == MXDB_OK && map_next(m->cites, &it, &k, &kl, &v))
+		if (map_put(m->rest, k, kl, v, NULL) != 0)
+			s = oom(m);
+	for (size_t i = 0; s == MXDB_OK && i < m->n; i++)
+		if ((m->parts[i] = map_new(map_count(m->keys) + 1)) == NULL)
+			s = oom(m);
+	it = 0;
+	while (s == MXDB_OK && map_next(m->keys, &it, &k, &kl, &v)) {
+		mkey *key = v;
+		for (size_t i = 0; s == MXDB_OK && i < m->n; i++) {
+			int64_t pos = (int64_t)(intptr_t)i64_get(m->vals[i], key->nid);
+			const char *id;
+			char *dup = NULL;
+			if ((s = id_of(m, pos, &id)) != MXDB_OK || id == NULL)
+				continue;
+			if ((dup = strdup(id)) == NULL || map_put(m->parts[i], k, kl, dup, NULL) != 0) {
+				free(dup);
+				s = oom(m);
+			}
+		}
+		if (s == MXDB_OK)
+			s = cite(m->w, m->rest, (int64_t)(intptr_t)i64_get(m->vals[m->cites_at], key->nid), -1,
+			         m->err);
+	}
+	if (s == MXDB_OK && (ids = map_new(map_count(m->rest) + 8)) == NULL)
+		s = oom(m);
+	it = 0;
+	while (s == MXDB_OK && map_next(m->rest, &it, &k, &kl, &v))
+		if ((intptr_t)v > 0 && map_put(ids, k, kl, v, NULL) != 0)
+			s = oom(m);
+	it = 0;
+	while (s == MXDB_OK && map_next(m->keys, &it, &k, &kl, &v)) {
+		mkey *key = v;
+		int64_t first = (int64_t)(intptr_t)i64_get(m->vals[0], key->nid);
+		bool agree = first != 0;
+		for (size_t i = 1; agree && i < m->n; i++)
+			agree = (int64_t)(intptr_t)i64_get(m->vals[i], key->nid) == first;
+		if (agree)
+			s = cite(m->w, ids, first, 1, m->err);
+	}
+	if (s == MXDB_OK && (m->auth_ids = calloc(map_count(ids) + 1, sizeof(char *))) == NULL)
+		s = oom(m);
+	it = 0;
+	while (s == MXDB_OK && map_next(ids, &it, &k, &kl, NULL))
+		m->auth_ids[m->n_auth_ids++] = (char *)k; /* keys live as long as ids */
+	sr_base base = {.get = outside_get, .ctx = m, .auth_ids = m->auth_ids,
+	                .n_auth_ids = m->n_auth_ids};
+	if (s == MXDB_OK)
+		s = sr_resolve_part(m->room->rv, m->parts, m->n, &base, m->lookup, &m->resolved, m->err);
+	/* auth_ids points into ids' keys: gone with it. */
+	free(m->auth_ids);
+	m->auth_ids = NULL;
+	m->n_auth_ids = 0;
+	map_free(ids, NULL);
+	return s;
+}
+
+static mxdb_status merge_init(merge *m, mxdb *db, eng_room *room, const sr_lookup *lookup,
+                              char *const *ext, size_t n, int64_t cur_sg, mxdb_error *err)
+{
+	memset(m, 0, sizeof(*m));
+	m->db = db;
+	m->w = &db->st->writer;
+	m->room = room;
+	m->lookup = lookup;
+	m->err = err;
+	if (n == 0 || n + 2 > sizeof(m->groups) / sizeof(m->groups[0]))
+		return mx_fail(err, MXDB_EINVAL, "merge of %zu states", n);
+	m->n = n;
+	for (size_t i = 0; i < n; i++) {
+		int64_t pos;
+		mxdb_status s = fed_event_pos(m->w, ext[i], &pos, &m->groups[i], err);
+		if (s == MXDB_OK && pos == 0)
+			s = mx_fail(err, MXDB_ENOTFOUND, "event %s is not stored", ext[i]);
+		if (s != MXDB_OK)
+			return s;
+	}
+	m->cur = n;
+	m->cites_at = n + 1;
+	m->groups[m->cur] = cur_sg;
+	m->n_groups = n + 2;
+	return MXDB_OK;
+}
+
+/* The cur_state row of a key, made when missing. */
+static mxdb_status key_row(merge *m, const char *type, const char *sk, int64_t pos, eng_row *row)
+{
+	mxdb_status s = eng_row_get(m->db, m->room, type, sk, row, m->err);
+	if (s != MXDB_OK || row->key_nid != 0)
+		return s;
+	sqlite3_stmt *st = store_stmt(m->w, SQL_NEW_CUR, m->err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, m->room->nid);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, pos);
+	if ((s = step(m->w, st, "current state", m->err)) == MXDB_OK)
+		row->key_nid = sqlite3_last_insert_rowid(m->w->db);
+	return s;
+}
+
+/* The resolved rows that differ from group `from` (its values over K;
+ * outside K it holds none of the keys the resolution adds): entries of a
+ * delta against it. with_rows: also write each as the room's current row. */
+static mxdb_status changed_rows(merge *m, eng_req *req, size_t from, bool with_rows,
+                                sg_entry **out, size_t *n_out)
+{
+	size_t it = 0, kl, n = 0;
+	const char *k;
+	void *v;
+	sg_entry *e = calloc(map_count(m->resolved) + 1, sizeof(*e));
+	mxdb_status s = e ? MXDB_OK : oom(m);
+	mxdb_cause saved = req ? req->cause : MXDB_CAUSE_MERGE;
+	while (s == MXDB_OK && map_next(m->resolved, &it, &k, &kl, &v)) {
+		mkey *key = map_get(m->keys, k, kl);
+		int64_t was = key ? (int64_t)(intptr_t)i64_get(m->vals[from], key->nid) : 0, pos;
+		if ((s = fed_event_pos(m->w, v, &pos, NULL, m->err)) != MXDB_OK)
+			break;
+		if (pos == was)
+			continue;
+		const char *type, *sk, *prev;
+		map_state_key_split(k, kl, &type, &sk);
+		eng_row row = {0};
+		if (!with_rows && key != NULL) {
+			e[n++] = (sg_entry){key->nid, pos};
+			continue;
+		}
+		if ((s = key_row(m, type, sk, pos, &row)) != MXDB_OK)
+			break;
+		e[n++] = (sg_entry){row.key_nid, pos};
+		free(row.event_id);
+		if (!with_rows)
+			continue;
+		const ev_t *win = m->lookup->get(m->lookup->ctx, v);
+		if (win == NULL) {
+			s = mx_fail(m->err, MXDB_EINTERNAL, "winner %s not found", (const char *)v);
+			break;
+		}
+		sqlite3_stmt *st = store_stmt(m->w, SQL_SET_CUR, m->err);
+		if (st == NULL || (s = id_of(m, was, &prev)) != MXDB_OK) {
+			s = st == NULL ? MXDB_EIO : s;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, pos);
+		sqlite3_bind_int64(st, 2, row.key_nid);
+		s = step(m->w, st, "current state", m->err);
+		uint64_t seq = m->db->next_seq;
+		req->cause = MXDB_CAUSE_MERGE;
+		if (s == MXDB_OK && (st = store_stmt(m->w, SQL_MERGE_CHANGE, m->err)) == NULL)
+			s = MXDB_EIO;
+		if (s == MXDB_OK) {
+			sqlite3_bind_int64(st, 1, (int64_t)seq);
+			sqlite3_bind_int64(st, 2, m->room->nid);
+			sqlite3_bind_int64(st, 3, (int64_t)m->room->room_seq + 1);
+			sqlite3_bind_int64(st, 4, pos);
+			if (was != 0)
+				sqlite3_bind_int64(st, 5, was);
+			sqlite3_bind_int(st, 6, req->cause);
+			s = step(m->w, st, "change", m->err);
+		}
+		if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0) {
+			const char *mem = json_string_value(json_object_get(win->content, "membership"));
+			if ((st = store_stmt(m->w, SQL_MEMBER, m->err)) == NULL) {
+				s = MXDB_EIO;
+			} else {
+				sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
+				sqlite3_bind_int64(st, 2, m->room->nid);
+				sqlite3_bind_text(st, 3, mem ? mem : "leave", -1, SQLITE_STATIC);
+				sqlite3_bind_int64(st, 4, pos);
+				s = step(m->w, st, "membership", m->err);
+			}
+		}
+		char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
+		if (s == MXDB_OK && (content == NULL || eng_change_add(req, m->room, win, prev, content, seq,
+		                                                       (uint64_t)pos) != MXDB_OK))
+			s = oom(m);
+		free(content);
+		if (s == MXDB_OK) {
+			m->db->next_seq++;
+			m->room->room_seq++;
+		}
+	}
+	if (req)
+		req->cause = saved;
+	if (s != MXDB_OK) {
+		free(e);
+		return s;
+	}
+	*out = e;
+	*n_out = n;
+	return MXDB_OK;
+}
+
+static mxdb_status add_group(merge *m, int64_t parent, const sg_entry *e, size_t n, int64_t *sg)
+{
+	int64_t depth = -1; /* sg_add looks the parent's depth up */
+	*sg = m->db->next_sg++;
+	return sg_add(m->w, *sg, m->room->nid, parent, e, n, &depth, m->err);
+}
+
+mxdb_status fed_merge_before(mxdb *db, eng_room *room, char *const *prev, size_t n,
+                             const sr_lookup *lookup, int64_t *sg, mxdb_error *err)
+{
+	int64_t pos;
+	if (n <= 1) {
+		mxdb_status s = n == 0 ? MXDB_OK : fed_event_pos(&db->st->writer, prev[0], &pos, sg, err);
+		if (n == 0)
+			*sg = 0;
+		return s == MXDB_OK && n == 1 && pos == 0
+		           ? mx_fail(err, MXDB_ENOTFOUND, "event %s is not stored", prev[0])
+		           : s;
+	}
+	merge m;
+	sg_entry *e = NULL;
+	size_t ne = 0;
+	mxdb_status s = merge_init(&m, db, room, lookup, prev, n, room->sg, err);
+	if (s == MXDB_OK)
+		s = merge_resolve(&m);
+	/* A delta against prev[0]'s group; the keys it adds get their rows. */
+	if (s == MXDB_OK)
+		s = changed_rows(&m, NULL, 0, false, &e, &ne);
+	if (s == MXDB_OK)
+		s = add_group(&m, m.groups[0], e, ne, sg);
+	free(e);
+	merge_free(&m);
+	return s;
+}
+
+mxdb_status fed_merge_current(mxdb *db, eng_req *req, eng_room *room, char *const *ext, size_t n,
+                              int64_t cur_sg, const sr_lookup *lookup, mxdb_error *err)
+{
+	merge m;
+	sg_entry *e = NULL;
+	size_t ne = 0;
+	int64_t sg = 0;
+	mx_map *next = NULL;
+	mxdb_status s = merge_init(&m, db, room, lookup, ext, n, cur_sg, err);
+	if (s == MXDB_OK)
+		s = merge_resolve(&m);
+	if (s == MXDB_OK)
+		s = changed_rows(&m, req, m.cur, true, &e, &ne);
+	if (s == MXDB_OK)
+		s = add_group(&m, cur_sg, e, ne, &sg);
+	sqlite3_stmt *st;
+	if (s == MXDB_OK && (st = store_stmt(m.w, SQL_ROOM_SG, err)) != NULL) {
+		sqlite3_bind_int64(st, 1, room->nid);
+		sqlite3_bind_int64(st, 2, (int64_t)db->next_pos - 1);
+		sqlite3_bind_int64(st, 3, sg);
+		s = step(m.w, st, "room state group", err);
+	} else if (s == MXDB_OK) {
+		s = MXDB_EIO;
+	}
+	/* fed_cites rolled forward to the new group: the rows outside K are
+	 * unchanged; over K it holds the current group's rows with the
+	 * changes applied. */
+	if (s == MXDB_OK && (next = map_new(map_count(m.rest) + 8)) == NULL)
+		s = oom(&m);
+	size_t it = 0, kl;
+	const char *k;
+	void *v;
+	while (s == MXDB_OK && map_next(m.rest, &it, &k, &kl, &v))
+		if (map_put(next, k, kl, v, NULL) != 0)
+			s = oom(&m);
+	mx_map *changed = s == MXDB_OK ? i64_map() : NULL;
+	if (s == MXDB_OK && changed == NULL)
+		s = oom(&m);
+	for (size_t i = 0; s == MXDB_OK && i < ne; i++) {
+		if (map_put(changed, (const char *)&e[i].key_nid, sizeof(int64_t), (void *)1, NULL) != 0)
+			s = oom(&m);
+		else
+			s = cite(m.w, next, e[i].event_nid, 1, err);
+	}
+	it = 0;
+	while (s == MXDB_OK && map_next(m.keys, &it, &k, &kl, &v)) {
+		mkey *key = v;
+		if (!i64_get(changed, key->nid))
+			s = cite(m.w, next, (int64_t)(intptr_t)i64_get(m.vals[m.cur], key->nid), 1, err);
+	}
+	if (s == MXDB_OK)
+		s = cites_save(&m, next, sg);
+	map_free(changed, NULL);
+	map_free(next, NULL);
+	free(e);
+	merge_free(&m);
+	return s;
+}
+
+/* ---- auth state over a state group, by key ---- */
+
+static const ev_t *group_get(void *ctx, const char *type, const char *state_key)
+{
+	fed_group_ctx *g = ctx;
+	store_conn *w = &g->db->st->writer;
+	sqlite3_stmt *st = store_stmt(w, SQL_KEY_NID, NULL);
+	if (st == NULL)
+		return NULL;
+	sqlite3_bind_int64(st, 1, g->room->nid);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, state_key, -1, SQLITE_STATIC);
+	int64_t nid = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0, pos = 0;
+	sqlite3_reset(st);
+	if (nid == 0 || sg_lookup(w, g->sg, nid, &pos, NULL) != MXDB_OK || pos == 0 ||
+	    (st = store_stmt(w, SQL_EV_ID, NULL)) == NULL)
+		return NULL;
+	sqlite3_bind_int64(st, 1, pos);
+	char id[EV_ID_SIZE] = "";
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	return id[0] ? g->lookup->get(g->lookup->ctx, id) : NULL;
+}
+
+static const ev_t *group_event(void *ctx, const char *event_id)
+{
+	fed_group_ctx *g = ctx;
+	return g->lookup->get(g->lookup->ctx, event_id);
+}
+
+void fed_group_auth_state(fed_group_ctx *ctx, mxdb *db, eng_room *room, int64_t sg,
+                          const sr_lookup *lookup, auth_state *out)
+{
+	*ctx = (fed_group_ctx){db, room, sg, lookup};
+	*out = (auth_state){.get = group_get, .event = group_event, .ctx = ctx,
+	                    .room_id = room->room_id};
+}
