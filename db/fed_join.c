@@ -374,7 +374,8 @@ mxdb_status fed_room_servers(mxdb *db, const char *room_id, char ***servers, siz
 	return s;
 }
 
-static const char SQL_CUR_POS[] = "SELECT pos FROM cur_state WHERE room_nid = ?";
+/* pos 0: a row state resolution left without a version. */
+static const char SQL_CUR_POS[] = "SELECT pos FROM cur_state WHERE room_nid = ? AND pos <> 0";
 static const char SQL_SG_OF[] = "SELECT sg, room_nid FROM events WHERE event_id = ?";
 
 /* Adds the PDU at pos (or its ID) to arr, and its auth events to the work

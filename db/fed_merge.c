@@ -42,6 +42,10 @@ static const char SQL_MERGE_CHANGE[] =
 	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
 static const char SQL_MEMBER[] =
 	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
+static const char SQL_NO_MEMBER[] = "DELETE FROM memberships WHERE user_id = ? AND room_nid = ?";
+/* A row no current state ever held (an event that lost its merge, stored
+ * over a new key) gets no version. */
+static const char SQL_CLEAR_CUR[] = "UPDATE cur_state SET pos = 0 WHERE nid = ? AND pos <> 0";
 static const char SQL_ROOM_SG[] =
 	"INSERT OR REPLACE INTO fed_room_sg(room_nid, pos, sg) VALUES (?, ?, ?)";
 
@@ -427,89 +431,131 @@ static mxdb_status key_row(merge *m, const char *type, const char *sk, int64_t p
 	return s;
 }
 
-/* The resolved rows that differ from group `from` (its values over K;
- * outside K it holds none of the keys the resolution adds): entries of a
- * delta against it. with_rows: also write each as the room's current row. */
-static mxdb_status changed_rows(merge *m, eng_req *req, size_t from, bool with_rows,
-                                sg_entry **out, size_t *n_out)
+/* Makes the event at pos (0: none) the room's current row at key, which
+ * held was: cur_state, memberships and a `merge` change record. A row left
+ * without a version keeps its cur_state row at pos 0, and its record names
+ * the version it loses as both the new and the replaced one, content null. */
+static mxdb_status set_row(merge *m, eng_req *req, int64_t key_nid, int64_t was, int64_t pos)
 {
-	size_t it = 0, kl, n = 0;
+	const char *id, *prev;
+	mxdb_status s;
+	if ((s = id_of(m, pos ? pos : was, &id)) != MXDB_OK || (s = id_of(m, was, &prev)) != MXDB_OK)
+		return s;
+	const ev_t *win = id ? m->lookup->get(m->lookup->ctx, id) : NULL;
+	if (win == NULL || win->state_key == NULL)
+		return mx_fail(m->err, MXDB_EINTERNAL, "row event %s not found", id ? id : "");
+	sqlite3_stmt *st = store_stmt(m->w, SQL_SET_CUR, m->err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, pos);
+	sqlite3_bind_int64(st, 2, key_nid);
+	if ((s = step(m->w, st, "current state", m->err)) != MXDB_OK)
+		return s;
+	uint64_t seq = m->db->next_seq;
+	if ((st = store_stmt(m->w, SQL_MERGE_CHANGE, m->err)) == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, (int64_t)seq);
+	sqlite3_bind_int64(st, 2, m->room->nid);
+	sqlite3_bind_int64(st, 3, (int64_t)m->room->room_seq + 1);
+	sqlite3_bind_int64(st, 4, pos ? pos : was);
+	if (was != 0)
+		sqlite3_bind_int64(st, 5, was);
+	sqlite3_bind_int(st, 6, MXDB_CAUSE_MERGE);
+	if ((s = step(m->w, st, "change", m->err)) != MXDB_OK)
+		return s;
+	if (strcmp(win->type, "m.room.member") == 0) {
+		const char *mem = json_string_value(json_object_get(win->content, "membership"));
+		if ((st = store_stmt(m->w, pos ? SQL_MEMBER : SQL_NO_MEMBER, m->err)) == NULL)
+			return MXDB_EIO;
+		sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, m->room->nid);
+		if (pos) {
+			sqlite3_bind_text(st, 3, mem ? mem : "leave", -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 4, pos);
+		}
+		if ((s = step(m->w, st, "membership", m->err)) != MXDB_OK)
+			return s;
+	}
+	char *content = pos ? eng_dumps(win->content) : strdup("{}");
+	mxdb_cause saved = req->cause;
+	req->cause = MXDB_CAUSE_MERGE;
+	if (content == NULL ||
+	    eng_change_add(req, m->room, win, prev, content, seq, (uint64_t)(pos ? pos : was)) != MXDB_OK)
+		s = oom(m);
+	req->cause = saved;
+	free(content);
+	if (s == MXDB_OK) {
+		m->db->next_seq++;
+		m->room->room_seq++;
+	}
+	return s;
+}
+
+static mxdb_status clear_row(merge *m, int64_t key_nid)
+{
+	sqlite3_stmt *st = store_stmt(m->w, SQL_CLEAR_CUR, m->err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, key_nid);
+	return step(m->w, st, "current state", m->err);
+}
+
+static int add_entry(sg_entry **e, size_t *n, size_t *cap, int64_t key_nid, int64_t pos)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		sg_entry *ne = realloc(*e, nc * sizeof(*ne));
+		if (ne == NULL)
+			return -1;
+		*e = ne;
+		*cap = nc;
+	}
+	(*e)[(*n)++] = (sg_entry){key_nid, pos};
+	return 0;
+}
+
+/* The rows where the resolution differs from group `from` (its values over
+ * K; outside K it holds none of the keys the resolution adds), as entries of
+ * a delta against it (event 0: unset). req: also make each the room's
+ * current row. */
+static mxdb_status changed_rows(merge *m, eng_req *req, size_t from, sg_entry **out, size_t *n_out)
+{
+	size_t it = 0, kl, n = 0, cap = 0;
 	const char *k;
 	void *v;
-	sg_entry *e = calloc(map_count(m->resolved) + 1, sizeof(*e));
-	mxdb_status s = e ? MXDB_OK : oom(m);
-	mxdb_cause saved = req ? req->cause : MXDB_CAUSE_MERGE;
+	sg_entry *e = NULL;
+	mxdb_status s = MXDB_OK;
 	while (s == MXDB_OK && map_next(m->resolved, &it, &k, &kl, &v)) {
 		mkey *key = map_get(m->keys, k, kl);
 		int64_t was = key ? (int64_t)(intptr_t)i64_get(m->vals[from], key->nid) : 0, pos;
-		if ((s = fed_event_pos(m->w, v, &pos, NULL, m->err)) != MXDB_OK)
-			break;
-		if (pos == was)
+		if ((s = fed_event_pos(m->w, v, &pos, NULL, m->err)) != MXDB_OK || pos == was)
 			continue;
-		const char *type, *sk, *prev;
+		const char *type, *sk;
 		map_state_key_split(k, kl, &type, &sk);
 		eng_row row = {0};
-		if (!with_rows && key != NULL) {
-			e[n++] = (sg_entry){key->nid, pos};
-			continue;
-		}
-		if ((s = key_row(m, type, sk, pos, &row)) != MXDB_OK)
-			break;
-		e[n++] = (sg_entry){row.key_nid, pos};
+		int64_t nid = key ? key->nid : 0;
+		if (nid == 0 && (s = key_row(m, type, sk, pos, &row)) == MXDB_OK)
+			nid = row.key_nid;
 		free(row.event_id);
-		if (!with_rows)
-			continue;
-		const ev_t *win = m->lookup->get(m->lookup->ctx, v);
-		if (win == NULL) {
-			s = mx_fail(m->err, MXDB_EINTERNAL, "winner %s not found", (const char *)v);
-			break;
-		}
-		sqlite3_stmt *st = store_stmt(m->w, SQL_SET_CUR, m->err);
-		if (st == NULL || (s = id_of(m, was, &prev)) != MXDB_OK) {
-			s = st == NULL ? MXDB_EIO : s;
-			break;
-		}
-		sqlite3_bind_int64(st, 1, pos);
-		sqlite3_bind_int64(st, 2, row.key_nid);
-		s = step(m->w, st, "current state", m->err);
-		uint64_t seq = m->db->next_seq;
-		req->cause = MXDB_CAUSE_MERGE;
-		if (s == MXDB_OK && (st = store_stmt(m->w, SQL_MERGE_CHANGE, m->err)) == NULL)
-			s = MXDB_EIO;
-		if (s == MXDB_OK) {
-			sqlite3_bind_int64(st, 1, (int64_t)seq);
-			sqlite3_bind_int64(st, 2, m->room->nid);
-			sqlite3_bind_int64(st, 3, (int64_t)m->room->room_seq + 1);
-			sqlite3_bind_int64(st, 4, pos);
-			if (was != 0)
-				sqlite3_bind_int64(st, 5, was);
-			sqlite3_bind_int(st, 6, req->cause);
-			s = step(m->w, st, "change", m->err);
-		}
-		if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0) {
-			const char *mem = json_string_value(json_object_get(win->content, "membership"));
-			if ((st = store_stmt(m->w, SQL_MEMBER, m->err)) == NULL) {
-				s = MXDB_EIO;
-			} else {
-				sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
-				sqlite3_bind_int64(st, 2, m->room->nid);
-				sqlite3_bind_text(st, 3, mem ? mem : "leave", -1, SQLITE_STATIC);
-				sqlite3_bind_int64(st, 4, pos);
-				s = step(m->w, st, "membership", m->err);
-			}
-		}
-		char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
-		if (s == MXDB_OK && (content == NULL || eng_change_add(req, m->room, win, prev, content, seq,
-		                                                       (uint64_t)pos) != MXDB_OK))
+		if (s == MXDB_OK && add_entry(&e, &n, &cap, nid, pos) != 0)
 			s = oom(m);
-		free(content);
-		if (s == MXDB_OK) {
-			m->db->next_seq++;
-			m->room->room_seq++;
-		}
+		if (s == MXDB_OK && req)
+			s = set_row(m, req, nid, was, pos);
 	}
-	if (req)
-		req->cause = saved;
+	/* Keys of K the resolution leaves without an event. */
+	it = 0;
+	while (s == MXDB_OK && map_next(m->keys, &it, &k, &kl, &v)) {
+		mkey *key = v;
+		int64_t was = (int64_t)(intptr_t)i64_get(m->vals[from], key->nid);
+		if (map_has(m->resolved, k, kl))
+			continue;
+		if (was != 0 && add_entry(&e, &n, &cap, key->nid, 0) != 0)
+			s = oom(m);
+		else if (was != 0 && req)
+			s = set_row(m, req, key->nid, was, 0);
+		else if (was == 0 && req)
+			s = clear_row(m, key->nid);
+	}
 	if (s != MXDB_OK) {
 		free(e);
 		return s;
@@ -546,7 +592,7 @@ mxdb_status fed_merge_before(mxdb *db, eng_room *room, char *const *prev, size_t
 		s = merge_resolve(&m);
 	/* A delta against prev[0]'s group; the keys it adds get their rows. */
 	if (s == MXDB_OK)
-		s = changed_rows(&m, NULL, 0, false, &e, &ne);
+		s = changed_rows(&m, NULL, 0, &e, &ne);
 	if (s == MXDB_OK)
 		s = add_group(&m, m.groups[0], e, ne, sg);
 	free(e);
@@ -566,7 +612,7 @@ mxdb_status fed_merge_current(mxdb *db, eng_req *req, eng_room *room, char *cons
 	if (s == MXDB_OK)
 		s = merge_resolve(&m);
 	if (s == MXDB_OK)
-		s = changed_rows(&m, req, m.cur, true, &e, &ne);
+		s = changed_rows(&m, req, m.cur, &e, &ne);
 	if (s == MXDB_OK)
 		s = add_group(&m, cur_sg, e, ne, &sg);
 	sqlite3_stmt *st;

@@ -60,7 +60,8 @@ char *store_col_str(sqlite3_stmt *st, int col);
 
 /* ---- state groups (store_sg.c) ----
  * A state group is the state after a state event: a map key_nid -> event_nid
- * (key_nid = the cur_state row of (room, type, state_key)). Each group
+ * (key_nid = the cur_state row of (room, type, state_key); event_nid 0 in
+ * a delta unsets the key). Each group
  * stores a delta against a base group: its parent, or at chain depths that
  * are multiples of SG_L^j an ancestor SG_L^j back. Storage is at most
  * (SG_LEVELS + 1) entries per change; reading walks at most

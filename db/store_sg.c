@@ -93,6 +93,14 @@ mxdb_status sg_load(store_conn *c, int64_t sg, mx_map **out, mxdb_error *err)
 		map_free(m, NULL);
 		return s;
 	}
+	/* event_nid 0: the key was unset (state resolution left it without an
+	 * event); it shadows older entries during the walk, then goes. */
+	size_t it = 0, kl;
+	const char *k;
+	void *v;
+	while (map_next(m, &it, &k, &kl, &v))
+		if (v == NULL)
+			map_del(m, k, kl);
 	*out = m;
 	return MXDB_OK;
 }
