@@ -46,8 +46,9 @@ static const char SQL_NO_MEMBER[] = "DELETE FROM memberships WHERE user_id = ? A
 /* A row no current state ever held (an event that lost its merge, stored
  * over a new key) gets no version. */
 static const char SQL_CLEAR_CUR[] = "UPDATE cur_state SET pos = 0 WHERE nid = ? AND pos <> 0";
-static const char SQL_ROOM_SG[] =
-	"INSERT OR REPLACE INTO fed_room_sg(room_nid, pos, sg) VALUES (?, ?, ?)";
+/* Valid while the room's newest event is the newest (room_write.c). */
+static const char SQL_ROOM_SG[] = "INSERT OR REPLACE INTO fed_room_sg(room_nid, pos, sg)"
+                                  " VALUES (?1, (SELECT max(pos) FROM events WHERE room_nid = ?1), ?2)";
 
 #define KEY_CAP (2 * EV_MAX_ID + 8)
 
@@ -618,8 +619,7 @@ mxdb_status fed_merge_current(mxdb *db, eng_req *req, eng_room *room, char *cons
 	sqlite3_stmt *st;
 	if (s == MXDB_OK && (st = store_stmt(m.w, SQL_ROOM_SG, err)) != NULL) {
 		sqlite3_bind_int64(st, 1, room->nid);
-		sqlite3_bind_int64(st, 2, (int64_t)db->next_pos - 1);
-		sqlite3_bind_int64(st, 3, sg);
+		sqlite3_bind_int64(st, 2, sg);
 		s = step(m.w, st, "room state group", err);
 	} else if (s == MXDB_OK) {
 		s = MXDB_EIO;

@@ -25,6 +25,9 @@ typedef struct wctx {
 	const mx_room_version *rv;
 	mx_map *cache; /* event ID -> ev_t* (owned): stored or given events */
 	sr_lookup lookup;
+	/* Rooms whose merge waits for the end of the batch: room ID -> the
+	 * current state group before their first fork event (intptr_t). */
+	mx_map *pending;
 } wctx;
 
 static const char SQL_EV_POS[] = "SELECT pos, sg FROM events WHERE event_id = ?";
@@ -84,14 +87,16 @@ static mxdb_status wctx_init(wctx *c, mxdb *db, const mx_room_version *rv, mxdb_
 	c->w = &db->st->writer;
 	c->rv = rv;
 	c->cache = map_new(64);
+	c->pending = map_new(8);
 	c->lookup = (sr_lookup){w_get, c};
-	return c->cache ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "event cache");
+	return c->cache && c->pending ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "event cache");
 }
 
 static void wctx_free(wctx *c)
 {
 	if (c->cache)
 		map_free(c->cache, ev_free_v);
+	map_free(c->pending, NULL);
 }
 
 /* ---- auth state over the engine's current state, with events by ID ---- */
@@ -221,8 +226,9 @@ static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t 
 }
 
 /* An event that does not extend exactly the current extremities, stored
- * over the state before it (group before_sg), then the room's new current
- * state merged from all extremities (fed_merge.c). Takes ev. */
+ * over the state before it (group before_sg); the room's current state
+ * stays until the batch's merge (flush_merge): one merge for a batch of
+ * fork events, whose states in between no reader could see. Takes ev. */
 static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev, int64_t before_sg,
                                fed_result *out, mxdb_error *err)
 {
@@ -258,11 +264,15 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev, 
 		ev_free(ev);
 	}
 	/* eng_persist left the room at ev's group with ev as only extremity;
-	 * put back the real extremities, then merge. */
+	 * put back the real extremities and current group, and owe a merge. */
 	if (s == MXDB_OK)
 		s = set_extremities(c->w, room, ext, n_ext, err);
 	if (s == MXDB_OK)
-		s = fed_merge_current(db, req, room, ext, n_ext, cur_sg, &c->lookup, err);
+		s = set_room_sg(c->w, room, (int64_t)db->next_pos - 1, cur_sg, err);
+	size_t rl = strlen(room->room_id);
+	if (s == MXDB_OK && !map_has(c->pending, room->room_id, rl) &&
+	    map_put(c->pending, room->room_id, rl, (void *)(intptr_t)cur_sg, NULL) != 0)
+		s = mx_fail(err, MXDB_ENOMEM, "pending merge");
 	if (s == MXDB_OK)
 		snprintf(out->why, sizeof(out->why), "merged (%zu extremities)", n_ext);
 	forget_room(db, room);
@@ -271,6 +281,40 @@ static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev, 
 			free(ext[i]);
 	free(ext);
 	free(id);
+	return s;
+}
+
+/* The merge a room owes (if any): its current state becomes the
+ * resolution of its extremities' states. Drops the cached room. */
+static mxdb_status flush_merge(wctx *c, eng_req *req, const char *room_id, mxdb_error *err)
+{
+	size_t rl = strlen(room_id);
+	if (!map_has(c->pending, room_id, rl))
+		return MXDB_OK;
+	int64_t cur_sg = (int64_t)(intptr_t)map_del(c->pending, room_id, rl);
+	eng_room *room;
+	mxdb_status s = eng_room_get(c->db, room_id, &room, err);
+	if (s != MXDB_OK)
+		return s;
+	wctx rc = *c;
+	rc.rv = room->rv;
+	rc.lookup.ctx = &rc;
+	s = fed_merge_current(c->db, req, room, room->extrem, room->n_extrem, cur_sg, &rc.lookup, err);
+	forget_room(c->db, room);
+	return s;
+}
+
+static mxdb_status flush_all(wctx *c, eng_req *req, mxdb_error *err)
+{
+	size_t it = 0, kl;
+	const char *k;
+	mxdb_status s = MXDB_OK;
+	while (s == MXDB_OK && map_next(c->pending, &it, &k, &kl, NULL)) {
+		char room_id[EV_MAX_ID + 1];
+		snprintf(room_id, sizeof(room_id), "%.*s", (int)kl, k);
+		s = flush_merge(c, req, room_id, err);
+		it = 0; /* the map changed */
+	}
 	return s;
 }
 
@@ -285,11 +329,16 @@ static const char SQL_LOCAL_MEMBER[] =
  * several servers) gets a merge event: an org.matrix.dummy_event from one
  * of our joined users, citing them all. It is a local event, so the other
  * servers receive it and their extremities collapse too. */
-static mxdb_status bound_extremities(mxdb *db, eng_req *req, const char *room_id, mxdb_error *err)
+static mxdb_status bound_extremities(wctx *c, eng_req *req, const char *room_id, mxdb_error *err)
 {
+	mxdb *db = c->db;
 	eng_room *room;
 	if (eng_room_get(db, room_id, &room, NULL) != MXDB_OK || room->n_extrem <= FED_MAX_EXTREMITIES)
 		return MXDB_OK;
+	/* The merge event is built on the current state: merge first. */
+	mxdb_status s = flush_merge(c, req, room_id, err);
+	if (s != MXDB_OK || (s = eng_room_get(db, room_id, &room, err)) != MXDB_OK)
+		return s;
 	store_conn *w = &db->st->writer;
 	sqlite3_stmt *st = store_stmt(w, SQL_LOCAL_MEMBER, err);
 	if (st == NULL)
@@ -304,8 +353,8 @@ static mxdb_status bound_extremities(mxdb *db, eng_req *req, const char *room_id
 	eng_spec spec = {.sender = user, .type = "org.matrix.dummy_event", .content = content};
 	mxdb_cause saved = req->cause;
 	req->cause = MXDB_CAUSE_LOCAL;
-	mxdb_status s = content ? eng_emit(db, req, room, &spec, NULL, NULL, err)
-	                        : mx_fail(err, MXDB_ENOMEM, "merge event");
+	s = content ? eng_emit(db, req, room, &spec, NULL, NULL, err)
+	            : mx_fail(err, MXDB_ENOMEM, "merge event");
 	req->cause = saved;
 	json_decref(content);
 	free(user);
@@ -362,6 +411,16 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	bool fast = ev->n_prev == room->n_extrem;
 	for (size_t i = 0; fast && i < ev->n_prev; i++)
 		fast = is_extremity(room, ev->prev_events[i]);
+	/* The fast path checks against the current state: settle it first. */
+	if (fast && map_has(c.pending, room->room_id, strlen(room->room_id))) {
+		char room_id[EV_MAX_ID + 1];
+		snprintf(room_id, sizeof(room_id), "%s", room->room_id);
+		if ((s = flush_merge(&c, req, room_id, err)) != MXDB_OK ||
+		    (s = eng_room_get(db, room_id, &room, err)) != MXDB_OK) {
+			ev_free(ev);
+			return s;
+		}
+	}
 	/* The state before ev: the current state, or its prev events' group
 	 * (their resolution when several), asked key by key. */
 	int64_t before_sg = room->sg;
@@ -387,7 +446,7 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 		snprintf(room_id, sizeof(room_id), "%s", room->room_id);
 		s = ingest_fork(&c, req, room, ev, before_sg, out, err);
 		if (s == MXDB_OK)
-			s = bound_extremities(db, req, room_id, err);
+			s = bound_extremities(&c, req, room_id, err);
 	} else {
 		ev_free(ev);
 	}
@@ -414,6 +473,8 @@ static mxdb_status ingest_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 		else
 			ev_free(ev);
 	}
+	if (s == MXDB_OK)
+		s = flush_all(&c, req, err);
 	wctx_free(&c);
 	return s;
 }

@@ -27,7 +27,7 @@ typedef struct fed_node {
 /* The nodes whose keys receivers trust. */
 static fed_node *fed_nodes[4];
 
-static mxdb_status fed_nodes_key(void *ctx, const char *server, const char *key_id, long long ts,
+static inline mxdb_status fed_nodes_key(void *ctx, const char *server, const char *key_id, long long ts,
                                  unsigned char pk[32], mxdb_error *err)
 {
 	(void)ctx;
@@ -42,7 +42,7 @@ static mxdb_status fed_nodes_key(void *ctx, const char *server, const char *key_
 	return mx_fail(err, MXDB_ENOTFOUND, "unknown key");
 }
 
-static void fed_node_open(fed_node *n, const char *base, size_t slot)
+static inline void fed_node_open(fed_node *n, const char *base, size_t slot)
 {
 	mxdb_error err;
 	char path[300];
@@ -55,7 +55,7 @@ static void fed_node_open(fed_node *n, const char *base, size_t slot)
 	fed_nodes[slot] = n;
 }
 
-static void fed_node_close(fed_node *n)
+static inline void fed_node_close(fed_node *n)
 {
 	sqlite3_close(n->q);
 	mxdb_close(n->db);
@@ -64,7 +64,7 @@ static void fed_node_close(fed_node *n)
 }
 
 /* Checks and parses a PDU as a receiving server does (NULL: refused). */
-static ev_t *fed_receive(const mx_room_version *rv, json_t *pdu)
+static inline ev_t *fed_receive(const mx_room_version *rv, json_t *pdu)
 {
 	ev_t *ev = NULL;
 	int red = 0;
@@ -76,7 +76,7 @@ static ev_t *fed_receive(const mx_room_version *rv, json_t *pdu)
 
 /* Delivers everything queued on `from` for `to`; returns how many PDUs
  * were refused. */
-static int fed_deliver(const mx_room_version *rv, fed_node *from, fed_node *to)
+static inline int fed_deliver(const mx_room_version *rv, fed_node *from, fed_node *to)
 {
 	int refused = 0;
 	fed_txn t;
@@ -106,7 +106,7 @@ static int fed_deliver(const mx_room_version *rv, fed_node *from, fed_node *to)
 
 /* user (of node `to`) joins table room of node `from`, which `to` does not
  * have yet. Returns the room version (NULL on failure). */
-static const mx_room_version *fed_join(fed_node *from, fed_node *to, const char *room,
+static inline const mx_room_version *fed_join(fed_node *from, fed_node *to, const char *room,
                                        const char *user)
 {
 	mxdb_error err;
