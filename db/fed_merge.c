@@ -6,31 +6,20 @@
  * would resolve the whole states, given the rest summarised:
  *  - the event at a key outside K, by a keyed lookup in a state group;
  *  - the auth events cited by the rows outside K (the auth difference only
- *    needs their auth chains). These come from fed_cites, the count of
+ *    needs their auth chains). These come from fed_cites.c, the count of
  *    citations of each auth event by the rows of one state group (the
  *    room's current state at the last merge): the rows outside K are that
- *    group's too, so the count less its rows in K is theirs. fed_cites is
- *    built once per room from the whole state, then rolled forward by each
- *    merge in the same transaction (a rollback undoes both); it holds one
- *    row per auth event, never one per table row.
- * Only the rows whose winner changed are written. Owns the table fed_cites;
- * never decides the auth rules or the resolution itself (stateres.c).
+ *    group's too, so the count less its rows in K is theirs. Each merge
+ *    rolls it forward to the new current group in its own transaction.
+ * Only the rows whose winner changed are written. Never decides the auth
+ * rules or the resolution itself (stateres.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "fed_cites.h"
 #include "fed_merge.h"
 
-static const char SQL_CITES_TABLE[] =
-	"CREATE TABLE IF NOT EXISTS fed_cites(room_nid INTEGER NOT NULL, event_id TEXT NOT NULL,"
-	" n INTEGER NOT NULL, PRIMARY KEY(room_nid, event_id)) WITHOUT ROWID";
-/* event_id '' holds the state group the counts are of, in n. */
-static const char SQL_CITES[] = "SELECT event_id, n FROM fed_cites WHERE room_nid = ?";
-static const char SQL_CITE_SET[] =
-	"INSERT OR REPLACE INTO fed_cites(room_nid, event_id, n) VALUES (?, ?, ?)";
-static const char SQL_CITE_DEL[] = "DELETE FROM fed_cites WHERE room_nid = ? AND event_id = ?";
-static const char SQL_AUTH_OF[] =
-	"SELECT j.value FROM events e, json_each(e.skel, '$.auth_events') j WHERE e.pos = ?";
 static const char SQL_KEY_NAME[] = "SELECT type, state_key FROM cur_state WHERE nid = ?";
 static const char SQL_KEY_NID[] =
 	"SELECT nid FROM cur_state WHERE room_nid = ? AND type = ? AND state_key = ?";
@@ -147,104 +136,17 @@ static mxdb_status id_of(merge *m, int64_t pos, const char **out)
 	return MXDB_OK;
 }
 
-/* Adds delta to the count of every auth event the event at pos cites. */
-static mxdb_status cite(store_conn *w, mx_map *cnt, int64_t pos, intptr_t delta, mxdb_error *err)
-{
-	if (pos == 0)
-		return MXDB_OK;
-	sqlite3_stmt *st = store_stmt(w, SQL_AUTH_OF, err);
-	if (st == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, pos);
-	int rc;
-	mxdb_status s = MXDB_OK;
-	while (s == MXDB_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-		if (id == NULL)
-			continue;
-		size_t len = strlen(id);
-		intptr_t n = (intptr_t)map_get(cnt, id, len) + delta;
-		if (map_put(cnt, id, len, (void *)n, NULL) != 0)
-			s = mx_fail(err, MXDB_ENOMEM, "citations");
-	}
-	sqlite3_reset(st);
-	if (s == MXDB_OK && rc != SQLITE_DONE)
-		s = store_fail(w, err, "auth events");
-	return s;
-}
-
-/* Writes the counts cnt of group sg over the loaded ones. */
-static mxdb_status cites_save(merge *m, const mx_map *cnt, int64_t sg)
-{
-	store_conn *w = m->w;
-	size_t it = 0, kl;
-	const char *k;
-	void *v;
-	mxdb_status s = MXDB_OK;
-	char id[EV_ID_SIZE];
-	while (s == MXDB_OK && map_next(cnt, &it, &k, &kl, &v)) {
-		if ((intptr_t)map_get(m->cites, k, kl) == (intptr_t)v && map_has(m->cites, k, kl))
-			continue;
-		snprintf(id, sizeof(id), "%.*s", (int)kl, k);
-		sqlite3_stmt *st = store_stmt(w, (intptr_t)v > 0 ? SQL_CITE_SET : SQL_CITE_DEL, m->err);
-		if (st == NULL)
-			return MXDB_EIO;
-		sqlite3_bind_int64(st, 1, m->room->nid);
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-		if ((intptr_t)v > 0)
-			sqlite3_bind_int64(st, 3, (int64_t)(intptr_t)v);
-		s = step(w, st, "citations", m->err);
-	}
-	sqlite3_stmt *st = s == MXDB_OK ? store_stmt(w, SQL_CITE_SET, m->err) : NULL;
-	if (st == NULL)
-		return s == MXDB_OK ? MXDB_EIO : s;
-	sqlite3_bind_int64(st, 1, m->room->nid);
-	sqlite3_bind_text(st, 2, "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, sg);
-	return step(w, st, "citations", m->err);
-}
-
-/* fed_cites of the room, built from the whole state of group build_sg when
- * the room has none yet (once). */
+/* fed_cites of the room into m->cites (and its group), built once from
+ * the current group when the room has none. */
 static mxdb_status cites_load(merge *m, int64_t build_sg)
 {
-	store_conn *w = m->w;
-	mxdb_status s = store_run(w, SQL_CITES_TABLE, m->err);
-	sqlite3_stmt *st = s == MXDB_OK ? store_stmt(w, SQL_CITES, m->err) : NULL;
-	if (st == NULL)
-		return MXDB_EIO;
-	int64_t sg = 0;
-	int rc;
-	sqlite3_bind_int64(st, 1, m->room->nid);
-	while (s == MXDB_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-		int64_t n = sqlite3_column_int64(st, 1);
-		if (id[0] == '\0')
-			sg = n;
-		else if (map_put(m->cites, id, strlen(id), (void *)(intptr_t)n, NULL) != 0)
-			s = oom(m);
+	mx_map *loaded = NULL;
+	mxdb_status s = fed_cites_load(m->w, m->room->nid, build_sg, &loaded, &m->groups[m->cites_at],
+	                               m->err);
+	if (s == MXDB_OK) {
+		map_free(m->cites, NULL);
+		m->cites = loaded;
 	}
-	sqlite3_reset(st);
-	if (s == MXDB_OK && rc != SQLITE_DONE)
-		s = store_fail(w, m->err, "citations");
-	if (s != MXDB_OK || sg != 0) {
-		m->groups[m->cites_at] = sg;
-		return s;
-	}
-	/* First merge in this room: count over the whole state, once, and
-	 * keep it. */
-	mx_map *all = NULL, *built = map_new(64);
-	s = built ? sg_load(w, build_sg, &all, m->err) : oom(m);
-	size_t it = 0;
-	void *v;
-	while (s == MXDB_OK && map_next(all, &it, NULL, NULL, &v))
-		s = cite(w, built, (int64_t)(intptr_t)v, 1, m->err);
-	map_free(all, NULL);
-	if (s == MXDB_OK)
-		s = cites_save(m, built, build_sg);
-	map_free(m->cites, NULL);
-	m->cites = built;
-	m->groups[m->cites_at] = build_sg;
 	return s;
 }
 
@@ -351,7 +253,7 @@ static mxdb_status merge_resolve(merge *m)
 			}
 		}
 		if (s == MXDB_OK)
-			s = cite(m->w, m->rest, (int64_t)(intptr_t)i64_get(m->vals[m->cites_at], key->nid), -1,
+			s = fed_cite(m->w, m->rest, (int64_t)(intptr_t)i64_get(m->vals[m->cites_at], key->nid), -1,
 			         m->err);
 	}
 	if (s == MXDB_OK && (ids = map_new(map_count(m->rest) + 8)) == NULL)
@@ -368,7 +270,7 @@ static mxdb_status merge_resolve(merge *m)
 		for (size_t i = 1; agree && i < m->n; i++)
 			agree = (int64_t)(intptr_t)i64_get(m->vals[i], key->nid) == first;
 		if (agree)
-			s = cite(m->w, ids, first, 1, m->err);
+			s = fed_cite(m->w, ids, first, 1, m->err);
 	}
 	if (s == MXDB_OK && (m->auth_ids = calloc(map_count(ids) + 1, sizeof(char *))) == NULL)
 		s = oom(m);
@@ -642,16 +544,16 @@ mxdb_status fed_merge_current(mxdb *db, eng_req *req, eng_room *room, char *cons
 		if (map_put(changed, (const char *)&e[i].key_nid, sizeof(int64_t), (void *)1, NULL) != 0)
 			s = oom(&m);
 		else
-			s = cite(m.w, next, e[i].event_nid, 1, err);
+			s = fed_cite(m.w, next, e[i].event_nid, 1, err);
 	}
 	it = 0;
 	while (s == MXDB_OK && map_next(m.keys, &it, &k, &kl, &v)) {
 		mkey *key = v;
 		if (!i64_get(changed, key->nid))
-			s = cite(m.w, next, (int64_t)(intptr_t)i64_get(m.vals[m.cur], key->nid), 1, err);
+			s = fed_cite(m.w, next, (int64_t)(intptr_t)i64_get(m.vals[m.cur], key->nid), 1, err);
 	}
 	if (s == MXDB_OK)
-		s = cites_save(&m, next, sg);
+		s = fed_cites_save(m.w, room->nid, m.cites, next, sg, err);
 	map_free(changed, NULL);
 	map_free(next, NULL);
 	free(e);
