@@ -40,6 +40,29 @@ static mxdb_status group_get(store_conn *c, int64_t sg, int64_t *base, int64_t *
 	return store_fail(c, err, "state group");
 }
 
+/* The deltas of group sg into m where m lacks the key (entries nearer to
+ * the walk's start win), and the key into k (if not NULL). */
+static mxdb_status take_deltas(store_conn *c, int64_t sg, mx_map *m, mx_map *k, mxdb_error *err)
+{
+	sqlite3_stmt *st = store_stmt(c, SQL_DELTAS, err);
+	if (st == NULL)
+		return err ? err->code : MXDB_EIO;
+	sqlite3_bind_int64(st, 1, sg);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t key = sqlite3_column_int64(st, 0);
+		void *pos = (void *)(intptr_t)sqlite3_column_int64(st, 1);
+		if ((!map_has(m, (const char *)&key, sizeof(key)) &&
+		     map_put(m, (const char *)&key, sizeof(key), pos, NULL) != 0) ||
+		    (k != NULL && map_put(k, (const char *)&key, sizeof(key), NULL, NULL) != 0)) {
+			sqlite3_reset(st);
+			return mx_fail(err, MXDB_ENOMEM, "state map");
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? MXDB_OK : store_fail(c, err, "state deltas");
+}
+
 /* Adds to m every entry of the chain from sg down to (not including) the
  * first group at depth <= stop; entries nearer to sg win. That group is
  * the ancestor at depth stop when base links land on it exactly (they do:
@@ -58,24 +81,8 @@ static mxdb_status walk(store_conn *c, int64_t sg, int64_t stop, mx_map *m, int6
 			               (long long)stop);
 		if (depth <= stop)
 			break;
-		sqlite3_stmt *st = store_stmt(c, SQL_DELTAS, err);
-		if (st == NULL)
-			return err ? err->code : MXDB_EIO;
-		sqlite3_bind_int64(st, 1, sg);
-		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			int64_t key = sqlite3_column_int64(st, 0);
-			if (map_has(m, (const char *)&key, sizeof(key)))
-				continue;
-			if (map_put(m, (const char *)&key, sizeof(key),
-			            (void *)(intptr_t)sqlite3_column_int64(st, 1), NULL) != 0) {
-				sqlite3_reset(st);
-				return mx_fail(err, MXDB_ENOMEM, "state map");
-			}
-		}
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return store_fail(c, err, "state deltas");
+		if ((s = take_deltas(c, sg, m, NULL, err)) != MXDB_OK)
+			return s;
 		sg = base;
 	}
 	if (at != NULL)
@@ -244,28 +251,6 @@ static mxdb_status chain_of(store_conn *c, int64_t sg, chain *ch, mxdb_error *er
 		sg = base;
 	}
 	return MXDB_OK;
-}
-
-/* The deltas of group sg into m where m lacks the key, and the key into k. */
-static mxdb_status take_deltas(store_conn *c, int64_t sg, mx_map *m, mx_map *k, mxdb_error *err)
-{
-	sqlite3_stmt *st = store_stmt(c, SQL_DELTAS, err);
-	if (st == NULL)
-		return err ? err->code : MXDB_EIO;
-	sqlite3_bind_int64(st, 1, sg);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t key = sqlite3_column_int64(st, 0);
-		void *pos = (void *)(intptr_t)sqlite3_column_int64(st, 1);
-		if ((!map_has(m, (const char *)&key, sizeof(key)) &&
-		     map_put(m, (const char *)&key, sizeof(key), pos, NULL) != 0) ||
-		    map_put(k, (const char *)&key, sizeof(key), NULL, NULL) != 0) {
-			sqlite3_reset(st);
-			return mx_fail(err, MXDB_ENOMEM, "state map");
-		}
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? MXDB_OK : store_fail(c, err, "state deltas");
 }
 
 /* The values of the keys of want (taken out as found) along the chain ch
