@@ -1,7 +1,8 @@
 /*
  * fed_client.c: outbound federation HTTP over libcurl. Owns the curl share
  * (connections, DNS, TLS sessions reused across requests and threads) and
- * the server-name resolution cache. Never interprets the answers beyond
+ * the server-name resolution cache (the spec's steps in order: --peer map,
+ * IP literal, explicit port, .well-known, SRV, port 8448). Never interprets the answers beyond
  * parsing their JSON; callers decide what a status means.
  */
 #define _GNU_SOURCE
@@ -17,10 +18,12 @@
 #include "cjson.h"
 #include "fed_auth.h"
 #include "fed_client.h"
+#include "fed_srv.h"
 #include "fed_store.h"
 
 #define WELL_KNOWN_OK_MS (24LL * 3600 * 1000)
 #define WELL_KNOWN_ERR_MS (3600LL * 1000)
+#define SRV_MIN_TTL_S 5u /* a TTL of 0 would mean a .well-known fetch per request */
 #define RESPONSE_LIMIT (512u << 20) /* a send_join answer for a big table */
 
 /* Where a server name is reached; peers from --peer never expire. */
@@ -299,8 +302,46 @@ static mxdb_status perform(fed_client *c, const char *url, const char *connect_t
 	return st;
 }
 
-/* Spec "Resolving server names", step 3, without SRV records: the delegated
- * name with its port, or port 8448. Any failure falls back to hostname:8448. */
+/* Spec steps 3.3-3.4 and 4-5: the SRV records of host, _matrix-fed._tcp
+ * first, then the deprecated _matrix._tcp. On a hit ct becomes
+ * "::target:port" (the Host header and TLS name stay host: curl's
+ * connect-to changes only where the socket goes) and *ttl_ms is bounded by
+ * the records' TTL. Returns 0 when there is none. */
+static int srv_route(const char *host, char *ct, size_t ccap, long long *ttl_ms)
+{
+	static const char *const services[] = {"_matrix-fed._tcp.", "_matrix._tcp."};
+	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+		char qname[300];
+		fed_srv *r = NULL;
+		size_t n = 0;
+		uint32_t ttl = 0;
+		mxdb_error e;
+		snprintf(qname, sizeof(qname), "%s%s", services[i], host);
+		if (fed_srv_lookup(qname, &r, &n, &ttl, &e) != MXDB_OK)
+			continue;
+		/* A lone record: curl tries one connect-to entry per host. */
+		snprintf(ct, ccap, "::%s:%u", r[0].target, (unsigned)r[0].port);
+		long long ms = (long long)(ttl < SRV_MIN_TTL_S ? SRV_MIN_TTL_S : ttl) * 1000;
+		if (ms < *ttl_ms)
+			*ttl_ms = ms;
+		free(r);
+		return 1;
+	}
+	return 0;
+}
+
+/* Where host (a hostname without port) is reached when no SRV record says
+ * otherwise: port 8448. */
+static void srv_or_8448(const char *host, char *ct, size_t ccap, long long *ttl_ms)
+{
+	if (!srv_route(host, ct, ccap, ttl_ms))
+		snprintf(ct, ccap, "::%s:8448", host);
+}
+
+/* Spec step 3: /.well-known/matrix/server. A valid m.server delegates (3.1
+ * IP literal, 3.2 explicit port, 3.3-3.5 SRV of the delegated host, else its
+ * port 8448; the Host header is the delegated name); without one, steps 4-6
+ * on host itself. *ttl: how long the answer may be cached. */
 static void well_known(fed_client *c, const char *host, char *base, size_t bcap, char *ct,
                        size_t ccap, long long *ttl)
 {
@@ -309,21 +350,24 @@ static void well_known(fed_client *c, const char *host, char *base, size_t bcap,
 	json_t *wk = NULL;
 	snprintf(url, sizeof(url), "%s://%s/.well-known/matrix/server", scheme(c), host);
 	*ttl = WELL_KNOWN_ERR_MS;
-	snprintf(base, bcap, "%s://%s", scheme(c), host);
-	snprintf(ct, ccap, "::%s:8448", host);
-	if (perform(c, url, "", "GET", NULL, NULL, &status, &wk, 1, NULL) != MXDB_OK || status != 200)
-		goto out;
-	const char *deleg = json_string_value(json_object_get(wk, "m.server"));
+	const char *deleg = NULL;
+	if (perform(c, url, "", "GET", NULL, NULL, &status, &wk, 1, NULL) == MXDB_OK && status == 200)
+		deleg = json_string_value(json_object_get(wk, "m.server"));
 	char dhost[256];
 	long dport;
-	if (deleg == NULL || !split_name(deleg, dhost, sizeof(dhost), &dport))
+	if (deleg == NULL || !split_name(deleg, dhost, sizeof(dhost), &dport)) {
+		snprintf(base, bcap, "%s://%s", scheme(c), host);
+		srv_or_8448(host, ct, ccap, ttl);
 		goto out;
+	}
 	*ttl = WELL_KNOWN_OK_MS;
 	snprintf(base, bcap, "%s://%s", scheme(c), deleg);
 	if (dport)
 		ct[0] = '\0';
-	else
+	else if (ip_literal(dhost))
 		snprintf(ct, ccap, "::%s:8448", dhost);
+	else
+		srv_or_8448(dhost, ct, ccap, ttl);
 out:
 	json_decref(wk);
 }
@@ -338,7 +382,8 @@ mxdb_status fed_client_resolve(fed_client *c, const char *destination, char *bas
 	if (route_get(c, destination, base, bcap, ct, ccap))
 		return MXDB_OK;
 	if (port || ip_literal(host)) {
-		/* Explicit port or IP literal: connect directly (8448 by default). */
+		/* Steps 1-2: an IP literal or an explicit port is connected to
+		 * directly (8448 by default), no DNS games. */
 		snprintf(base, bcap, "%s://%s", scheme(c), destination);
 		if (port)
 			ct[0] = '\0';
