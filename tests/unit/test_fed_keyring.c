@@ -24,7 +24,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		return MHD_NO;
 	__atomic_add_fetch(&key_fetches, 1, __ATOMIC_SEQ_CST);
 	json_t *resp = NULL;
-	fed_keys_own_response(&key_b, "b.test", fed_now_ms(), 3600 * 1000, &resp, NULL);
+	fed_keys_own_response(&key_b, NULL, 0, "b.test", fed_now_ms(), 3600 * 1000, &resp, NULL);
 	if (serve_forged) {
 		json_object_del(resp, "signatures");
 		key_sign_json(&key_evil, "b.test", resp, NULL);
