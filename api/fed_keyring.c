@@ -16,13 +16,19 @@
 #include "fed_store.h"
 #include "log.h"
 
+/* The least time between two fetches of one server's keys: long after a
+ * failure, short after a success (a rotated key is unknown right after we
+ * fetched the old one; a flood naming unknown keys still costs the server
+ * one fetch a second at most). */
 #define REFETCH_PAUSE_MS 10000
+#define REFETCH_PAUSE_OK_MS 1000
 #define MAX_OWN_OLD 8
 #define MAX_NOTARIES 8
 
 typedef struct fetched {
 	char *server;
 	long long at_ms;
+	bool ok; /* the last fetch gave keys */
 	struct fetched *next;
 } fetched;
 
@@ -111,12 +117,13 @@ static int may_fetch(fed_keyring *kr, const char *server)
 	fetched *f = kr->recent;
 	while (f && strcmp(f->server, server) != 0)
 		f = f->next;
-	if (f && now - f->at_ms < REFETCH_PAUSE_MS)
+	if (f && now - f->at_ms < (f->ok ? REFETCH_PAUSE_OK_MS : REFETCH_PAUSE_MS))
 		ok = 0;
 	else if (f)
 		f->at_ms = now;
 	else if ((f = calloc(1, sizeof(*f))) != NULL && (f->server = strdup(server)) != NULL) {
 		f->at_ms = now;
+		f->ok = false;
 		f->next = kr->recent;
 		kr->recent = f;
 	} else {
@@ -143,6 +150,16 @@ static mxdb_status accept(fed_keyring *kr, const char *server, const json_t *res
 	}
 	free(keys);
 	return st;
+}
+
+/* Records how the fetch may_fetch allowed went. */
+static void fetch_done(fed_keyring *kr, const char *server, bool ok)
+{
+	pthread_mutex_lock(&kr->lock);
+	for (fetched *f = kr->recent; f; f = f->next)
+		if (strcmp(f->server, server) == 0)
+			f->ok = ok;
+	pthread_mutex_unlock(&kr->lock);
 }
 
 static mxdb_status fetch(fed_keyring *kr, const char *server, mxdb_error *err)
@@ -294,6 +311,7 @@ static mxdb_status get(fed_keyring *kr, const char *server, const char *key_id, 
 		if (st != MXDB_OK)
 			log_warn("federation: keys of %s through %s: %s", server, kr->notaries[i], ferr.message);
 	}
+	fetch_done(kr, server, st == MXDB_OK);
 	if (st != MXDB_OK)
 		return mx_fail(err, MXDB_ENOTFOUND, "no key %s for %s (%s)", key_id, server, ferr.message);
 	return lookup(kr, server, key_id, use, ts, pk, err);
@@ -315,7 +333,9 @@ mxdb_status fed_keyring_response(fed_keyring *kr, const char *server, long long 
 	if (st != MXDB_ENOTFOUND || !may_fetch(kr, server))
 		return st;
 	mxdb_error ferr;
-	if (fetch(kr, server, &ferr) != MXDB_OK)
+	bool ok = fetch(kr, server, &ferr) == MXDB_OK;
+	fetch_done(kr, server, ok);
+	if (!ok)
 		return mx_fail(err, MXDB_ENOTFOUND, "keys of %s: %s", server, ferr.message);
 	pthread_mutex_lock(&kr->lock);
 	st = fed_keys_cached_response(kr->db, server, min_valid, out, err);

@@ -2,6 +2,8 @@
 # federation request as some server (X-Matrix, with signedjson: an
 # implementation independent of ours), building key responses, and a small
 # fake key server whose answers the test scripts. Not a test itself.
+import base64
+import hashlib
 import json
 import threading
 import time
@@ -9,8 +11,13 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import canonicaljson
 import signedjson.key
 import signedjson.sign
+
+# Top-level keys a redaction keeps in rooms v11 and v12.
+KEEP = ["event_id", "type", "room_id", "sender", "state_key", "content", "hashes", "signatures",
+        "depth", "prev_events", "auth_events", "origin_server_ts"]
 
 
 def load_key(path):
@@ -28,6 +35,32 @@ def pub(key):
 
 def now_ms():
     return int(time.time() * 1000)
+
+
+def b64(b, url=False):
+    return (base64.urlsafe_b64encode if url else base64.b64encode)(b).decode().rstrip("=")
+
+
+def redact(ev):
+    r = {k: v for k, v in ev.items() if k in KEEP}
+    content = ev.get("content", {})
+    r["content"] = {"membership": content["membership"]} if ev["type"] == "m.room.member" else {}
+    return r
+
+
+def event_id(ev):
+    r = redact(ev)
+    r.pop("signatures", None)
+    r.pop("unsigned", None)
+    return "$" + b64(hashlib.sha256(canonicaljson.encode_canonical_json(r)).digest(), url=True)
+
+
+def seal(ev, key, server):
+    """Content hash, then server's signature over the redacted event (rooms v11+)."""
+    body = {k: v for k, v in ev.items() if k not in ("unsigned", "signatures", "hashes")}
+    ev["hashes"] = {"sha256": b64(hashlib.sha256(canonicaljson.encode_canonical_json(body)).digest())}
+    ev["signatures"] = signedjson.sign.sign_json(redact(ev), server, key)["signatures"]
+    return ev
 
 
 def signed_request(url, origin, destination, key, method, uri, body=None):

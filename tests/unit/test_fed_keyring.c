@@ -93,6 +93,15 @@ int main(void)
 	CHECK(fed_keyring_event_key(kr, "b.test", key_b.key_id, fed_now_ms() + 7200 * 1000, pk, &err) ==
 	      MXDB_ENOTFOUND);
 	CHECK(key_fetches == 3);
+	/* Right after a good fetch, a key ID b.test never had (as after a
+	 * rotation) is asked for again only once the short pause is over. */
+	CHECK(fed_keyring_get(kr, "b.test", "ed25519:rotated", FED_KEY_FOR_REQUEST, fed_now_ms(), pk,
+	                      &err) == MXDB_ENOTFOUND);
+	CHECK(key_fetches == 3);
+	usleep(1100 * 1000);
+	CHECK(fed_keyring_get(kr, "b.test", "ed25519:rotated", FED_KEY_FOR_REQUEST, fed_now_ms(), pk,
+	                      &err) == MXDB_ENOTFOUND);
+	CHECK(key_fetches == 4);
 
 	/* Inbound requests from b.test. */
 	json_t *body = json_pack("{s:i}", "x", 1);
