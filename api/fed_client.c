@@ -22,6 +22,7 @@
 #include "fed_store.h"
 
 #define WELL_KNOWN_OK_MS (24LL * 3600 * 1000)
+#define WELL_KNOWN_MAX_MS (48LL * 3600 * 1000)
 #define WELL_KNOWN_ERR_MS (3600LL * 1000)
 #define SRV_MIN_TTL_S 5u /* a TTL of 0 would mean a .well-known fetch per request */
 #define RESPONSE_LIMIT (512u << 20) /* a send_join answer for a big table */
@@ -239,10 +240,32 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *ctx)
 	return add;
 }
 
-/* One HTTP exchange. url complete; connect_to may be "". */
+/* Cache-Control of the last response (redirects give several): max-age in
+ * ms, 0 for no-store / no-cache, -1 when it says nothing. */
+static size_t on_header(char *line, size_t size, size_t n, void *ctx)
+{
+	long long *max_age = ctx;
+	size_t len = size * n;
+	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0)
+		*max_age = -1; /* a new response begins */
+	else if (len > 14 && strncasecmp(line, "cache-control:", 14) == 0) {
+		char v[256];
+		snprintf(v, sizeof(v), "%.*s", (int)(len - 14), line + 14);
+		const char *ma = strcasestr(v, "max-age=");
+		if (strcasestr(v, "no-store") || strcasestr(v, "no-cache"))
+			*max_age = 0;
+		else if (ma)
+			*max_age = strtoll(ma + 8, NULL, 10) * 1000;
+	}
+	return len;
+}
+
+/* One HTTP exchange. url complete; connect_to may be "". cache_ms non-NULL
+ * is a .well-known fetch: redirects are followed and *cache_ms gets what
+ * Cache-Control says (see on_header). */
 static mxdb_status perform(fed_client *c, const char *url, const char *connect_to,
                            const char *method, const char *auth, const char *body, long *status,
-                           json_t **resp, int follow, mxdb_error *err)
+                           json_t **resp, long long *cache_ms, mxdb_error *err)
 {
 	CURL *h = curl_easy_init();
 	if (h == NULL)
@@ -278,10 +301,13 @@ static mxdb_status perform(fed_client *c, const char *url, const char *connect_t
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	if (follow) {
+	if (cache_ms) {
 		/* .well-known: redirects followed, loops cut by the limit. */
+		*cache_ms = -1;
 		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(h, CURLOPT_HEADERDATA, cache_ms);
 	}
 	if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
@@ -351,7 +377,8 @@ static void well_known(fed_client *c, const char *host, char *base, size_t bcap,
 	snprintf(url, sizeof(url), "%s://%s/.well-known/matrix/server", scheme(c), host);
 	*ttl = WELL_KNOWN_ERR_MS;
 	const char *deleg = NULL;
-	if (perform(c, url, "", "GET", NULL, NULL, &status, &wk, 1, NULL) == MXDB_OK && status == 200)
+	long long cache_ms = -1;
+	if (perform(c, url, "", "GET", NULL, NULL, &status, &wk, &cache_ms, NULL) == MXDB_OK && status == 200)
 		deleg = json_string_value(json_object_get(wk, "m.server"));
 	char dhost[256];
 	long dport;
@@ -360,7 +387,11 @@ static void well_known(fed_client *c, const char *host, char *base, size_t bcap,
 		srv_or_8448(host, ct, ccap, ttl);
 		goto out;
 	}
-	*ttl = WELL_KNOWN_OK_MS;
+	/* Spec: honour the cache headers, 24 h without them, 48 h at most. */
+	*ttl = cache_ms < 0                       ? WELL_KNOWN_OK_MS
+	       : cache_ms > WELL_KNOWN_MAX_MS     ? WELL_KNOWN_MAX_MS
+	       : cache_ms < SRV_MIN_TTL_S * 1000LL ? SRV_MIN_TTL_S * 1000LL
+	                                          : cache_ms;
 	snprintf(base, bcap, "%s://%s", scheme(c), deleg);
 	if (dport)
 		ct[0] = '\0';
@@ -418,7 +449,7 @@ static mxdb_status request(fed_client *c, const char *destination, const char *m
 		st = mx_fail(err, MXDB_ENOMEM, "url");
 	}
 	if (st == MXDB_OK)
-		st = perform(c, url, ct, method, auth, text, status, resp, 0, err);
+		st = perform(c, url, ct, method, auth, text, status, resp, NULL, err);
 	free(url);
 	free(text);
 	free(auth);

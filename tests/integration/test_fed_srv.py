@@ -7,8 +7,10 @@
 # priority wins: the other one points at a closed port), B (node-b.test)
 # through the deprecated _matrix._tcp after _matrix-fed._tcp was asked
 # first; a table replicates both ways. A fake key server found through SRV
-# sees the Host header carry the server name, not the SRV target; the SRV
-# answer is cached (asked once). Needs root (namespaces): skipped otherwise.
+# sees the Host header carry the server name, not the SRV target; one
+# reached through .well-known delegation and then the delegated name's SRV
+# record sees the delegated name; answers are cached (asked once). Needs root (namespaces): skipped otherwise.
+import json
 import os
 import shutil
 import socket
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -71,22 +74,31 @@ def a_rec(ip="127.0.0.1"):
     return (300, socket.inet_aton(ip))
 
 
-class HostRecorder:
-    """Answers GET /_matrix/key/v2/server for node-c.test and records the Host headers."""
+class FakeHome:
+    """On 127.0.0.1:port: GET /_matrix/key/v2/server answers the key of
+    server_name; GET /.well-known/matrix/server answers wellknown (with
+    Cache-Control: max-age=600) when given, else 404. Records (Host, path)."""
 
-    def __init__(self, port, key):
-        self.hosts = []
-        rec = self
+    def __init__(self, port, server_name, key, wellknown=None):
+        self.seen = []
+        home = self
 
         class H(BaseHTTPRequestHandler):
             def log_message(self, *a):
                 pass
 
             def do_GET(self):
-                rec.hosts.append(self.headers.get("Host"))
-                data = __import__("json").dumps(key_response("node-c.test", key)).encode()
-                self.send_response(200)
+                home.seen.append((self.headers.get("Host"), self.path))
+                if self.path == "/_matrix/key/v2/server" and key:
+                    body, code = key_response(server_name, key), 200
+                elif self.path == "/.well-known/matrix/server" and wellknown:
+                    body, code = wellknown, 200
+                else:
+                    body, code = {"errcode": "M_NOT_FOUND", "error": "no"}, 404
+                data = json.dumps(body).encode()
+                self.send_response(code)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Cache-Control", "max-age=600")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -97,17 +109,24 @@ class HostRecorder:
 
 def inside():
     import signedjson.key
-    pa, pb, pc, closed = free_port(), free_port(), free_port(), free_port()
+    pa, pb, pc, pd, closed = free_port(), free_port(), free_port(), free_port(), free_port()
     dns = Dns({
         ("_matrix-fed._tcp.node-a.test", T_SRV): [srv(20, 0, closed, "host-a.test"),
                                                   srv(10, 0, pa, "host-a.test")],
         ("_matrix._tcp.node-b.test", T_SRV): [srv(0, 0, pb, "host-b.test")],
         ("_matrix-fed._tcp.node-c.test", T_SRV): [srv(0, 0, pc, "host-c.test")],
+        # node-d.test delegates (.well-known on port 80) to deleg-d.test,
+        # whose SRV record leads to the port of node-d.test's fake server.
+        ("node-d.test", T_A): [a_rec()],
+        ("_matrix-fed._tcp.deleg-d.test", T_SRV): [srv(0, 0, pd, "host-d.test")],
         ("host-a.test", T_A): [a_rec()], ("host-b.test", T_A): [a_rec()],
-        ("host-c.test", T_A): [a_rec()],
+        ("host-c.test", T_A): [a_rec()], ("host-d.test", T_A): [a_rec()],
     })
     kc = signedjson.key.generate_signing_key("c1")
-    c = HostRecorder(pc, kc)
+    kd = signedjson.key.generate_signing_key("d1")
+    c = FakeHome(pc, "node-c.test", kc)
+    d = FakeHome(pd, "node-d.test", kd)
+    wk = FakeHome(80, None, None, {"m.server": "deleg-d.test"})
     base = tempfile.mkdtemp(prefix="mxdb-srv-")
     a = Node("node-a.test", base, pa, [])
     b = Node("node-b.test", base, pb, [])
@@ -137,7 +156,25 @@ def inside():
         st, _ = signed_request(b.url, "node-c.test", "node-b.test", kc, "GET",
                                "/_matrix/federation/v1/query/profile?user_id=%s" % q("@x:node-b.test"))
         assert st != 401, st
-        assert c.hosts and all(h == "node-c.test" for h in c.hosts), c.hosts
+        assert c.seen and all(h == "node-c.test" for h, _ in c.seen), c.seen
+
+        # node-d.test: .well-known delegation, then the SRV record of the
+        # delegated name (spec step 3.3); the Host header is the delegated name.
+        def as_d(key):
+            return signed_request(b.url, "node-d.test", "node-b.test", key, "GET",
+                                  "/_matrix/federation/v1/query/profile?user_id=%s" % q("@x:node-b.test"))[0]
+
+        assert as_d(kd) != 401
+        # A key ID node-d.test does not publish: B asks again (after its
+        # short refetch pause), over the cached route, and refuses.
+        time.sleep(1.2)
+        assert as_d(signedjson.key.generate_signing_key("d2")) == 401
+        assert [p for _, p in d.seen].count("/_matrix/key/v2/server") == 2, d.seen
+        assert d.seen and all(h == "deleg-d.test" for h, _ in d.seen), d.seen
+        assert ("node-d.test", "/.well-known/matrix/server") in wk.seen, wk.seen
+        # One .well-known fetch, one SRV question: both cached.
+        assert [p for _, p in wk.seen].count("/.well-known/matrix/server") == 1, wk.seen
+        assert [n for n, t in dns.log if t == T_SRV].count("_matrix-fed._tcp.deleg-d.test") == 1, dns.log
     except Exception:
         for n in (a, b):
             try:
@@ -150,7 +187,8 @@ def inside():
     finally:
         a.stop()
         b.stop()
-        c.httpd.shutdown()
+        for h in (c, d, wk):
+            h.httpd.shutdown()
         shutil.rmtree(base, ignore_errors=True)
     print("test_fed_srv: ok")
 
