@@ -30,9 +30,10 @@ mxdb_status fed_keyring_add_notary(fed_keyring *kr, const char *name, mxdb_error
  * events from before expired_ts when they come back to us. */
 mxdb_status fed_keyring_add_own_old(fed_keyring *kr, const fed_vkey *old, mxdb_error *err);
 
-/* For answering as a notary: server's latest self-signed key response
- * whose valid_until_ts is min_valid or later (*out new), from the cache or
- * else fetched from server directly. MXDB_ENOTFOUND when there is none. */
+/* For answering as a notary: server's self-signed key response (*out new):
+ * a cached one whose valid_until_ts is min_valid or later, else one fetched
+ * from server now, else the latest cached one however old (the spec's
+ * offline servers). MXDB_ENOTFOUND when we never had one. */
 mxdb_status fed_keyring_response(fed_keyring *kr, const char *server, long long min_valid,
                                  json_t **out, mxdb_error *err);
 

@@ -127,10 +127,16 @@ def three_node_part(base):
         verify(out[0], "a.test", a_key)
         verify(out[0], "c.test", c_key)
         verify(out[0], "b.test", b_key)
-        # Minimum validity beyond anything cached: C tries A again and,
-        # A's answer being valid 24 h only, has nothing to offer.
+        # Minimum validity beyond anything A gives: C tries A again, then
+        # answers what it has (the asker judges the validity), countersigned.
+        want = now_ms() + 30 * 86400000
         _, ans = c.call("POST", "/_matrix/key/v2/query",
-                        {"server_keys": {"a.test": {key_id(a_key): {"minimum_valid_until_ts": now_ms() + 30 * 86400000}}}})
+                        {"server_keys": {"a.test": {key_id(a_key): {"minimum_valid_until_ts": want}}}})
+        assert len(ans["server_keys"]) == 1 and ans["server_keys"][0]["valid_until_ts"] < want, ans
+        verify(ans["server_keys"][0], "a.test", a_key)
+        verify(ans["server_keys"][0], "c.test", c_key)
+        # A server nobody has keys of (an IP literal where nobody listens): an empty list.
+        _, ans = c.call("POST", "/_matrix/key/v2/query", {"server_keys": {"127.0.0.1:%d" % closed: {}}})
         assert ans["server_keys"] == [], ans
         # A request C signs reaches nothing at B it should not: B trusts
         # keys, not senders; a request claiming to be A but signed by C's
