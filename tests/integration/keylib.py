@@ -95,6 +95,27 @@ def key_response(server, key, valid_for_ms=3600 * 1000, old=None, sign_with=None
     return signedjson.sign.sign_json(r, server, sign_with or key)
 
 
+def dump_logs(nodes):
+    for n in nodes:
+        try:
+            print("---- %s log (tail)" % n.name)
+            print(open(n.data + ".log").read()[-3000:])
+        except OSError:
+            pass
+
+
+def two_nodes_one_table(a, b, key, value):
+    """Starts a and b (fedlib Nodes), registers alice on a and bob on b, makes
+    a public table "t" on a holding one row; returns its room ID."""
+    a.start()
+    b.start()
+    a.register("alice")
+    b.register("bob")
+    _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "t", "visibility": "public"})
+    a.put_row(t["room_id"], key, value)
+    return t["room_id"]
+
+
 class FakeKeyServer:
     """A key server on 127.0.0.1: GET /_matrix/key/v2/server answers its own
     key; POST /_matrix/key/v2/query answers answers[server_name] (a list of

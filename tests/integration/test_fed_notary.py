@@ -20,7 +20,7 @@ import signedjson.sign
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fedlib import Node, free_port, q, wait_for  # noqa: E402
-from keylib import (FakeKeyServer, get_json, key_id, key_response, load_key, now_ms,  # noqa: E402
+from keylib import (FakeKeyServer, dump_logs, get_json, key_id, key_response, load_key, now_ms,  # noqa: E402
                     pub, signed_request)
 
 
@@ -145,12 +145,7 @@ def three_node_part(base):
                                "/_matrix/federation/v1/query/profile?user_id=%s" % q("@bob:b.test"))
         assert st == 401, st
     except Exception:
-        for n in nodes:
-            try:
-                print("---- %s log (tail)" % n.name)
-                print(open(n.data + ".log").read()[-3000:])
-            except OSError:
-                pass
+        dump_logs(nodes)
         raise
     finally:
         for n in nodes:

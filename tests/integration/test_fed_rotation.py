@@ -18,7 +18,8 @@ import signedjson.sign
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fedlib import Node, free_port, q, wait_for  # noqa: E402
-from keylib import event_id, get_json, key_id, load_key, now_ms, pub, seal, signed_request  # noqa: E402
+from keylib import (dump_logs, event_id, get_json, key_id, load_key, now_ms, pub, seal,  # noqa: E402
+                    signed_request, two_nodes_one_table)
 
 
 def main():
@@ -31,13 +32,7 @@ def main():
     a, b, c = (Node(n, base, ports[n], peers(n)) for n in ("a.test", "b.test", "c.test"))
     nodes = [a, b, c]
     try:
-        a.start()
-        b.start()
-        a.register("alice")
-        b.register("bob")
-        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "t", "visibility": "public"})
-        room = t["room_id"]
-        a.put_row(room, "before", {"v": 1})
+        room = two_nodes_one_table(a, b, "before", {"v": 1})
         b.client("POST", "/join/%s" % q(room) + "?server_name=a.test", {})
         assert b.get_row(room, "before") == {"v": 1}
         k1 = load_key(os.path.join(a.data, "signing.key"))
@@ -101,12 +96,7 @@ def main():
         assert st == 200 and out["pdus"].get(event_id(good)) == {}, out
         assert b.get_row(room, "late-k2") == {"v": "late-k2"}
     except Exception:
-        for n in nodes:
-            try:
-                print("---- %s log (tail)" % n.name)
-                print(open(n.data + ".log").read()[-3000:])
-            except OSError:
-                pass
+        dump_logs(nodes)
         raise
     finally:
         for n in nodes:

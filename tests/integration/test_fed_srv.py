@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fedlib import Node, free_port, q, wait_for  # noqa: E402
-from keylib import key_response, signed_request  # noqa: E402
+from keylib import dump_logs, key_response, signed_request, two_nodes_one_table  # noqa: E402
 
 T_A, T_SRV, T_AAAA = 1, 33, 28
 NS = "mxdbsrv%d" % os.getpid()
@@ -131,13 +131,7 @@ def inside():
     a = Node("node-a.test", base, pa, [])
     b = Node("node-b.test", base, pb, [])
     try:
-        a.start()
-        b.start()
-        a.register("alice")
-        b.register("bob")
-        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "t", "visibility": "public"})
-        room = t["room_id"]
-        a.put_row(room, "from-a", {"v": 1})
+        room = two_nodes_one_table(a, b, "from-a", {"v": 1})
         b.client("POST", "/join/%s" % q("#t:node-a.test"), {})
         assert b.get_row(room, "from-a") == {"v": 1}
         a.put_row(room, "from-a-2", {"v": 2})
@@ -176,12 +170,7 @@ def inside():
         assert [p for _, p in wk.seen].count("/.well-known/matrix/server") == 1, wk.seen
         assert [n for n, t in dns.log if t == T_SRV].count("_matrix-fed._tcp.deleg-d.test") == 1, dns.log
     except Exception:
-        for n in (a, b):
-            try:
-                print("---- %s log (tail)" % n.name)
-                print(open(n.data + ".log").read()[-3000:])
-            except OSError:
-                pass
+        dump_logs((a, b))
         print("DNS questions:", dns.log)
         raise
     finally:
