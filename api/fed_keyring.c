@@ -324,7 +324,7 @@ mxdb_status fed_keyring_get(fed_keyring *kr, const char *server, const char *key
 }
 
 mxdb_status fed_keyring_response(fed_keyring *kr, const char *server, long long min_valid,
-                                 json_t **out, mxdb_error *err)
+                                 bool may_ask, json_t **out, mxdb_error *err)
 {
 	*out = NULL;
 	pthread_mutex_lock(&kr->lock);
@@ -332,7 +332,7 @@ mxdb_status fed_keyring_response(fed_keyring *kr, const char *server, long long 
 	pthread_mutex_unlock(&kr->lock);
 	if (st != MXDB_ENOTFOUND)
 		return st;
-	if (may_fetch(kr, server)) {
+	if (may_ask && may_fetch(kr, server)) {
 		mxdb_error ferr;
 		bool ok = fetch(kr, server, &ferr) == MXDB_OK;
 		fetch_done(kr, server, ok);

@@ -9,6 +9,8 @@
 #ifndef MX_FED_KEYRING_H
 #define MX_FED_KEYRING_H
 
+#include <stdbool.h>
+
 #include "fed_client.h"
 #include "fed_keys.h"
 
@@ -32,10 +34,10 @@ mxdb_status fed_keyring_add_own_old(fed_keyring *kr, const fed_vkey *old, mxdb_e
 
 /* For answering as a notary: server's self-signed key response (*out new):
  * a cached one whose valid_until_ts is min_valid or later, else one fetched
- * from server now, else the latest cached one however old (the spec's
- * offline servers). MXDB_ENOTFOUND when we never had one. */
+ * from server now (only when may_ask), else the latest cached one however
+ * old (the spec's offline servers). MXDB_ENOTFOUND when we have none. */
 mxdb_status fed_keyring_response(fed_keyring *kr, const char *server, long long min_valid,
-                                 json_t **out, mxdb_error *err);
+                                 bool may_ask, json_t **out, mxdb_error *err);
 
 /* The key key_id of server for use at ts (now for requests, the event's
  * origin_server_ts for events). MXDB_ENOTFOUND when the server does not
