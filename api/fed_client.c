@@ -2,8 +2,8 @@
  * fed_client.c: outbound federation HTTP over libcurl. Owns the curl share
  * (connections, DNS, TLS sessions reused across requests and threads) and
  * the server-name resolution cache (the spec's steps in order: --peer map,
- * IP literal, explicit port, .well-known, SRV, port 8448). Never interprets the answers beyond
- * parsing their JSON; callers decide what a status means.
+ * IP literal, explicit port, .well-known, SRV, port 8448). Never interprets
+ * the answers beyond parsing their JSON; callers decide what a status means.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
