@@ -4,10 +4,11 @@
 # run in a network namespace whose /etc/resolv.conf points at it (`ip netns
 # exec` bind-mounts /etc/netns/<ns>/resolv.conf). No --peer entries: A
 # (node-a.test) is found through _matrix-fed._tcp (the record of lowest
-# priority wins: the other one points at a closed port), B (node-b.test)
+# priority wins: the other one leads to a decoy never asked), B (node-b.test)
 # through the deprecated _matrix._tcp after _matrix-fed._tcp was asked
 # first; a table replicates both ways. A fake key server found through SRV
-# sees the Host header carry the server name, not the SRV target; one
+# sees the Host header carry the server name, not the SRV target (its first
+# record points at a closed port: the next record is tried at once); one
 # reached through .well-known delegation and then the delegated name's SRV
 # record sees the delegated name; answers are cached (asked once). Needs root (namespaces): skipped otherwise.
 import json
@@ -109,12 +110,15 @@ class FakeHome:
 
 def inside():
     import signedjson.key
-    pa, pb, pc, pd, closed = free_port(), free_port(), free_port(), free_port(), free_port()
+    pa, pb, pc, pd, pdecoy, closed = (free_port() for _ in range(6))
     dns = Dns({
-        ("_matrix-fed._tcp.node-a.test", T_SRV): [srv(20, 0, closed, "host-a.test"),
+        # Priority 20 leads to a decoy that must never be asked.
+        ("_matrix-fed._tcp.node-a.test", T_SRV): [srv(20, 0, pdecoy, "host-a.test"),
                                                   srv(10, 0, pa, "host-a.test")],
         ("_matrix._tcp.node-b.test", T_SRV): [srv(0, 0, pb, "host-b.test")],
-        ("_matrix-fed._tcp.node-c.test", T_SRV): [srv(0, 0, pc, "host-c.test")],
+        # The first target of node-c.test is down: the next one is tried.
+        ("_matrix-fed._tcp.node-c.test", T_SRV): [srv(0, 0, closed, "host-c.test"),
+                                                  srv(5, 0, pc, "host-c.test")],
         # node-d.test delegates (.well-known on port 80) to deleg-d.test,
         # whose SRV record leads to the port of node-d.test's fake server.
         ("node-d.test", T_A): [a_rec()],
@@ -125,6 +129,7 @@ def inside():
     kc = signedjson.key.generate_signing_key("c1")
     kd = signedjson.key.generate_signing_key("d1")
     c = FakeHome(pc, "node-c.test", kc)
+    decoy = FakeHome(pdecoy, "node-a.test", None)
     d = FakeHome(pd, "node-d.test", kd)
     wk = FakeHome(80, None, None, {"m.server": "deleg-d.test"})
     base = tempfile.mkdtemp(prefix="mxdb-srv-")
@@ -143,6 +148,7 @@ def inside():
         assert "_matrix-fed._tcp.node-a.test" in asked, dns.log
         nb = [n for n in asked if n.endswith("node-b.test")]
         assert nb[:2] == ["_matrix-fed._tcp.node-b.test", "_matrix._tcp.node-b.test"], nb
+        assert decoy.seen == [], decoy.seen
         # Cached within the TTL: B asked for A's records once.
         assert asked.count("_matrix-fed._tcp.node-a.test") == 1, asked
 
@@ -176,7 +182,7 @@ def inside():
     finally:
         a.stop()
         b.stop()
-        for h in (c, d, wk):
+        for h in (c, d, wk, decoy):
             h.httpd.shutdown()
         shutil.rmtree(base, ignore_errors=True)
     print("test_fed_srv: ok")
