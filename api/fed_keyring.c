@@ -146,6 +146,9 @@ static mxdb_status accept(fed_keyring *kr, const char *server, const json_t *res
 		st = fed_keys_store(kr->db, server, keys, n, now, err);
 		if (st == MXDB_OK)
 			st = fed_keys_store_response(kr->db, resp, err);
+		/* The answer may retire the remembered key: look it up again. */
+		if (strcmp(kr->last_server, server) == 0)
+			kr->last_server[0] = '\0';
 		pthread_mutex_unlock(&kr->lock);
 	}
 	free(keys);
