@@ -22,6 +22,7 @@
 #include "url.h"
 
 #define KEY_VALIDITY_MS (24LL * 3600 * 1000)
+#define FED_MAX_VER 32 /* `ver` values of a make_join read at most */
 #define MAX_WALK 1000 /* events one backfill / get_missing_events answer may hold */
 
 static fed_service *F(http_req *r)
@@ -482,6 +483,21 @@ static void missing_events(http_req *r)
 
 /* ---- joins and leaves ---- */
 
+/* Is the room's version among the joining server's `ver` parameters (all
+ * of them; none means ["1"], as the spec says)? */
+static bool version_offered(http_req *r, const char *rv_id)
+{
+	const char *v = http_query_nth(r, "ver", 0);
+	if (v == NULL)
+		return strcmp(rv_id, "1") == 0;
+	for (unsigned n = 1; v != NULL && n <= FED_MAX_VER; n++) {
+		if (strcmp(v, rv_id) == 0)
+			return true;
+		v = http_query_nth(r, "ver", n);
+	}
+	return false;
+}
+
 static void make_membership(http_req *r, const char *membership)
 {
 	char origin[256];
@@ -497,10 +513,16 @@ static void make_membership(http_req *r, const char *membership)
 	const char *rv_id;
 	mxdb_error e;
 	mxdb_status s = fed_room_make_membership(F(r)->db, room, user, membership, &tmpl, &rv_id, &e);
-	if (s != MXDB_OK)
+	if (s != MXDB_OK) {
 		http_reply_status(r, s, e.message);
-	else
+	} else if (strcmp(membership, "join") == 0 && !version_offered(r, rv_id)) {
+		json_decref(tmpl);
+		http_reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION",
+		                                  "error", "your server does not support this room's version",
+		                                  "room_version", rv_id));
+	} else {
 		http_reply_json(r, 200, json_pack("{s:s, s:o}", "room_version", rv_id, "event", tmpl));
+	}
 }
 
 static void make_join(http_req *r)
