@@ -425,7 +425,10 @@ static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json
 		if (id == NULL || json_object_get(seen, id))
 			continue;
 		json_object_set_new(seen, id, json_true());
-		json_t *pdu = load_pdu(f, id);
+		/* An outlier has no place in the history here: the walk ends there. */
+		bool outlier = false;
+		fed_room_is_outlier(f->db, id, &outlier, NULL);
+		json_t *pdu = outlier ? NULL : load_pdu(f, id);
 		const char *rid = json_string_value(json_object_get(pdu, "room_id"));
 		char derived[EV_ID_SIZE]; /* a v12 create event: its ID names the room */
 		if (pdu != NULL && rid == NULL && ev_room_id_from_create(pdu, rv_get("12"), derived, NULL) == MXDB_OK)

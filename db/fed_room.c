@@ -144,6 +144,8 @@ static mxdb_status state_after(wctx *c, const char *event_id, mx_map **out, mxdb
 	mxdb_status s = fed_event_pos(c->w, event_id, &pos, &sg, err);
 	if (s == MXDB_OK && pos == 0)
 		s = mx_fail(err, MXDB_ENOTFOUND, "event %s is not stored", event_id);
+	else if (s == MXDB_OK && sg == 0) /* an outlier */
+		s = mx_fail(err, MXDB_ENOTFOUND, "the state after %s is not known", event_id);
 	return s == MXDB_OK ? load_state(c, sg, out, err) : s;
 }
 
@@ -321,6 +323,7 @@ static mxdb_status apply_current(wctx *c, eng_req *req, eng_room *room, const mx
 			sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 4, pos);
 			s = step(w, st, "membership", err);
+			fed_room_servers_changed(room);
 		}
 		char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
 		if (s == MXDB_OK && (content == NULL ||
@@ -570,11 +573,13 @@ static mxdb_status bound_extremities(mxdb *db, eng_req *req, const char *room_id
 	return s;
 }
 
-static mxdb_status known(store_conn *w, const char *id, bool *yes, mxdb_error *err)
+/* Is the event stored; as a prev event (state), is the state after it
+ * known too (not so for an outlier, sg 0)? */
+static mxdb_status known(store_conn *w, const char *id, bool as_prev, bool *yes, mxdb_error *err)
 {
-	int64_t pos = 0;
-	mxdb_status s = fed_event_pos(w, id, &pos, NULL, err);
-	*yes = pos != 0;
+	int64_t pos = 0, sg = 0;
+	mxdb_status s = fed_event_pos(w, id, &pos, &sg, err);
+	*yes = pos != 0 && (!as_prev || sg != 0);
 	return s;
 }
 
@@ -585,7 +590,7 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 {
 	store_conn *w = &db->st->writer;
 	bool have;
-	mxdb_status s = known(w, ev->event_id, &have, err);
+	mxdb_status s = known(w, ev->event_id, false, &have, err);
 	if (s != MXDB_OK || have) {
 		ev_free(ev);
 		return s;
@@ -600,9 +605,9 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	}
 	for (size_t i = 0; s == MXDB_OK && i < ev->n_prev + ev->n_auth; i++) {
 		const char *ref = i < ev->n_prev ? ev->prev_events[i] : ev->auth_events[i - ev->n_prev];
-		if ((s = known(w, ref, &have, err)) == MXDB_OK && !have) {
+		if ((s = known(w, ref, i < ev->n_prev, &have, err)) == MXDB_OK && !have) {
 			out->status = MXDB_ENOTFOUND;
-			snprintf(out->why, sizeof(out->why), "missing %s event %s",
+			snprintf(out->why, sizeof(out->why), "missing %s event %s (or the state after it)",
 			         i < ev->n_prev ? "prev" : "auth", ref);
 			ev_free(ev);
 			return MXDB_OK;

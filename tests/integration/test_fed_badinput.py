@@ -114,12 +114,12 @@ def main():
             st, out = fed.request("GET", "/_matrix/federation/v1/event/%s" % q(eid))
             pdu = out["pdus"][0]
             by_key[(pdu["type"], pdu.get("state_key"))] = eid
-        st, made = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s" % (q(room), q("@eve:b.test")))
+        st, made = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s?ver=10&ver=11&ver=12" % (q(room), q("@eve:b.test")))
         assert st == 200, made
         version = made["room_version"]
 
         def heads():
-            _, m = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s" % (q(room), q("@eve:b.test")))
+            _, m = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s?ver=10&ver=11&ver=12" % (q(room), q("@eve:b.test")))
             return m["event"]["prev_events"], m["event"]["depth"]
 
         def row_event(sender, key, content, after=None):
