@@ -138,6 +138,10 @@ def main():
             _, vc = c.call("GET", "/_mxdb/v1/tables/%s/rows/%s/%s" % (q(room), TYPE, k))
             assert va == vc, (k, va, vc)
 
+        # A row C knows only from the join's state has that one version.
+        _, h = c.call("GET", "/_mxdb/v1/tables/%s/rows/%s/y?history=true" % (q(room), TYPE))
+        assert [(v["event_id"], v["winner"]) for v in h["versions"]] == [(event_id(y), True)], h
+
         # The answer's events are outliers on C.
         st, err = state_ids(fc, event_id(z))
         assert st == 404 and err["errcode"] == "M_NOT_FOUND", (st, err)
