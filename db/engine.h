@@ -185,6 +185,12 @@ void fed_servers_free(char **servers, size_t n);
 /* Forgets the room's cached server list (fed_join.c): a member event changed
  * who is joined. */
 void fed_room_servers_changed(eng_room *room);
+/* Records that a row of room now holds win, stored at pos (fed_room.c):
+ * its change record with req->cause (prev_pos, prev_id: the version it
+ * replaced, 0 / NULL for none), the membership of a member event, the
+ * change for the callbacks. The cur_state row is the caller's. */
+mxdb_status fed_row_changed(mxdb *db, eng_req *req, eng_room *room, const ev_t *win, int64_t pos,
+                            int64_t prev_pos, const char *prev_id, mxdb_error *err);
 
 /* ---- room_create.c: runs on the writer thread ---- */
 typedef struct eng_create {

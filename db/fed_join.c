@@ -78,10 +78,6 @@ static const char SQL_OUTLIER[] =
 	" redacts, content, skel, outlier) VALUES (?,?,?,?,?,?,?,?,0,?,?,?,1)";
 static const char SQL_CUR_ROW[] =
 	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
-static const char SQL_CHANGE[] =
-	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,NULL,?)";
-static const char SQL_MEMBER[] =
-	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
 /* The join's only prev event: the state after it is the state before the join. */
 static const char SQL_PREV_STATE[] =
 	"UPDATE events SET sg = ? WHERE event_id = ? AND room_nid = ? AND outlier";
@@ -166,37 +162,7 @@ static mxdb_status put_row(mxdb *db, eng_req *req, eng_room *room, const ev_t *e
 	sqlite3_bind_int64(st, 4, pos);
 	mxdb_status s = step(w, st, "current state", err);
 	*key_nid = sqlite3_last_insert_rowid(w->db);
-	uint64_t seq = db->next_seq;
-	if (s == MXDB_OK && (st = store_stmt(w, SQL_CHANGE, err)) == NULL)
-		s = MXDB_EIO;
-	if (s == MXDB_OK) {
-		sqlite3_bind_int64(st, 1, (int64_t)seq);
-		sqlite3_bind_int64(st, 2, room->nid);
-		sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
-		sqlite3_bind_int64(st, 4, pos);
-		sqlite3_bind_int(st, 5, MXDB_CAUSE_REMOTE);
-		s = step(w, st, "change", err);
-	}
-	if (s == MXDB_OK && strcmp(ev->type, "m.room.member") == 0) {
-		const char *m = json_string_value(json_object_get(ev->content, "membership"));
-		if ((st = store_stmt(w, SQL_MEMBER, err)) == NULL)
-			return MXDB_EIO;
-		sqlite3_bind_text(st, 1, ev->state_key, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, room->nid);
-		sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, pos);
-		s = step(w, st, "membership", err);
-	}
-	char *content = s == MXDB_OK ? eng_dumps(ev->content) : NULL;
-	if (s == MXDB_OK && (content == NULL ||
-	                     eng_change_add(req, room, ev, NULL, content, seq, (uint64_t)pos) != MXDB_OK))
-		s = mx_fail(err, MXDB_ENOMEM, "change");
-	free(content);
-	if (s == MXDB_OK) {
-		db->next_seq++;
-		room->room_seq++;
-	}
-	return s;
+	return s == MXDB_OK ? fed_row_changed(db, req, room, ev, pos, 0, NULL, err) : s;
 }
 
 /* Stores the answer's events as outliers (the create event first: it is

@@ -267,6 +267,45 @@ static mxdb_status add_group(wctx *c, eng_room *room, int64_t parent, const mx_m
 	return s;
 }
 
+mxdb_status fed_row_changed(mxdb *db, eng_req *req, eng_room *room, const ev_t *win, int64_t pos,
+                            int64_t prev_pos, const char *prev_id, mxdb_error *err)
+{
+	store_conn *w = &db->st->writer;
+	uint64_t seq = db->next_seq;
+	sqlite3_stmt *st = store_stmt(w, SQL_MERGE_CHANGE, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, (int64_t)seq);
+	sqlite3_bind_int64(st, 2, room->nid);
+	sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
+	sqlite3_bind_int64(st, 4, pos);
+	if (prev_pos != 0)
+		sqlite3_bind_int64(st, 5, prev_pos);
+	sqlite3_bind_int(st, 6, req->cause);
+	mxdb_status s = step(w, st, "change", err);
+	if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0) {
+		const char *m = json_string_value(json_object_get(win->content, "membership"));
+		if ((st = store_stmt(w, SQL_MEMBER, err)) == NULL)
+			return MXDB_EIO;
+		sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, room->nid);
+		sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, pos);
+		s = step(w, st, "membership", err);
+		fed_room_servers_changed(room);
+	}
+	char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
+	if (s == MXDB_OK && (content == NULL ||
+	                     eng_change_add(req, room, win, prev_id, content, seq, (uint64_t)pos) != MXDB_OK))
+		s = mx_fail(err, MXDB_ENOMEM, "change");
+	free(content);
+	if (s == MXDB_OK) {
+		db->next_seq++;
+		room->room_seq++;
+	}
+	return s;
+}
+
 /* Makes `to` the room's current state, coming from `from` (what cur_state
  * holds now): cur_state rows, memberships, change records (cause merge: the
  * winners changed by state resolution), and a state group for it as a
@@ -301,40 +340,10 @@ static mxdb_status apply_current(wctx *c, eng_req *req, eng_room *room, const mx
 		sqlite3_bind_int64(st, 1, pos);
 		sqlite3_bind_int64(st, 2, row.key_nid);
 		s = step(w, st, "current state", err);
-		uint64_t seq = c->db->next_seq;
 		req->cause = MXDB_CAUSE_MERGE;
-		if (s == MXDB_OK && (st = store_stmt(w, SQL_MERGE_CHANGE, err)) == NULL)
-			s = MXDB_EIO;
-		if (s == MXDB_OK) {
-			sqlite3_bind_int64(st, 1, (int64_t)seq);
-			sqlite3_bind_int64(st, 2, room->nid);
-			sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
-			sqlite3_bind_int64(st, 4, pos);
-			if (row.pos != 0)
-				sqlite3_bind_int64(st, 5, row.pos);
-			sqlite3_bind_int(st, 6, req->cause);
-			s = step(w, st, "change", err);
-		}
-		if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0 &&
-		    (st = store_stmt(w, SQL_MEMBER, err)) != NULL) {
-			const char *m = json_string_value(json_object_get(win->content, "membership"));
-			sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, room->nid);
-			sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 4, pos);
-			s = step(w, st, "membership", err);
-			fed_room_servers_changed(room);
-		}
-		char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
-		if (s == MXDB_OK && (content == NULL ||
-		                     eng_change_add(req, room, win, row.event_id, content, seq, (uint64_t)pos) != MXDB_OK))
-			s = mx_fail(err, MXDB_ENOMEM, "change");
-		free(content);
+		if (s == MXDB_OK)
+			s = fed_row_changed(c->db, req, room, win, pos, row.pos, row.event_id, err);
 		free(row.event_id);
-		if (s == MXDB_OK) {
-			c->db->next_seq++;
-			room->room_seq++;
-		}
 	}
 	req->cause = saved;
 	int64_t sg;
