@@ -74,8 +74,8 @@ bool cs_require_member(http_req *r, const char *room, const char *user, uint64_t
  * list's end, counted in o->n_invite_remote (for their power level). */
 void cs_split_invites(http_req *r, mxdb_table_options *o, const char *const **remote,
                       size_t *n_remote);
-/* After a room's creation, invites remote[0..n) over federation while r is
- * parked (r->park set). false: parked (return; the handler runs again and,
+/* After a room's creation, invites remote[0..n) over federation (with
+ * "is_direct" when is_direct) while r is parked (r->park set). false: parked (return; the handler runs again and,
  * seeing r->park, calls this again with any room_id and list). true: done,
  * with *st (a failed invite is only logged) and *room_id_out (new, on
  * MXDB_OK). */

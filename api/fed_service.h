@@ -62,7 +62,8 @@ mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, cons
                      char **room_id, mxdb_error *err);
 
 /* sender (ours) invites target, a user of another server, into room_id
- * (fed_invite.c): signed by both servers, stored, sent to the room. */
+ * (fed_invite.c): signed by both servers, stored, sent to the room.
+ * is_direct: the invite's content says "is_direct": true (createRoom). */
 mxdb_status fed_invite(fed_service *f, const char *room_id, const char *sender, const char *target,
                        const char *reason, bool is_direct, mxdb_error *err);
 
@@ -73,7 +74,7 @@ bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const 
                         const char *target, const char *reason, mxdb_status *st, mxdb_error *err);
 
 /* A new room's invitees of other servers, invited one after the other
- * like fed_invite_request; a failed invite is logged, not returned (the
+ * like fed_invite_request (is_direct: as for fed_invite); a failed invite is logged, not returned (the
  * room exists already). Once done, *st is MXDB_OK (unless the job could not
  * run: memory, the server stopping) and *room_id_out (new) is room_id again,
  * so the resumed handler, which no longer has it, can answer. */

@@ -26,7 +26,10 @@ typedef struct fed_result {
 mxdb_status fed_room_ingest(mxdb *db, ev_t **evs, size_t n, fed_result *out, mxdb_error *err);
 
 /* Creates the room locally from a send_join answer: auth chain and state
- * (PDUs, checked by the caller), then our join. Takes every event. */
+ * (PDUs, checked by the caller) are stored as outliers (events.outlier: no
+ * state known at them, in no timeline), the answered state becomes the
+ * room's current state and the state before our join, then our join is
+ * stored. Takes every event. */
 mxdb_status fed_room_join_remote(mxdb *db, const mx_room_version *rv, ev_t **chain, size_t n_chain,
                                  ev_t **state, size_t n_state, ev_t *join, mxdb_error *err);
 
