@@ -197,7 +197,7 @@ static const char SQL_ADD_EXTREM[] = "INSERT OR IGNORE INTO extremities(room_nid
 static const char SQL_SET_CUR[] = "UPDATE cur_state SET pos = ? WHERE nid = ?";
 static const char SQL_NEW_CUR[] =
 	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
-static const char SQL_MERGE_CHANGE[] =
+static const char SQL_ROW_CHANGE[] =
 	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
 static const char SQL_MEMBER[] =
 	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
@@ -272,7 +272,7 @@ mxdb_status fed_row_changed(mxdb *db, eng_req *req, eng_room *room, const ev_t *
 {
 	store_conn *w = &db->st->writer;
 	uint64_t seq = db->next_seq;
-	sqlite3_stmt *st = store_stmt(w, SQL_MERGE_CHANGE, err);
+	sqlite3_stmt *st = store_stmt(w, SQL_ROW_CHANGE, err);
 	if (st == NULL)
 		return MXDB_EIO;
 	sqlite3_bind_int64(st, 1, (int64_t)seq);
