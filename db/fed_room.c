@@ -144,6 +144,8 @@ static mxdb_status state_after(wctx *c, const char *event_id, mx_map **out, mxdb
 	mxdb_status s = fed_event_pos(c->w, event_id, &pos, &sg, err);
 	if (s == MXDB_OK && pos == 0)
 		s = mx_fail(err, MXDB_ENOTFOUND, "event %s is not stored", event_id);
+	else if (s == MXDB_OK && sg == 0) /* an outlier */
+		s = mx_fail(err, MXDB_ENOTFOUND, "the state after %s is not known", event_id);
 	return s == MXDB_OK ? load_state(c, sg, out, err) : s;
 }
 
@@ -195,7 +197,7 @@ static const char SQL_ADD_EXTREM[] = "INSERT OR IGNORE INTO extremities(room_nid
 static const char SQL_SET_CUR[] = "UPDATE cur_state SET pos = ? WHERE nid = ?";
 static const char SQL_NEW_CUR[] =
 	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
-static const char SQL_MERGE_CHANGE[] =
+static const char SQL_ROW_CHANGE[] =
 	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
 static const char SQL_MEMBER[] =
 	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
@@ -265,6 +267,45 @@ static mxdb_status add_group(wctx *c, eng_room *room, int64_t parent, const mx_m
 	return s;
 }
 
+mxdb_status fed_row_changed(mxdb *db, eng_req *req, eng_room *room, const ev_t *win, int64_t pos,
+                            int64_t prev_pos, const char *prev_id, mxdb_error *err)
+{
+	store_conn *w = &db->st->writer;
+	uint64_t seq = db->next_seq;
+	sqlite3_stmt *st = store_stmt(w, SQL_ROW_CHANGE, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, (int64_t)seq);
+	sqlite3_bind_int64(st, 2, room->nid);
+	sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
+	sqlite3_bind_int64(st, 4, pos);
+	if (prev_pos != 0)
+		sqlite3_bind_int64(st, 5, prev_pos);
+	sqlite3_bind_int(st, 6, req->cause);
+	mxdb_status s = step(w, st, "change", err);
+	if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0) {
+		const char *m = json_string_value(json_object_get(win->content, "membership"));
+		if ((st = store_stmt(w, SQL_MEMBER, err)) == NULL)
+			return MXDB_EIO;
+		sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, room->nid);
+		sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, pos);
+		s = step(w, st, "membership", err);
+		fed_room_servers_changed(room);
+	}
+	char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
+	if (s == MXDB_OK && (content == NULL ||
+	                     eng_change_add(req, room, win, prev_id, content, seq, (uint64_t)pos) != MXDB_OK))
+		s = mx_fail(err, MXDB_ENOMEM, "change");
+	free(content);
+	if (s == MXDB_OK) {
+		db->next_seq++;
+		room->room_seq++;
+	}
+	return s;
+}
+
 /* Makes `to` the room's current state, coming from `from` (what cur_state
  * holds now): cur_state rows, memberships, change records (cause merge: the
  * winners changed by state resolution), and a state group for it as a
@@ -299,39 +340,10 @@ static mxdb_status apply_current(wctx *c, eng_req *req, eng_room *room, const mx
 		sqlite3_bind_int64(st, 1, pos);
 		sqlite3_bind_int64(st, 2, row.key_nid);
 		s = step(w, st, "current state", err);
-		uint64_t seq = c->db->next_seq;
 		req->cause = MXDB_CAUSE_MERGE;
-		if (s == MXDB_OK && (st = store_stmt(w, SQL_MERGE_CHANGE, err)) == NULL)
-			s = MXDB_EIO;
-		if (s == MXDB_OK) {
-			sqlite3_bind_int64(st, 1, (int64_t)seq);
-			sqlite3_bind_int64(st, 2, room->nid);
-			sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
-			sqlite3_bind_int64(st, 4, pos);
-			if (row.pos != 0)
-				sqlite3_bind_int64(st, 5, row.pos);
-			sqlite3_bind_int(st, 6, req->cause);
-			s = step(w, st, "change", err);
-		}
-		if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0 &&
-		    (st = store_stmt(w, SQL_MEMBER, err)) != NULL) {
-			const char *m = json_string_value(json_object_get(win->content, "membership"));
-			sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, room->nid);
-			sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 4, pos);
-			s = step(w, st, "membership", err);
-		}
-		char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
-		if (s == MXDB_OK && (content == NULL ||
-		                     eng_change_add(req, room, win, row.event_id, content, seq, (uint64_t)pos) != MXDB_OK))
-			s = mx_fail(err, MXDB_ENOMEM, "change");
-		free(content);
+		if (s == MXDB_OK)
+			s = fed_row_changed(c->db, req, room, win, pos, row.pos, row.event_id, err);
 		free(row.event_id);
-		if (s == MXDB_OK) {
-			c->db->next_seq++;
-			room->room_seq++;
-		}
 	}
 	req->cause = saved;
 	int64_t sg;
@@ -570,11 +582,13 @@ static mxdb_status bound_extremities(mxdb *db, eng_req *req, const char *room_id
 	return s;
 }
 
-static mxdb_status known(store_conn *w, const char *id, bool *yes, mxdb_error *err)
+/* Is the event stored; as a prev event (state), is the state after it
+ * known too (not so for an outlier, sg 0)? */
+static mxdb_status known(store_conn *w, const char *id, bool as_prev, bool *yes, mxdb_error *err)
 {
-	int64_t pos = 0;
-	mxdb_status s = fed_event_pos(w, id, &pos, NULL, err);
-	*yes = pos != 0;
+	int64_t pos = 0, sg = 0;
+	mxdb_status s = fed_event_pos(w, id, &pos, &sg, err);
+	*yes = pos != 0 && (!as_prev || sg != 0);
 	return s;
 }
 
@@ -585,7 +599,7 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 {
 	store_conn *w = &db->st->writer;
 	bool have;
-	mxdb_status s = known(w, ev->event_id, &have, err);
+	mxdb_status s = known(w, ev->event_id, false, &have, err);
 	if (s != MXDB_OK || have) {
 		ev_free(ev);
 		return s;
@@ -600,9 +614,9 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	}
 	for (size_t i = 0; s == MXDB_OK && i < ev->n_prev + ev->n_auth; i++) {
 		const char *ref = i < ev->n_prev ? ev->prev_events[i] : ev->auth_events[i - ev->n_prev];
-		if ((s = known(w, ref, &have, err)) == MXDB_OK && !have) {
+		if ((s = known(w, ref, i < ev->n_prev, &have, err)) == MXDB_OK && !have) {
 			out->status = MXDB_ENOTFOUND;
-			snprintf(out->why, sizeof(out->why), "missing %s event %s",
+			snprintf(out->why, sizeof(out->why), "missing %s event %s (or the state after it)",
 			         i < ev->n_prev ? "prev" : "auth", ref);
 			ev_free(ev);
 			return MXDB_OK;
