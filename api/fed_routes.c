@@ -22,6 +22,9 @@
 #include "url.h"
 
 #define KEY_VALIDITY_MS (24LL * 3600 * 1000)
+#define NOTARY_MAX_SERVERS 32 /* servers one key query may name */
+#define NOTARY_FETCH_BUDGET_MS 10000
+#define FED_MAX_VER 32 /* `ver` values of a make_join read at most */
 #define MAX_WALK 1000 /* events one backfill / get_missing_events answer may hold */
 
 static fed_service *F(http_req *r)
@@ -104,26 +107,53 @@ static void key_server(http_req *r)
 	fed_service *f = F(r);
 	json_t *resp;
 	mxdb_error e;
-	if (fed_keys_own_response(&f->key, f->server_name, fed_now_ms(), KEY_VALIDITY_MS, &resp, &e) != MXDB_OK)
+	if (fed_keys_own_response(&f->key, f->old_keys, f->n_old_keys, f->server_name, fed_now_ms(),
+	                          KEY_VALIDITY_MS, &resp, &e) != MXDB_OK)
 		http_reply_status(r, e.code, e.message);
 	else
 		http_reply_json(r, 200, resp);
 }
 
-/* We are no notary: only our own keys are answered. */
-static void key_query(http_req *r, bool asks_for_us)
+/* As a notary (spec "Querying keys through another server"): wanted maps
+ * server names to the least valid_until_ts the asker accepts. Our own keys
+ * come fresh; another server's from our cache or fetched from it now; every
+ * answer countersigned by us. A server we cannot get keys for is left out.
+ * Fetches hold this worker thread, so they stop after a time budget (the
+ * rest is answered from the cache) and one query names 32 servers at most. */
+static void key_query(http_req *r, json_t *wanted)
 {
 	fed_service *f = F(r);
-	json_t *list = json_array(), *own;
-	if (asks_for_us &&
-	    fed_keys_own_response(&f->key, f->server_name, fed_now_ms(), KEY_VALIDITY_MS, &own, NULL) == MXDB_OK)
-		json_array_append_new(list, own);
+	json_t *list = json_array();
+	long long until = fed_now_ms() + NOTARY_FETCH_BUDGET_MS;
+	const char *name;
+	json_t *min;
+	size_t asked = 0;
+	json_object_foreach(wanted, name, min) {
+		json_t *one = NULL;
+		if (++asked > NOTARY_MAX_SERVERS)
+			break;
+		if (strcmp(name, f->server_name) == 0)
+			fed_keys_own_response(&f->key, f->old_keys, f->n_old_keys, f->server_name,
+			                      fed_now_ms(), KEY_VALIDITY_MS, &one, NULL);
+		else if (fed_keyring_response(f->keyring, name, json_integer_value(min), fed_now_ms() < until,
+		                              &one, NULL) == MXDB_OK &&
+		         key_sign_json(&f->key, f->server_name, one, NULL) != MXDB_OK) {
+			json_decref(one);
+			one = NULL;
+		}
+		if (one)
+			json_array_append_new(list, one);
+	}
 	http_reply_json(r, 200, json_pack("{s:o}", "server_keys", list));
 }
 
 static void key_query_get(http_req *r)
 {
-	key_query(r, strcmp(r->param[0], F(r)->server_name) == 0);
+	const char *min = http_query(r, "minimum_valid_until_ts");
+	long long ts = min ? strtoll(min, NULL, 10) : 0;
+	json_t *wanted = json_pack("{s:I}", r->param[0], (json_int_t)(ts > 0 ? ts : fed_now_ms()));
+	key_query(r, wanted);
+	json_decref(wanted);
 }
 
 static void key_query_post(http_req *r)
@@ -133,7 +163,22 @@ static void key_query_post(http_req *r)
 		http_reply_error(r, 400, "M_BAD_JSON", "server_keys must be an object");
 		return;
 	}
-	key_query(r, json_object_get(sk, F(r)->server_name) != NULL);
+	/* Per server, the largest minimum_valid_until_ts of its key criteria
+	 * (the spec's default: now). */
+	json_t *wanted = json_object();
+	const char *name, *kid;
+	json_t *keys, *crit;
+	json_object_foreach(sk, name, keys) {
+		long long ts = 0;
+		json_object_foreach(json_is_object(keys) ? keys : NULL, kid, crit) {
+			json_t *m = json_object_get(crit, "minimum_valid_until_ts");
+			if (json_is_integer(m) && json_integer_value(m) > ts)
+				ts = json_integer_value(m);
+		}
+		json_object_set_new(wanted, name, json_integer(ts > 0 ? ts : fed_now_ms()));
+	}
+	key_query(r, wanted);
+	json_decref(wanted);
 }
 
 static void version(http_req *r)
@@ -424,7 +469,10 @@ static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json
 		if (id == NULL || json_object_get(seen, id))
 			continue;
 		json_object_set_new(seen, id, json_true());
-		json_t *pdu = load_pdu(f, id);
+		/* An outlier has no place in the history here: the walk ends there. */
+		bool outlier = false;
+		fed_room_is_outlier(f->db, id, &outlier, NULL);
+		json_t *pdu = outlier ? NULL : load_pdu(f, id);
 		const char *rid = json_string_value(json_object_get(pdu, "room_id"));
 		char derived[EV_ID_SIZE]; /* a v12 create event: its ID names the room */
 		if (pdu != NULL && rid == NULL && ev_room_id_from_create(pdu, rv_get("12"), derived, NULL) == MXDB_OK)
@@ -482,6 +530,21 @@ static void missing_events(http_req *r)
 
 /* ---- joins and leaves ---- */
 
+/* Is the room's version among the joining server's `ver` parameters (all
+ * of them; none means ["1"], as the spec says)? */
+static bool version_offered(http_req *r, const char *rv_id)
+{
+	const char *v = http_query_nth(r, "ver", 0);
+	if (v == NULL)
+		return strcmp(rv_id, "1") == 0;
+	for (unsigned n = 1; v != NULL && n <= FED_MAX_VER; n++) {
+		if (strcmp(v, rv_id) == 0)
+			return true;
+		v = http_query_nth(r, "ver", n);
+	}
+	return false;
+}
+
 static void make_membership(http_req *r, const char *membership)
 {
 	char origin[256];
@@ -497,10 +560,16 @@ static void make_membership(http_req *r, const char *membership)
 	const char *rv_id;
 	mxdb_error e;
 	mxdb_status s = fed_room_make_membership(F(r)->db, room, user, membership, &tmpl, &rv_id, &e);
-	if (s != MXDB_OK)
+	if (s != MXDB_OK) {
 		http_reply_status(r, s, e.message);
-	else
+	} else if (strcmp(membership, "join") == 0 && !version_offered(r, rv_id)) {
+		json_decref(tmpl);
+		http_reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION",
+		                                  "error", "your server does not support this room's version",
+		                                  "room_version", rv_id));
+	} else {
 		http_reply_json(r, 200, json_pack("{s:s, s:o}", "room_version", rv_id, "event", tmpl));
+	}
 }
 
 static void make_join(http_req *r)

@@ -29,8 +29,6 @@ static const char SQL_NEW_CUR[] =
 	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
 static const char SQL_MERGE_CHANGE[] =
 	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
-static const char SQL_MEMBER[] =
-	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
 static const char SQL_NO_MEMBER[] = "DELETE FROM memberships WHERE user_id = ? AND room_nid = ?";
 /* A row no current state ever held (an event that lost its merge, stored
  * over a new key) gets no version. */
@@ -304,8 +302,8 @@ static mxdb_status merge_init(merge *m, mxdb *db, eng_room *room, const sr_looku
 	for (size_t i = 0; i < n; i++) {
 		int64_t pos;
 		mxdb_status s = fed_event_pos(m->w, ext[i], &pos, &m->groups[i], err);
-		if (s == MXDB_OK && pos == 0)
-			s = mx_fail(err, MXDB_ENOTFOUND, "event %s is not stored", ext[i]);
+		if (s == MXDB_OK && (pos == 0 || m->groups[i] == 0)) /* unknown, or an outlier */
+			s = mx_fail(err, MXDB_ENOTFOUND, "the state after %s is not known", ext[i]);
 		if (s != MXDB_OK)
 			return s;
 	}
@@ -334,10 +332,11 @@ static mxdb_status key_row(merge *m, const char *type, const char *sk, int64_t p
 	return s;
 }
 
-/* Makes the event at pos (0: none) the room's current row at key, which
- * held was: cur_state, memberships and a `merge` change record. A row left
- * without a version keeps its cur_state row at pos 0, and its record names
- * the version it loses as both the new and the replaced one, content null. */
+/* Makes the event at pos the room's current row at key, which held was:
+ * cur_state, then fed_row_changed's record (cause merge), membership and
+ * callbacks. pos 0: the resolution left the row without any event; its
+ * cur_state row stays at pos 0, and its record names the version it loses
+ * as both the new and the replaced one, content null (change.c). */
 static mxdb_status set_row(merge *m, eng_req *req, int64_t key_nid, int64_t was, int64_t pos)
 {
 	const char *id, *prev;
@@ -354,39 +353,38 @@ static mxdb_status set_row(merge *m, eng_req *req, int64_t key_nid, int64_t was,
 	sqlite3_bind_int64(st, 2, key_nid);
 	if ((s = step(m->w, st, "current state", m->err)) != MXDB_OK)
 		return s;
-	uint64_t seq = m->db->next_seq;
-	if ((st = store_stmt(m->w, SQL_MERGE_CHANGE, m->err)) == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)seq);
-	sqlite3_bind_int64(st, 2, m->room->nid);
-	sqlite3_bind_int64(st, 3, (int64_t)m->room->room_seq + 1);
-	sqlite3_bind_int64(st, 4, pos ? pos : was);
-	if (was != 0)
-		sqlite3_bind_int64(st, 5, was);
-	sqlite3_bind_int(st, 6, MXDB_CAUSE_MERGE);
-	if ((s = step(m->w, st, "change", m->err)) != MXDB_OK)
-		return s;
-	if (strcmp(win->type, "m.room.member") == 0) {
-		const char *mem = json_string_value(json_object_get(win->content, "membership"));
-		if ((st = store_stmt(m->w, pos ? SQL_MEMBER : SQL_NO_MEMBER, m->err)) == NULL)
-			return MXDB_EIO;
-		sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, m->room->nid);
-		if (pos) {
-			sqlite3_bind_text(st, 3, mem ? mem : "leave", -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 4, pos);
-		}
-		if ((s = step(m->w, st, "membership", m->err)) != MXDB_OK)
-			return s;
-	}
-	char *content = pos ? eng_dumps(win->content) : strdup("{}");
 	mxdb_cause saved = req->cause;
 	req->cause = MXDB_CAUSE_MERGE;
-	if (content == NULL ||
-	    eng_change_add(req, m->room, win, prev, content, seq, (uint64_t)(pos ? pos : was)) != MXDB_OK)
+	if (pos != 0) {
+		s = fed_row_changed(m->db, req, m->room, win, pos, was, prev, m->err);
+		req->cause = saved;
+		return s;
+	}
+	uint64_t seq = m->db->next_seq;
+	if ((st = store_stmt(m->w, SQL_MERGE_CHANGE, m->err)) == NULL)
+		s = MXDB_EIO;
+	if (s == MXDB_OK) {
+		sqlite3_bind_int64(st, 1, (int64_t)seq);
+		sqlite3_bind_int64(st, 2, m->room->nid);
+		sqlite3_bind_int64(st, 3, (int64_t)m->room->room_seq + 1);
+		sqlite3_bind_int64(st, 4, was);
+		sqlite3_bind_int64(st, 5, was);
+		sqlite3_bind_int(st, 6, MXDB_CAUSE_MERGE);
+		s = step(m->w, st, "change", m->err);
+	}
+	if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0) {
+		if ((st = store_stmt(m->w, SQL_NO_MEMBER, m->err)) == NULL)
+			s = MXDB_EIO;
+		if (s == MXDB_OK) {
+			sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, m->room->nid);
+			s = step(m->w, st, "membership", m->err);
+			fed_room_servers_changed(m->room);
+		}
+	}
+	if (s == MXDB_OK && eng_change_add(req, m->room, win, prev, "{}", seq, (uint64_t)was) != MXDB_OK)
 		s = oom(m);
 	req->cause = saved;
-	free(content);
 	if (s == MXDB_OK) {
 		m->db->next_seq++;
 		m->room->room_seq++;
@@ -483,9 +481,9 @@ mxdb_status fed_merge_before(mxdb *db, eng_room *room, char *const *prev, size_t
 		mxdb_status s = n == 0 ? MXDB_OK : fed_event_pos(&db->st->writer, prev[0], &pos, sg, err);
 		if (n == 0)
 			*sg = 0;
-		return s == MXDB_OK && n == 1 && pos == 0
-		           ? mx_fail(err, MXDB_ENOTFOUND, "event %s is not stored", prev[0])
-		           : s;
+		if (s == MXDB_OK && n == 1 && (pos == 0 || *sg == 0))
+			s = mx_fail(err, MXDB_ENOTFOUND, "the state after %s is not known", prev[0]);
+		return s;
 	}
 	merge m;
 	sg_entry *e = NULL;

@@ -124,6 +124,10 @@ static const ev_t *cur_event(void *ctx, const char *event_id)
 
 static const char SQL_DEL_EXTREMS[] = "DELETE FROM extremities WHERE room_nid = ?";
 static const char SQL_ADD_EXTREM[] = "INSERT OR IGNORE INTO extremities(room_nid, event_id) VALUES (?, ?)";
+static const char SQL_ROW_CHANGE[] =
+	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
+static const char SQL_MEMBER[] =
+	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
 static const char SQL_ROOM_SG[] =
 	"INSERT OR REPLACE INTO fed_room_sg(room_nid, pos, sg) VALUES (?, ?, ?)";
 
@@ -132,6 +136,45 @@ static mxdb_status step(store_conn *w, sqlite3_stmt *st, const char *what, mxdb_
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? MXDB_OK : store_fail(w, err, what);
+}
+
+mxdb_status fed_row_changed(mxdb *db, eng_req *req, eng_room *room, const ev_t *win, int64_t pos,
+                            int64_t prev_pos, const char *prev_id, mxdb_error *err)
+{
+	store_conn *w = &db->st->writer;
+	uint64_t seq = db->next_seq;
+	sqlite3_stmt *st = store_stmt(w, SQL_ROW_CHANGE, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, (int64_t)seq);
+	sqlite3_bind_int64(st, 2, room->nid);
+	sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
+	sqlite3_bind_int64(st, 4, pos);
+	if (prev_pos != 0)
+		sqlite3_bind_int64(st, 5, prev_pos);
+	sqlite3_bind_int(st, 6, req->cause);
+	mxdb_status s = step(w, st, "change", err);
+	if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0) {
+		const char *m = json_string_value(json_object_get(win->content, "membership"));
+		if ((st = store_stmt(w, SQL_MEMBER, err)) == NULL)
+			return MXDB_EIO;
+		sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, room->nid);
+		sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, pos);
+		s = step(w, st, "membership", err);
+		fed_room_servers_changed(room);
+	}
+	char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
+	if (s == MXDB_OK && (content == NULL ||
+	                     eng_change_add(req, room, win, prev_id, content, seq, (uint64_t)pos) != MXDB_OK))
+		s = mx_fail(err, MXDB_ENOMEM, "change");
+	free(content);
+	if (s == MXDB_OK) {
+		db->next_seq++;
+		room->room_seq++;
+	}
+	return s;
 }
 
 /* Rewrites the room's extremities to ids[0..n). */
@@ -361,11 +404,13 @@ static mxdb_status bound_extremities(wctx *c, eng_req *req, const char *room_id,
 	return s;
 }
 
-static mxdb_status known(store_conn *w, const char *id, bool *yes, mxdb_error *err)
+/* Is the event stored; as a prev event (state), is the state after it
+ * known too (not so for an outlier, sg 0)? */
+static mxdb_status known(store_conn *w, const char *id, bool as_prev, bool *yes, mxdb_error *err)
 {
-	int64_t pos = 0;
-	mxdb_status s = fed_event_pos(w, id, &pos, NULL, err);
-	*yes = pos != 0;
+	int64_t pos = 0, sg = 0;
+	mxdb_status s = fed_event_pos(w, id, &pos, &sg, err);
+	*yes = pos != 0 && (!as_prev || sg != 0);
 	return s;
 }
 
@@ -376,7 +421,7 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 {
 	store_conn *w = &db->st->writer;
 	bool have;
-	mxdb_status s = known(w, ev->event_id, &have, err);
+	mxdb_status s = known(w, ev->event_id, false, &have, err);
 	if (s != MXDB_OK || have) {
 		ev_free(ev);
 		return s;
@@ -391,9 +436,9 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	}
 	for (size_t i = 0; s == MXDB_OK && i < ev->n_prev + ev->n_auth; i++) {
 		const char *ref = i < ev->n_prev ? ev->prev_events[i] : ev->auth_events[i - ev->n_prev];
-		if ((s = known(w, ref, &have, err)) == MXDB_OK && !have) {
+		if ((s = known(w, ref, i < ev->n_prev, &have, err)) == MXDB_OK && !have) {
 			out->status = MXDB_ENOTFOUND;
-			snprintf(out->why, sizeof(out->why), "missing %s event %s",
+			snprintf(out->why, sizeof(out->why), "missing %s event %s (or the state after it)",
 			         i < ev->n_prev ? "prev" : "auth", ref);
 			ev_free(ev);
 			return MXDB_OK;

@@ -76,7 +76,15 @@ static mx_map *state_of(evcache *c, const char *id)
 	json_t *ids = NULL;
 	mxdb_error err;
 	mx_map *m = map_new(64);
-	CHECK_MSG(fed_room_state(c->n->db, room, id, true, &ids, NULL, &err) == MXDB_OK, "%s", err.message);
+	if (id != NULL) {
+		char *text = NULL;
+		CHECK_MSG(mxdb_state_ids_at(c->n->db, id, 1, &text, &err) == MXDB_OK, "%s", err.message);
+		ids = text ? json_loads(text, 0, NULL) : NULL;
+		mxdb_free(text);
+	} else {
+		CHECK_MSG(fed_room_state(c->n->db, room, NULL, true, &ids, NULL, &err) == MXDB_OK, "%s",
+		          err.message);
+	}
 	size_t i;
 	json_t *v;
 	json_array_foreach(ids, i, v) {
