@@ -33,7 +33,8 @@ static const char SQL_NO_MEMBER[] = "DELETE FROM memberships WHERE user_id = ? A
 /* A row no current state ever held (an event that lost its merge, stored
  * over a new key) gets no version. */
 static const char SQL_CLEAR_CUR[] = "UPDATE cur_state SET pos = 0 WHERE nid = ? AND pos <> 0";
-/* Valid while the room's newest event is the newest (room_write.c). */
+/* The room's current group, read back (room_write.c) while the room's
+ * newest event stays its newest. */
 static const char SQL_ROOM_SG[] = "INSERT OR REPLACE INTO fed_room_sg(room_nid, pos, sg)"
                                   " VALUES (?1, (SELECT max(pos) FROM events WHERE room_nid = ?1), ?2)";
 
@@ -44,11 +45,6 @@ static mxdb_status step(store_conn *w, sqlite3_stmt *st, const char *what, mxdb_
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? MXDB_OK : store_fail(w, err, what);
-}
-
-static mx_map *i64_map(void)
-{
-	return map_new(64);
 }
 
 static void *i64_get(const mx_map *m, int64_t k)
@@ -70,7 +66,7 @@ typedef struct merge {
 	eng_room *room;
 	const sr_lookup *lookup;
 	size_t n;           /* state sets: groups[0..n) */
-	int64_t groups[16]; /* the sets, then the current group, then fed_cites' */
+	int64_t *groups;    /* the sets, then the current group, then fed_cites' */
 	size_t n_groups, cur, cites_at;
 	mx_map **vals;      /* per group: key_nid -> pos over K */
 	mx_map *keys;       /* state key -> mkey* (K) */
@@ -82,11 +78,13 @@ typedef struct merge {
 	char **auth_ids;
 	size_t n_auth_ids;
 	mx_map *resolved;
+	bool lookup_failed; /* outside_get could not read the store */
 	mxdb_error *err;
 } merge;
 
 static void merge_free(merge *m)
 {
+	free(m->groups);
 	for (size_t i = 0; m->vals && i < m->n_groups; i++)
 		map_free(m->vals[i], NULL);
 	free(m->vals);
@@ -184,16 +182,23 @@ static const char *outside_get(void *ctx, const char *key, size_t klen)
 	const char *type, *sk;
 	map_state_key_split(key, klen, &type, &sk);
 	sqlite3_stmt *st = store_stmt(m->w, SQL_KEY_NID, NULL);
-	if (st == NULL)
+	if (st == NULL) {
+		m->lookup_failed = true;
 		return NULL;
+	}
 	sqlite3_bind_int64(st, 1, m->room->nid);
 	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
-	int64_t nid = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0, pos = 0;
+	int rc = sqlite3_step(st);
+	int64_t nid = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0, pos = 0;
 	sqlite3_reset(st);
 	const char *id = NULL;
-	if (nid != 0 && sg_lookup(m->w, m->groups[0], nid, &pos, NULL) == MXDB_OK)
-		id_of(m, pos, &id);
+	if ((rc != SQLITE_ROW && rc != SQLITE_DONE) ||
+	    (nid != 0 && (sg_lookup(m->w, m->groups[0], nid, &pos, NULL) != MXDB_OK ||
+	                  id_of(m, pos, &id) != MXDB_OK))) {
+		m->lookup_failed = true;
+		return NULL;
+	}
 	char *dup = id ? strdup(id) : NULL;
 	if (map_put(m->outside, key, klen, dup, NULL) != 0)
 		free(dup);
@@ -207,7 +212,7 @@ static mxdb_status merge_resolve(merge *m)
 	m->vals = calloc(m->n_groups, sizeof(*m->vals));
 	m->parts = calloc(m->n, sizeof(*m->parts));
 	m->keys = map_new(64);
-	m->ids = i64_map();
+	m->ids = map_new(64);
 	m->outside = map_new(16);
 	m->cites = map_new(64);
 	if (!m->vals || !m->parts || !m->keys || !m->ids || !m->outside || !m->cites)
@@ -279,6 +284,8 @@ static mxdb_status merge_resolve(merge *m)
 	                .n_auth_ids = m->n_auth_ids};
 	if (s == MXDB_OK)
 		s = sr_resolve_part(m->room->rv, m->parts, m->n, &base, m->lookup, &m->resolved, m->err);
+	if (s == MXDB_OK && m->lookup_failed)
+		s = mx_fail(m->err, MXDB_EIO, "merge: a state lookup failed");
 	/* auth_ids points into ids' keys: gone with it. */
 	free(m->auth_ids);
 	m->auth_ids = NULL;
@@ -296,8 +303,10 @@ static mxdb_status merge_init(merge *m, mxdb *db, eng_room *room, const sr_looku
 	m->room = room;
 	m->lookup = lookup;
 	m->err = err;
-	if (n == 0 || n + 2 > sizeof(m->groups) / sizeof(m->groups[0]))
-		return mx_fail(err, MXDB_EINVAL, "merge of %zu states", n);
+	if (n == 0)
+		return mx_fail(err, MXDB_EINVAL, "merge of no state");
+	if ((m->groups = calloc(n + 2, sizeof(*m->groups))) == NULL)
+		return oom(m);
 	m->n = n;
 	for (size_t i = 0; i < n; i++) {
 		int64_t pos;
@@ -535,7 +544,7 @@ mxdb_status fed_merge_current(mxdb *db, eng_req *req, eng_room *room, char *cons
 	while (s == MXDB_OK && map_next(m.rest, &it, &k, &kl, &v))
 		if (map_put(next, k, kl, v, NULL) != 0)
 			s = oom(&m);
-	mx_map *changed = s == MXDB_OK ? i64_map() : NULL;
+	mx_map *changed = s == MXDB_OK ? map_new(64) : NULL;
 	if (s == MXDB_OK && changed == NULL)
 		s = oom(&m);
 	for (size_t i = 0; s == MXDB_OK && i < ne; i++) {
