@@ -1,10 +1,11 @@
 /*
  * fed_room.c: remote events into the room engine (DESIGN.md "Remote
- * events"): ingest on the writer thread, forks merged by state resolution
- * with `merge` change records, merge events when forward extremities pile
- * up. Uses the engine's internals (engine.h) and its write path
- * (eng_persist); never talks HTTP. Graph arithmetic is fed_state.c's;
- * joins and reads are fed_join.c's.
+ * events"): ingest on the writer thread, fork events stored over the state
+ * before them and the room merged once per batch (the merge itself is
+ * fed_merge.c's), merge events when forward extremities pile up. Uses the
+ * engine's internals (engine.h) and its write path (eng_persist); never
+ * talks HTTP. Graph arithmetic is fed_state.c's; joins and reads are
+ * fed_join.c's and fed_read.c's.
  */
 #include <stdlib.h>
 #include <string.h>
