@@ -19,6 +19,7 @@ typedef struct fed_options {
 	bool plain_http;     /* --federation-plain-http */
 	const char *ca_file; /* --federation-ca, NULL: system store */
 	const char *peers;   /* --peer NAME=HOST:PORT, several joined by ',' */
+	unsigned max_gap_events; /* events fetched to close one gap, at most (0: 2,000) */
 } fed_options;
 
 typedef struct fed_service {
@@ -31,6 +32,7 @@ typedef struct fed_service {
 	sqlite3 *conn; /* inbound transaction log, queue pushes (under lock) */
 	pthread_mutex_t lock;
 	int commit_sub;
+	size_t max_gap_events; /* fed_fetch.c's bound on get_missing_events rounds */
 	struct acct_db *acct; /* profiles for query/profile; set by the daemon, may be NULL */
 	/* Received EDUs go to the client API through these (set by the daemon;
 	 * NULL: dropped). The user is checked to be of the sending server and
