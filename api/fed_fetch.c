@@ -25,6 +25,9 @@
 #define GAP_ROUND 100         /* events asked for per get_missing_events round */
 #define GAP_LATEST 20         /* latest_events named per round, at most */
 #define GAP_DEADLINE_MS 20000 /* one transaction's fetching stops here: its sender waits */
+#define GAP_STATE_PREVS 8     /* missing prev events given the state_ids fallback per transaction */
+#define GAP_ONE_BY_ONE 20     /* more state events missing than this: one /state, not /event each */
+#define GAP_EVENT_GETS 100    /* /event requests per missing prev event, at most */
 
 const mx_room_version *fed_room_version(fed_service *f, const char *room_id, fed_room_memo *m)
 {
@@ -43,7 +46,10 @@ const mx_room_version *fed_room_version(fed_service *f, const char *room_id, fed
 
 ev_t *fed_check_pdu(fed_service *f, json_t *pdu, fed_room_memo *memo, char *why, size_t cap)
 {
+	/* A v12 create event names no room: it is of the room memo holds. */
 	const char *room_id = json_string_value(json_object_get(pdu, "room_id"));
+	if (room_id == NULL && memo != NULL && memo->rv != NULL)
+		room_id = memo->room_id;
 	const mx_room_version *rv = room_id ? fed_room_version(f, room_id, memo) : NULL;
 	mxdb_error e;
 	ev_t *ev = NULL;
@@ -59,11 +65,20 @@ ev_t *fed_check_pdu(fed_service *f, json_t *pdu, fed_room_memo *memo, char *why,
 
 /* ---- the batch: a transaction's events and their fetched ancestors ---- */
 
+static int by_depth(const void *a, const void *b)
+{
+	const ev_t *x = *(ev_t *const *)a, *y = *(ev_t *const *)b;
+	return x->depth < y->depth ? -1 : x->depth > y->depth;
+}
+
 typedef struct batch {
 	fed_service *f;
 	ev_t **evs;
 	size_t n, cap;
-	json_t *known; /* event ID -> true: in evs, or found stored */
+	json_t *known; /* event ID -> true: in evs, or found stored with its state */
+	fed_gap_fill fill; /* the state_ids fallback's outliers and states */
+	size_t cap_out;
+	json_t *have;  /* event ID -> true: stored (outliers too) or among fill's outliers */
 } batch;
 
 static bool batch_add(batch *b, ev_t *ev)
@@ -81,11 +96,21 @@ static bool batch_add(batch *b, ev_t *ev)
 	return true;
 }
 
+/* Can an event build on id: in the batch, or stored and no outlier? */
 static bool known(batch *b, const char *id)
 {
 	bool has = json_object_get(b->known, id) != NULL;
-	if (!has && fed_room_has_event(b->f->db, id, &has, NULL) == MXDB_OK && has)
+	if (!has && fed_room_event_placed(b->f->db, id, &has, NULL) == MXDB_OK && has)
 		json_object_set_new(b->known, id, json_true());
+	return has;
+}
+
+/* Do we hold id in any form (batch, stored, outlier to be)? */
+static bool held(batch *b, const char *id)
+{
+	bool has = json_object_get(b->known, id) || json_object_get(b->have, id);
+	if (!has && fed_room_has_event(b->f->db, id, &has, NULL) == MXDB_OK && has)
+		json_object_set_new(b->have, id, json_true());
 	return has;
 }
 
@@ -146,9 +171,147 @@ static size_t round_at(batch *b, const char *server, const char *room_id, fed_ro
 	return added;
 }
 
+/* ---- the fallback: the state after a missing prev event ---- */
+
+/* GET fmt at server, its two %s filled with a and b escaped (a room and
+ * an event ID; /event passes the ID and ""): the JSON answer when it is
+ * 200, else NULL. */
+static json_t *get_json(fed_service *f, const char *server, const char *fmt, const char *a,
+                        const char *b)
+{
+	char *room = url_escape(a), *ev = url_escape(b), *uri = NULL;
+	long status = 0;
+	json_t *resp = NULL;
+	if (room && ev && asprintf(&uri, fmt, room, ev) >= 0 &&
+	    (fed_request(f->client, server, "GET", uri, NULL, &status, &resp, NULL) != MXDB_OK || status != 200)) {
+		json_decref(resp);
+		resp = NULL;
+	}
+	free(uri);
+	free(ev);
+	free(room);
+	return resp;
+}
+
+/* Takes pdu (from server) into fill's outliers when need names it and it
+ * passes the checks. */
+static void add_outlier(batch *b, json_t *pdu, json_t *need, fed_room_memo *memo, const char *server)
+{
+	char why[320];
+	ev_t *ev = fed_check_pdu(b->f, pdu, memo, why, sizeof(why));
+	if (ev == NULL) {
+		log_warn("federation: a state event from %s: %s", server, why);
+		return;
+	}
+	if (json_object_get(need, ev->event_id) == NULL || held(b, ev->event_id)) {
+		ev_free(ev);
+		return;
+	}
+	if (b->fill.n_outliers == b->cap_out) {
+		size_t cap = b->cap_out ? 2 * b->cap_out : 64;
+		ev_t **grown = realloc(b->fill.outliers, cap * sizeof(*grown));
+		if (grown == NULL) {
+			ev_free(ev);
+			return;
+		}
+		b->fill.outliers = grown;
+		b->cap_out = cap;
+	}
+	b->fill.outliers[b->fill.n_outliers++] = ev;
+	json_object_set_new(b->have, ev->event_id, json_true());
+}
+
+/* The IDs of list (JSON array) not held, plus extra (NULL: none), into need. */
+static void add_needed(batch *b, json_t *need, const json_t *list, const char *extra)
+{
+	json_t *v;
+	size_t i;
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) && !held(b, json_string_value(v)))
+			json_object_set_new(need, json_string_value(v), json_true());
+	if (extra != NULL && !held(b, extra))
+		json_object_set_new(need, extra, json_true());
+}
+
+/* Asks server for the state after the missing prev event prev (spec:
+ * GET /state_ids, then /state or /event for what we lack, the prev event
+ * included); its events become outliers. True when fill has that state. */
+static bool state_at(batch *b, const char *server, const char *room_id, const char *prev,
+                     fed_room_memo *memo)
+{
+	fed_service *f = b->f;
+	json_t *ids = get_json(f, server, "/_matrix/federation/v1/state_ids/%s?event_id=%s", room_id, prev);
+	json_t *pdu_ids = json_object_get(ids, "pdu_ids"), *need = json_object();
+	if (!json_is_array(pdu_ids) || need == NULL) {
+		json_decref(ids);
+		json_decref(need);
+		return false;
+	}
+	add_needed(b, need, pdu_ids, prev);
+	add_needed(b, need, json_object_get(ids, "auth_chain_ids"), NULL);
+	size_t wanted = json_object_size(need);
+	if (wanted > GAP_ONE_BY_ONE) {
+		json_t *st = get_json(f, server, "/_matrix/federation/v1/state/%s?event_id=%s", room_id, prev);
+		const char *fields[] = {"pdus", "auth_chain"};
+		for (size_t k = 0; k < 2; k++) {
+			json_t *pdu;
+			size_t i;
+			json_array_foreach(json_object_get(st, fields[k]), i, pdu)
+				add_outlier(b, pdu, need, memo, server);
+		}
+		json_decref(st);
+	}
+	const char *id;
+	json_t *v;
+	size_t gets = 0;
+	json_object_foreach(need, id, v) {
+		if (held(b, id) || gets++ >= GAP_EVENT_GETS)
+			continue;
+		json_t *one = get_json(f, server, "/_matrix/federation/v1/event/%s%s", id, "");
+		json_t *pdu = json_array_get(json_object_get(one, "pdus"), 0);
+		if (pdu != NULL)
+			add_outlier(b, pdu, need, memo, server);
+		json_decref(one);
+	}
+	bool complete = true;
+	size_t i;
+	json_array_foreach(pdu_ids, i, v)
+		complete = complete && json_is_string(v) && held(b, json_string_value(v));
+	if (complete)
+		json_object_set(b->fill.states, prev, pdu_ids);
+	log_info("federation: the state after missing %s from %s: %zu events, %zu fetched%s", prev, server,
+	         json_array_size(pdu_ids), wanted, complete ? "" : "; incomplete");
+	json_decref(ids);
+	json_decref(need);
+	return complete;
+}
+
+/* For each prev event still missing (a few per transaction), the state
+ * after it from the first server that has it. */
+static void fill_states(batch *b, char **order, size_t n_order, const char *room_id)
+{
+	fed_room_memo memo = {"", NULL};
+	fed_room_version(b->f, room_id, &memo);
+	size_t tried = 0;
+	for (size_t i = 0; i < b->n && tried < GAP_STATE_PREVS; i++) {
+		const ev_t *ev = b->evs[i];
+		if (ev->room_id == NULL || strcmp(ev->room_id, room_id) != 0)
+			continue;
+		for (size_t j = 0; j < ev->n_prev && tried < GAP_STATE_PREVS; j++) {
+			const char *p = ev->prev_events[j];
+			if (known(b, p) || json_object_get(b->fill.states, p))
+				continue;
+			tried++;
+			for (size_t si = 0; si < n_order && !state_at(b, order[si], room_id, p, &memo); si++)
+				;
+		}
+	}
+}
+
 /* Closes the gaps of room_id's events in the batch, as far as the bounds
- * and the servers allow. The common case (every prev event known) costs
- * the lookups of lacking() and no request. */
+ * and the servers allow; then learns the state after the prev events
+ * still missing. The common case (every prev event known) costs the
+ * lookups of lacking() and no request. */
 static void fill_room(batch *b, const char *origin, const char *room_id)
 {
 	json_t *latest = lacking(b, room_id), *earliest = NULL;
@@ -172,6 +335,7 @@ static void fill_room(batch *b, const char *origin, const char *room_id)
 	if (fed_room_extremities(f->db, room_id, &earliest, NULL) != MXDB_OK)
 		earliest = json_array();
 	fed_room_memo memo = {"", NULL};
+	fed_room_version(f, room_id, &memo);
 	long long deadline = fed_now_ms() + GAP_DEADLINE_MS;
 	size_t fetched = 0, max = f->max_gap_events;
 	for (size_t si = 0; si < n_order && json_array_size(latest) > 0 && fetched < max &&
@@ -184,11 +348,12 @@ static void fill_room(batch *b, const char *origin, const char *room_id)
 		json_decref(latest);
 		latest = lacking(b, room_id);
 	}
-	if (json_array_size(latest) > 0)
+	if (json_array_size(latest) > 0) {
 		log_warn("federation: a gap in %s is still open after %zu fetched events (bound %zu):"
-		         " %zu+ events lack ancestors; kept pending",
+		         " %zu+ events lack ancestors; asking for the state at their prev events",
 		         room_id, fetched, max, json_array_size(latest));
-	else if (fetched > 0)
+		fill_states(b, order, n_order, room_id);
+	} else if (fetched > 0)
 		log_info("federation: closed a gap in %s with %zu events", room_id, fetched);
 	json_decref(latest);
 	json_decref(earliest);
@@ -200,11 +365,6 @@ static void fill_room(batch *b, const char *origin, const char *room_id)
 
 /* ---- ingesting, pending ---- */
 
-static int by_depth(const void *a, const void *b)
-{
-	const ev_t *x = *(ev_t *const *)a, *y = *(ev_t *const *)b;
-	return x->depth < y->depth ? -1 : x->depth > y->depth;
-}
 
 /* Keeps an event that could not be placed until its prev and auth events
  * are stored. */
@@ -234,32 +394,39 @@ static void pend(fed_service *f, const char *room_id, const char *event_id, json
 /* Stores evs[0..n) (takes them), oldest first. ids, pdus and res (arrays
  * of n) get each event's ID, PDU and result in that order; *stored counts
  * the stored ones. */
-static mxdb_status ingest(fed_service *f, ev_t **evs, size_t n, char **ids, json_t **pdus,
-                          fed_result *res, size_t *stored, mxdb_error *err)
+static mxdb_status ingest(fed_service *f, ev_t **evs, size_t n, fed_gap_fill *fill, char **ids,
+                          json_t **pdus, fed_result *res, size_t *stored, mxdb_error *err)
 {
-	qsort(evs, n, sizeof(*evs), by_depth);
+	if (n > 1)
+		qsort(evs, n, sizeof(*evs), by_depth);
 	for (size_t k = 0; k < n; k++) {
 		ids[k] = strdup(evs[k]->event_id);
 		pdus[k] = json_incref(evs[k]->json);
 	}
-	mxdb_status s = fed_room_ingest(f->db, evs, n, res, err);
+	if (fill != NULL && fill->n_outliers > 1)
+		qsort(fill->outliers, fill->n_outliers, sizeof(*fill->outliers), by_depth);
+	mxdb_status s = fed_room_ingest_gap(f->db, evs, n, fill, res, err);
+	if (fill != NULL && fill->n_dropped)
+		log_warn("federation: %zu outliers could not be stored (auth events missing)", fill->n_dropped);
 	*stored = 0;
 	for (size_t k = 0; k < n; k++)
 		*stored += res[k].status == MXDB_OK;
 	return s;
 }
 
-/* Is anything the PDU cites (prev or auth) not stored? */
+/* Is anything the PDU cites missing: a prev event not placed (outliers
+ * count as missing there), an auth event not stored? */
 static bool misses_refs(fed_service *f, json_t *pdu)
 {
 	const char *fields[] = {"prev_events", "auth_events"};
+	mxdb_status (*const has_fn[])(mxdb *, const char *, bool *, mxdb_error *) = {
+		fed_room_event_placed, fed_room_has_event};
 	for (size_t k = 0; k < 2; k++) {
 		json_t *v;
 		size_t i;
 		json_array_foreach(json_object_get(pdu, fields[k]), i, v) {
 			bool has = true;
-			if (json_is_string(v) && fed_room_has_event(f->db, json_string_value(v), &has, NULL) == MXDB_OK &&
-			    !has)
+			if (json_is_string(v) && has_fn[k](f->db, json_string_value(v), &has, NULL) == MXDB_OK && !has)
 				return true;
 		}
 	}
@@ -291,7 +458,7 @@ static void retry_pending(fed_service *f, const char *room_id)
 	fed_result *res = k ? calloc(k, sizeof(*res)) : NULL;
 	size_t stored = 0;
 	bool ran = ids && pdus && res;
-	if (ran && ingest(f, evs, k, ids, pdus, res, &stored, &e) == MXDB_OK) {
+	if (ran && ingest(f, evs, k, NULL, ids, pdus, res, &stored, &e) == MXDB_OK) {
 		pthread_mutex_lock(&f->lock);
 		for (size_t i = 0; i < k; i++)
 			if (ids[i] && (res[i].status != MXDB_ENOTFOUND || !misses_refs(f, pdus[i])))
@@ -320,8 +487,9 @@ static void retry_pending(fed_service *f, const char *room_id)
 mxdb_status fed_take_pdus(fed_service *f, const char *origin, ev_t **evs, size_t n, json_t *results,
                           mxdb_error *err)
 {
-	batch b = {f, NULL, 0, 0, json_object()};
-	mxdb_status s = b.known ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "batch");
+	batch b = {.f = f, .known = json_object(), .have = json_object()};
+	b.fill.states = json_object();
+	mxdb_status s = b.known && b.have && b.fill.states ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "batch");
 	for (size_t k = 0; k < n; k++)
 		if (s != MXDB_OK || !batch_add(&b, evs[k])) {
 			ev_free(evs[k]);
@@ -346,7 +514,7 @@ mxdb_status fed_take_pdus(fed_service *f, const char *origin, ev_t **evs, size_t
 	if (s == MXDB_OK && (ids == NULL || pdus == NULL || res == NULL))
 		s = mx_fail(err, MXDB_ENOMEM, "batch");
 	if (s == MXDB_OK) {
-		s = ingest(f, b.evs, total, ids, pdus, res, &stored, err);
+		s = ingest(f, b.evs, total, b.fill.n_outliers ? &b.fill : NULL, ids, pdus, res, &stored, err);
 		b.n = 0; /* taken */
 	}
 	for (size_t k = 0; s == MXDB_OK && k < total; k++) {
@@ -378,5 +546,10 @@ mxdb_status fed_take_pdus(fed_service *f, const char *origin, ev_t **evs, size_t
 	free(res);
 	json_decref(rooms);
 	json_decref(b.known);
+	json_decref(b.have);
+	json_decref(b.fill.states);
+	for (size_t k = 0; k < b.fill.n_outliers; k++)
+		ev_free(b.fill.outliers[k]); /* NULL once the writer took them */
+	free(b.fill.outliers);
 	return s;
 }

@@ -365,8 +365,9 @@ static void missing_events(http_req *r)
 		http_reply_error(r, 400, "M_BAD_JSON", "latest_events is required");
 		return;
 	}
+	/* The spec's default is 10; a larger ask gets MAX_WALK at most. */
 	json_t *evs = walk_back(F(r), r->param[0], latest, earliest,
-	                        limit > 0 && limit < MAX_WALK ? (size_t)limit : 10, false);
+	                        limit <= 0 ? 10 : limit < MAX_WALK ? (size_t)limit : MAX_WALK, false);
 	/* Oldest first, as the receiver applies them. */
 	json_t *sorted = json_array();
 	for (size_t k = json_array_size(evs); k-- > 0;)

@@ -18,7 +18,11 @@ static const char *const gap_steps[] = {
 	"CREATE INDEX fed_pending_room ON fed_pending(room_id);"
 	/* The prev and auth events a pending event waits for. */
 	"CREATE TABLE fed_pending_refs(event_id TEXT NOT NULL, ref_id TEXT NOT NULL,"
-	"  PRIMARY KEY(event_id, ref_id)) WITHOUT ROWID;",
+	"  PRIMARY KEY(event_id, ref_id)) WITHOUT ROWID;"
+	/* Backward extremities: events cited as prev events by outliers or by
+	 * events placed over a gap (fed_outlier.h), not placed themselves.
+	 * One arriving later is placed as a late event. */
+	"CREATE TABLE fed_backward(event_id TEXT PRIMARY KEY) WITHOUT ROWID;",
 };
 
 mxdb_status fed_gap_migrate(sqlite3 *db, mxdb_error *err)
@@ -54,6 +58,16 @@ mxdb_status fed_room_extremities(mxdb *db, const char *room_id, json_t **ids, mx
 	}
 	*ids = out;
 	return MXDB_OK;
+}
+
+mxdb_status fed_room_event_placed(mxdb *db, const char *event_id, bool *placed, mxdb_error *err)
+{
+	store_conn *c = store_reader(db->st);
+	int64_t pos = 0, sg = 0;
+	mxdb_status s = fed_event_pos(c, event_id, &pos, &sg, err);
+	store_release(c);
+	*placed = pos != 0 && sg != 0;
+	return s;
 }
 
 static mxdb_status sql_fail(sqlite3 *db, mxdb_error *err)

@@ -28,6 +28,10 @@ mxdb_status fed_gap_migrate(sqlite3 *db, mxdb_error *err);
 /* The room's forward extremities: a new JSON array of event IDs. */
 mxdb_status fed_room_extremities(mxdb *db, const char *room_id, json_t **ids, mxdb_error *err);
 
+/* Is the event stored with its state known (no outlier: a prev event a
+ * new event may build on)? */
+mxdb_status fed_room_event_placed(mxdb *db, const char *event_id, bool *placed, mxdb_error *err);
+
 /* Keeps event_id (room room_id, PDU text pdu) until every one of
  * refs[0..n) (its prev and auth events) is stored. MXDB_ETOOLARGE: the room
  * has FED_PENDING_MAX pending already. */

@@ -2,6 +2,8 @@
 # processes on loopback ports (each with --peer entries for the others and
 # --federation-plain-http), talk to them over the Matrix client API, and
 # wait for replication with bounded polls. Not a test itself.
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -14,6 +16,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import canonicaljson
+import signedjson.key
+import signedjson.sign
 
 BIN = os.environ.get("MXDB_BIN", os.path.join(os.path.dirname(__file__), "../../build/test"))
 
@@ -147,3 +153,88 @@ def wait_for(what, fn, timeout=20.0):
         if time.time() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(0.05)
+
+
+def table_rows(node, room, typ=None):
+    """Every live row of a table on node, through the paged scan: a dict
+    (type, key) -> (content, event_id)."""
+    out, frm = {}, None
+    for _ in range(1000):  # pages of 1000: a million rows at most
+        path = "/_mxdb/v1/tables/%s/rows?limit=1000" % q(room)
+        if typ:
+            path += "&type=" + q(typ)
+        if frm:
+            path += "&from=" + q(frm)
+        _, page = node.call("GET", path)
+        for r in page["rows"]:
+            out[(r["type"], r["key"])] = (r["content"], r["event_id"])
+        frm = page.get("next")
+        if not frm:
+            return out
+    raise AssertionError("too many pages")
+
+
+def dead_port():
+    """A loopback port nobody listens on: a --peer entry pointing there
+    makes a server unreachable (connection refused at once)."""
+    return free_port()
+
+
+class Fed:
+    """Speaks server-server to one node as `origin`, signing with `key`."""
+
+    def __init__(self, node, origin, key):
+        self.node, self.origin, self.key = node, origin, key
+
+    def request(self, method, uri, body=None, key=None, destination=None):
+        key = key or self.key
+        dest = destination or self.node.name
+        j = {"method": method, "uri": uri, "origin": self.origin, "destination": dest}
+        if body is not None:
+            j["content"] = body
+        sig = signedjson.sign.sign_json(j, self.origin, key)["signatures"][self.origin]
+        kid, s = next(iter(sig.items()))
+        req = urllib.request.Request(self.node.url + uri, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        req.add_header("Authorization", 'X-Matrix origin="%s",destination="%s",key="%s",sig="%s"'
+                       % (self.origin, dest, kid, s))
+        req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def send(self, txn, pdus, **kw):
+        return self.request("PUT", "/_matrix/federation/v1/send/%s" % txn,
+                            {"origin": self.origin, "origin_server_ts": int(time.time() * 1000),
+                             "pdus": pdus, "edus": []}, **kw)
+
+
+def load_key(path):
+    alg, version, seed = open(path).read().split()
+    return signedjson.key.decode_signing_key_base64(alg, version, seed)
+
+
+# Top-level keys a redaction keeps in rooms v11 and v12.
+KEEP = ["event_id", "type", "room_id", "sender", "state_key", "content", "hashes", "signatures",
+        "depth", "prev_events", "auth_events", "origin_server_ts"]
+
+
+def b64(b, url=False):
+    s = (base64.urlsafe_b64encode if url else base64.b64encode)(b).decode()
+    return s.rstrip("=")
+
+
+def redact(ev):
+    r = {k: v for k, v in ev.items() if k in KEEP}
+    content = ev.get("content", {})
+    r["content"] = {"membership": content["membership"]} if ev["type"] == "m.room.member" else {}
+    return r
+
+
+def event_id(ev):
+    r = redact(ev)
+    r.pop("signatures", None)
+    r.pop("unsigned", None)
+    return "$" + b64(hashlib.sha256(canonicaljson.encode_canonical_json(r)).digest(), url=True)
