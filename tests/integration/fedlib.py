@@ -238,3 +238,11 @@ def event_id(ev):
     r.pop("signatures", None)
     r.pop("unsigned", None)
     return "$" + b64(hashlib.sha256(canonicaljson.encode_canonical_json(r)).digest(), url=True)
+
+
+def seal(ev, key, server):
+    body = {k: v for k, v in ev.items() if k not in ("unsigned", "signatures", "hashes")}
+    ev["hashes"] = {"sha256": b64(hashlib.sha256(canonicaljson.encode_canonical_json(body)).digest())}
+    signed = signedjson.sign.sign_json(redact(ev), server, key)
+    ev["signatures"] = signed["signatures"]
+    return ev

@@ -11,7 +11,6 @@
 # API's), a larger body refused with 413.
 import base64
 import copy
-import hashlib
 import json
 import os
 import sys
@@ -21,18 +20,11 @@ import urllib.request
 
 import canonicaljson
 import nacl.signing
-import signedjson.sign
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, Fed, b64, event_id, load_key, q, redact, wait_for  # noqa: E402
+from fedlib import Cluster, Fed, b64, event_id, load_key, q, seal, wait_for  # noqa: E402
 
 TYPE = "com.example.todo"
-def seal(ev, key, server):
-    body = {k: v for k, v in ev.items() if k not in ("unsigned", "signatures", "hashes")}
-    ev["hashes"] = {"sha256": b64(hashlib.sha256(canonicaljson.encode_canonical_json(body)).digest())}
-    signed = signedjson.sign.sign_json(redact(ev), server, key)
-    ev["signatures"] = signed["signatures"]
-    return ev
 
 
 def main():

@@ -15,12 +15,14 @@
 #    backfill served by B, /messages) answers without the missing events.
 #    Once A reaches B again, the missing events arrive late and the
 #    outliers join the timeline: B's timeline then equals C's.
+# 3. An event whose prev event no server has is kept pending on B, and
+#    placed as soon as that prev event arrives.
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, Fed, dead_port, event_id, load_key, q, table_rows, wait_for  # noqa: E402
+from fedlib import Cluster, Fed, dead_port, event_id, load_key, q, seal, table_rows, wait_for  # noqa: E402
 
 TYPE = "com.example.todo"
 N = 300
@@ -170,13 +172,53 @@ def check_walk(walked, ids, bound):
     assert not got & set(ids[:held]), "an event B does not have"
 
 
+def kept_pending():
+    """An event whose prev event no server has is kept pending on B (not
+    lost), and placed once that prev event arrives. Spoken to B as C, with
+    C's key: events of carol that C itself never saw."""
+    with Cluster(["a.test", "b.test", "c.test"]) as cl:
+        a, b, c = cl.nodes
+        room = setup(cl)
+        fed = Fed(b, c.name, load_key(os.path.join(c.data, "signing.key")))
+        st, ids = fed.request("GET", "/_matrix/federation/v1/state_ids/%s" % q(room))
+        assert st == 200, ids
+        by_key = {}
+        for eid in ids["pdu_ids"]:
+            _, out = fed.request("GET", "/_matrix/federation/v1/event/%s" % q(eid))
+            by_key[(out["pdus"][0]["type"], out["pdus"][0].get("state_key"))] = eid
+        _, made = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s" % (q(room), q("@eve:c.test")))
+        prev, depth = made["event"]["prev_events"], made["event"]["depth"]
+
+        def row_event(key, prev, depth):
+            ev = {"auth_events": [by_key[("m.room.power_levels", "")],
+                                  by_key[("m.room.member", "@carol:c.test")]],
+                  "prev_events": prev, "depth": depth, "content": {"k": key},
+                  "origin_server_ts": int(time.time() * 1000), "room_id": room, "sender": "@carol:c.test",
+                  "type": TYPE, "state_key": key}
+            if made["room_version"] not in ("12",):
+                ev["auth_events"].append(by_key[("m.room.create", "")])
+            return seal(ev, fed.key, c.name)
+
+        first = row_event("p1", prev, depth)
+        second = row_event("p2", [event_id(first)], depth + 1)
+        st, out = fed.send("gap-1", [second])
+        assert st == 200 and "error" in out["pdus"][event_id(second)], out
+        assert row(b, room, "p2") is None
+        st, out = fed.send("gap-2", [first])
+        assert st == 200 and out["pdus"][event_id(first)] == {}, out
+        # The first one's arrival placed the pending second one.
+        assert row(b, room, "p1") == {"k": "p1"} and row(b, room, "p2") == {"k": "p2"}
+
+
 def main():
     t0 = time.time()
     closed_by_fetching()
     t1 = time.time()
     over_the_bound()
-    print("test_fed_gap: ok (gap of %d events: fetched in %.1f s; over the bound, from the state: %.1f s)" %
-          (N, t1 - t0, time.time() - t1))
+    t2 = time.time()
+    kept_pending()
+    print("test_fed_gap: ok (gap of %d events: fetched in %.1f s; over the bound, from the state: %.1f s;"
+          " pending until the prev event came: %.1f s)" % (N, t1 - t0, t2 - t1, time.time() - t2))
 
 
 main()
