@@ -11,9 +11,6 @@
 #include "fed_outlier.h"
 #include "fed_state.h"
 
-static const char SQL_INS[] =
-	"INSERT INTO events(pos, event_id, room_nid, type, state_key, sender, ts, depth, sg,"
-	" redacts, content, skel) VALUES (?,?,?,?,?,?,?,?,0,?,?,?)";
 static const char SQL_REJECTED[] = "INSERT OR IGNORE INTO fed_rejected(event_id) VALUES (?)";
 static const char SQL_IS_BACKWARD[] = "SELECT 1 FROM fed_backward WHERE event_id = ?";
 static const char SQL_ADD_BACKWARD[] = "INSERT OR IGNORE INTO fed_backward(event_id) VALUES (?)";
@@ -100,31 +97,14 @@ mxdb_status fed_outlier_promote(store_conn *w, const ev_t *ev, int64_t sg, bool 
 static mxdb_status insert(mxdb *db, eng_room *room, const ev_t *ev, mxdb_error *err)
 {
 	static const char *const no_content[] = {"content", NULL};
-	store_conn *w = &db->st->writer;
 	cj_buf skel = {0};
 	char *content = eng_dumps(ev->content);
 	mxdb_status s = content ? cj_dump_buf_without(ev->json, no_content, &skel, err)
 	                        : mx_fail(err, MXDB_ENOMEM, "content");
-	sqlite3_stmt *st = s == MXDB_OK ? store_stmt(w, SQL_INS, err) : NULL;
-	if (s == MXDB_OK && st == NULL)
-		s = MXDB_EIO;
-	if (s == MXDB_OK) {
-		sqlite3_bind_int64(st, 1, (int64_t)db->next_pos);
-		sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, room->nid);
-		sqlite3_bind_text(st, 4, ev->type, -1, SQLITE_STATIC);
-		if (ev->state_key != NULL)
-			sqlite3_bind_text(st, 5, ev->state_key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, ev->sender, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, ev->origin_server_ts);
-		sqlite3_bind_int64(st, 8, ev->depth);
-		if (ev->redacts != NULL)
-			sqlite3_bind_text(st, 9, ev->redacts, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 10, content, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 11, skel.data, (int)skel.len, SQLITE_STATIC);
-		if ((s = step(w, st, "outlier", err)) == MXDB_OK)
-			db->next_pos++;
-	}
+	if (s == MXDB_OK &&
+	    (s = eng_insert_event(&db->st->writer, (int64_t)db->next_pos, room->nid, ev, 0, NULL, content,
+	                          &skel, err)) == MXDB_OK)
+		db->next_pos++;
 	free(content);
 	cj_buf_free(&skel);
 	return s;
