@@ -29,6 +29,8 @@ typedef struct cfg {
 	char federation_ca[1024];  /* CA file for peers' certificates ("" = system store) */
 	bool federation_plain_http; /* peers over http:// */
 	char peer[4096];           /* NAME=HOST:PORT entries, ','-separated (--peer repeats) */
+	char trusted_key_server[2048]; /* notaries, ','-separated (repeatable flag) */
+	char old_signing_key[4096];  /* FILE:EXPIRED_TS entries, ','-separated */
 	char federation_listen[256]; /* separate HOST:PORT for federation ("" = main listener) */
 	bool federation;           /* serve and send federation at all */
 	unsigned federation_max_gap_events; /* events fetched to close one gap in a room's graph */

@@ -1,12 +1,14 @@
 /*
  * fed_client.c: outbound federation HTTP over libcurl. Owns the curl share
  * (connections, DNS, TLS sessions reused across requests and threads) and
- * the server-name resolution cache. Never interprets the answers beyond
- * parsing their JSON; callers decide what a status means.
+ * the server-name resolution cache (the spec's steps in order: --peer map,
+ * IP literal, explicit port, .well-known, SRV, port 8448). Never interprets
+ * the answers beyond parsing their JSON; callers decide what a status means.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,17 +19,29 @@
 #include "cjson.h"
 #include "fed_auth.h"
 #include "fed_client.h"
+#include "fed_srv.h"
 #include "fed_store.h"
 
 #define WELL_KNOWN_OK_MS (24LL * 3600 * 1000)
+#define WELL_KNOWN_MAX_MS (48LL * 3600 * 1000)
 #define WELL_KNOWN_ERR_MS (3600LL * 1000)
+#define SRV_MIN_TTL_S 5u /* a TTL of 0 would mean a .well-known fetch per request */
+#define MAX_TARGETS 4 /* SRV records kept per name */
 #define RESPONSE_LIMIT (512u << 20) /* a send_join answer for a big table */
+
+/* Where the sockets for one server name go, tried in order: curl
+ * connect-to entries ("::host:port"), or one "" for "where the URL says".
+ * Several only from SRV records (RFC 2782: the next when one is down). */
+typedef struct fed_targets {
+	char ct[MAX_TARGETS][320];
+	int n;
+} fed_targets;
 
 /* Where a server name is reached; peers from --peer never expire. */
 typedef struct fed_route {
 	char *name;
-	char base[320];       /* "https://name[:port]" */
-	char connect_to[320]; /* "::host:port" or "" */
+	char base[320]; /* "https://name[:port]" */
+	fed_targets to;
 	long long expires_ms;
 	struct fed_route *next;
 } fed_route;
@@ -122,7 +136,7 @@ static const char *scheme(const fed_client *c)
 
 /* Adds or replaces the cached route for name. */
 static mxdb_status route_put(fed_client *c, const char *name, const char *base,
-                             const char *connect_to, long long expires, mxdb_error *err)
+                             const fed_targets *to, long long expires, mxdb_error *err)
 {
 	pthread_mutex_lock(&c->routes_lock);
 	fed_route *r = c->routes;
@@ -139,13 +153,13 @@ static mxdb_status route_put(fed_client *c, const char *name, const char *base,
 		c->routes = r;
 	}
 	snprintf(r->base, sizeof(r->base), "%s", base);
-	snprintf(r->connect_to, sizeof(r->connect_to), "%s", connect_to);
+	r->to = *to;
 	r->expires_ms = expires;
 	pthread_mutex_unlock(&c->routes_lock);
 	return MXDB_OK;
 }
 
-static int route_get(fed_client *c, const char *name, char *base, size_t bcap, char *ct, size_t ccap)
+static int route_get(fed_client *c, const char *name, char *base, size_t bcap, fed_targets *to)
 {
 	int found = 0;
 	long long now = fed_now_ms();
@@ -153,7 +167,7 @@ static int route_get(fed_client *c, const char *name, char *base, size_t bcap, c
 	for (fed_route *r = c->routes; r; r = r->next) {
 		if (strcmp(r->name, name) == 0 && r->expires_ms > now) {
 			snprintf(base, bcap, "%s", r->base);
-			snprintf(ct, ccap, "%s", r->connect_to);
+			*to = r->to;
 			found = 1;
 			break;
 		}
@@ -167,11 +181,12 @@ mxdb_status fed_client_add_peer(fed_client *c, const char *spec, mxdb_error *err
 	const char *eq = strchr(spec, '=');
 	if (eq == NULL || eq == spec || strchr(eq + 1, ':') == NULL || strlen(spec) > 300)
 		return mx_fail(err, MXDB_EINVAL, "--peer wants NAME=HOST:PORT, not %s", spec);
-	char name[256], base[320], ct[320];
+	char name[256], base[320];
+	fed_targets to = {.n = 1};
 	snprintf(name, sizeof(name), "%.*s", (int)(eq - spec), spec);
 	snprintf(base, sizeof(base), "%s://%s", scheme(c), name);
-	snprintf(ct, sizeof(ct), "::%s", eq + 1);
-	return route_put(c, name, base, ct, LLONG_MAX, err);
+	snprintf(to.ct[0], sizeof(to.ct[0]), "::%s", eq + 1);
+	return route_put(c, name, base, &to, LLONG_MAX, err);
 }
 
 /* Splits a server name into host and port (0 when none); IPv6 literals keep
@@ -236,10 +251,33 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *ctx)
 	return add;
 }
 
-/* One HTTP exchange. url complete; connect_to may be "". */
+/* Cache-Control of the last response (redirects give several): max-age in
+ * ms, 0 for no-store / no-cache, -1 when it says nothing. */
+static size_t on_header(char *line, size_t size, size_t n, void *ctx)
+{
+	long long *max_age = ctx;
+	size_t len = size * n;
+	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0)
+		*max_age = -1; /* a new response begins */
+	else if (len > 14 && strncasecmp(line, "cache-control:", 14) == 0) {
+		char v[256];
+		snprintf(v, sizeof(v), "%.*s", (int)(len - 14), line + 14);
+		const char *ma = strcasestr(v, "max-age=");
+		if (strcasestr(v, "no-store") || strcasestr(v, "no-cache"))
+			*max_age = 0;
+		else if (ma)
+			*max_age = strtoll(ma + 8, NULL, 10) * 1000;
+	}
+	return len;
+}
+
+/* One HTTP exchange. url complete; connect_to may be "". cache_ms non-NULL
+ * is a .well-known fetch: redirects are followed and *cache_ms gets what
+ * Cache-Control says (see on_header). *unreachable (may be NULL): no
+ * connection could be made (the next target may be tried). */
 static mxdb_status perform(fed_client *c, const char *url, const char *connect_to,
                            const char *method, const char *auth, const char *body, long *status,
-                           json_t **resp, int follow, mxdb_error *err)
+                           json_t **resp, long long *cache_ms, bool *unreachable, mxdb_error *err)
 {
 	CURL *h = curl_easy_init();
 	if (h == NULL)
@@ -275,15 +313,20 @@ static mxdb_status perform(fed_client *c, const char *url, const char *connect_t
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	if (follow) {
+	if (cache_ms) {
 		/* .well-known: redirects followed, loops cut by the limit. */
+		*cache_ms = -1;
 		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(h, CURLOPT_HEADERDATA, cache_ms);
 	}
 	if (c->ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 	CURLcode rc = curl_easy_perform(h);
 	mxdb_status st = MXDB_OK;
+	if (unreachable)
+		*unreachable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
 	if (rc != CURLE_OK) {
 		st = mx_fail(err, MXDB_EIO, "%s %s: %s", method, url,
 		             b.too_big ? "answer too large" : curl_easy_strerror(rc));
@@ -299,69 +342,141 @@ static mxdb_status perform(fed_client *c, const char *url, const char *connect_t
 	return st;
 }
 
-/* Spec "Resolving server names", step 3, without SRV records: the delegated
- * name with its port, or port 8448. Any failure falls back to hostname:8448. */
-static void well_known(fed_client *c, const char *host, char *base, size_t bcap, char *ct,
-                       size_t ccap, long long *ttl)
+/* Spec steps 3.3-3.4 and 4-5: the SRV records of host, _matrix-fed._tcp
+ * first, then the deprecated _matrix._tcp. On a hit to holds their targets
+ * in RFC 2782 order as curl connect-to entries (the Host header and TLS name
+ * stay host: connect-to changes only where the socket goes) and *ttl_ms is
+ * bounded by the records' TTL. Else port 8448 of host. */
+static void srv_or_8448(const char *host, fed_targets *to, long long *ttl_ms)
+{
+	static const char *const services[] = {"_matrix-fed._tcp.", "_matrix._tcp."};
+	to->n = 1;
+	snprintf(to->ct[0], sizeof(to->ct[0]), "::%s:8448", host);
+	for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+		char qname[300];
+		fed_srv *r = NULL;
+		size_t n = 0;
+		uint32_t ttl = 0;
+		mxdb_error e;
+		snprintf(qname, sizeof(qname), "%s%s", services[i], host);
+		if (fed_srv_lookup(qname, &r, &n, &ttl, &e) != MXDB_OK)
+			continue;
+		to->n = n < MAX_TARGETS ? (int)n : MAX_TARGETS;
+		for (int k = 0; k < to->n; k++)
+			snprintf(to->ct[k], sizeof(to->ct[k]), "::%s:%u", r[k].target, (unsigned)r[k].port);
+		long long ms = (long long)(ttl < SRV_MIN_TTL_S ? SRV_MIN_TTL_S : ttl) * 1000;
+		if (ms < *ttl_ms)
+			*ttl_ms = ms;
+		free(r);
+		return;
+	}
+}
+
+/* Spec step 3: /.well-known/matrix/server. A valid m.server delegates (3.1
+ * IP literal, 3.2 explicit port, 3.3-3.5 SRV of the delegated host, else its
+ * port 8448; the Host header is the delegated name); without one, steps 4-6
+ * on host itself. *ttl: how long the answer may be cached. */
+static void well_known(fed_client *c, const char *host, char *base, size_t bcap, fed_targets *to,
+                       long long *ttl)
 {
 	char url[400];
 	long status = 0;
 	json_t *wk = NULL;
 	snprintf(url, sizeof(url), "%s://%s/.well-known/matrix/server", scheme(c), host);
 	*ttl = WELL_KNOWN_ERR_MS;
-	snprintf(base, bcap, "%s://%s", scheme(c), host);
-	snprintf(ct, ccap, "::%s:8448", host);
-	if (perform(c, url, "", "GET", NULL, NULL, &status, &wk, 1, NULL) != MXDB_OK || status != 200)
-		goto out;
-	const char *deleg = json_string_value(json_object_get(wk, "m.server"));
+	const char *deleg = NULL;
+	long long cache_ms = -1;
+	if (perform(c, url, "", "GET", NULL, NULL, &status, &wk, &cache_ms, NULL, NULL) == MXDB_OK &&
+	    status == 200)
+		deleg = json_string_value(json_object_get(wk, "m.server"));
 	char dhost[256];
 	long dport;
-	if (deleg == NULL || !split_name(deleg, dhost, sizeof(dhost), &dport))
+	if (deleg == NULL || !split_name(deleg, dhost, sizeof(dhost), &dport)) {
+		snprintf(base, bcap, "%s://%s", scheme(c), host);
+		srv_or_8448(host, to, ttl);
 		goto out;
-	*ttl = WELL_KNOWN_OK_MS;
+	}
+	/* Spec: honour the cache headers, 24 h without them, 48 h at most. */
+	*ttl = cache_ms < 0                       ? WELL_KNOWN_OK_MS
+	       : cache_ms > WELL_KNOWN_MAX_MS     ? WELL_KNOWN_MAX_MS
+	       : cache_ms < SRV_MIN_TTL_S * 1000LL ? SRV_MIN_TTL_S * 1000LL
+	                                          : cache_ms;
 	snprintf(base, bcap, "%s://%s", scheme(c), deleg);
+	to->n = 1;
 	if (dport)
-		ct[0] = '\0';
+		to->ct[0][0] = '\0';
+	else if (ip_literal(dhost))
+		snprintf(to->ct[0], sizeof(to->ct[0]), "::%s:8448", dhost);
 	else
-		snprintf(ct, ccap, "::%s:8448", dhost);
+		srv_or_8448(dhost, to, ttl);
 out:
 	json_decref(wk);
 }
 
-mxdb_status fed_client_resolve(fed_client *c, const char *destination, char *base, size_t bcap,
-                               char *ct, size_t ccap, mxdb_error *err)
+static mxdb_status resolve(fed_client *c, const char *destination, char *base, size_t bcap,
+                           fed_targets *to, mxdb_error *err)
 {
 	char host[256];
 	long port;
 	if (!split_name(destination, host, sizeof(host), &port))
 		return mx_fail(err, MXDB_EINVAL, "bad server name %s", destination);
-	if (route_get(c, destination, base, bcap, ct, ccap))
+	if (route_get(c, destination, base, bcap, to))
 		return MXDB_OK;
 	if (port || ip_literal(host)) {
-		/* Explicit port or IP literal: connect directly (8448 by default). */
+		/* Steps 1-2: an IP literal or an explicit port is connected to
+		 * directly (8448 by default), no DNS games. */
 		snprintf(base, bcap, "%s://%s", scheme(c), destination);
+		to->n = 1;
 		if (port)
-			ct[0] = '\0';
+			to->ct[0][0] = '\0';
 		else
-			snprintf(ct, ccap, "::%s:8448", host);
+			snprintf(to->ct[0], sizeof(to->ct[0]), "::%s:8448", host);
 		return MXDB_OK;
 	}
 	long long ttl;
-	well_known(c, host, base, bcap, ct, ccap, &ttl);
-	return route_put(c, destination, base, ct, fed_now_ms() + ttl, err);
+	well_known(c, host, base, bcap, to, &ttl);
+	return route_put(c, destination, base, to, fed_now_ms() + ttl, err);
+}
+
+mxdb_status fed_client_resolve(fed_client *c, const char *destination, char *base, size_t bcap,
+                               char *ct, size_t ccap, mxdb_error *err)
+{
+	fed_targets to;
+	mxdb_status st = resolve(c, destination, base, bcap, &to, err);
+	if (st == MXDB_OK)
+		snprintf(ct, ccap, "%s", to.ct[0]);
+	return st;
+}
+
+/* Target i of destination answered while the ones before it did not: it
+ * goes first for the requests that follow. */
+static void route_promote(fed_client *c, const char *name, int i)
+{
+	pthread_mutex_lock(&c->routes_lock);
+	for (fed_route *r = c->routes; r; r = r->next) {
+		if (strcmp(r->name, name) == 0 && i < r->to.n) {
+			char first[320];
+			memcpy(first, r->to.ct[i], sizeof(first));
+			memmove(r->to.ct[1], r->to.ct[0], (size_t)i * sizeof(r->to.ct[0]));
+			memcpy(r->to.ct[0], first, sizeof(first));
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->routes_lock);
 }
 
 static mxdb_status request(fed_client *c, const char *destination, const char *method,
                            const char *uri, const json_t *body, int sign, long *status,
                            json_t **resp, mxdb_error *err)
 {
-	char base[320], ct[320];
+	char base[320];
+	fed_targets to;
 	*status = 0;
 	if (resp)
 		*resp = NULL;
 	if (uri[0] != '/')
 		return mx_fail(err, MXDB_EINVAL, "uri must start with /");
-	mxdb_status st = fed_client_resolve(c, destination, base, sizeof(base), ct, sizeof(ct), err);
+	mxdb_status st = resolve(c, destination, base, sizeof(base), &to, err);
 	char *auth = NULL, *text = NULL, *url = NULL;
 	size_t len;
 	if (st == MXDB_OK && sign)
@@ -372,8 +487,16 @@ static mxdb_status request(fed_client *c, const char *destination, const char *m
 		url = NULL;
 		st = mx_fail(err, MXDB_ENOMEM, "url");
 	}
-	if (st == MXDB_OK)
-		st = perform(c, url, ct, method, auth, text, status, resp, 0, err);
+	/* RFC 2782: a target that cannot be reached makes way for the next. */
+	for (int i = 0, next = 1; st == MXDB_OK && next; i++) {
+		bool unreachable = false;
+		st = perform(c, url, to.ct[i], method, auth, text, status, resp, NULL, &unreachable, err);
+		next = st != MXDB_OK && unreachable && i + 1 < to.n;
+		if (next)
+			st = MXDB_OK;
+		else if (st == MXDB_OK && i > 0)
+			route_promote(c, destination, i);
+	}
 	free(url);
 	free(text);
 	free(auth);

@@ -1,9 +1,9 @@
 /*
  * fed_client.h: outbound server-server requests over libcurl: finding where
  * a server name lives (static --peer map, explicit port, .well-known
- * delegation, port 8448), signing each request with X-Matrix, TLS checked
- * against the system store or --federation-ca, connections reused through
- * one curl share. Safe to use from several threads.
+ * delegation, SRV records, port 8448), signing each request with X-Matrix,
+ * TLS checked against the system store or --federation-ca, connections
+ * reused through one curl share. Safe to use from several threads.
  */
 #ifndef MX_FED_CLIENT_H
 #define MX_FED_CLIENT_H

@@ -1,12 +1,15 @@
 /*
  * fed_keyring.h: remote servers' public keys for verifying requests and
  * events: the SQLite cache first (db/fed_keys.h), else a fetch of
- * GET /_matrix/key/v2/server from that server, validated and stored.
+ * GET /_matrix/key/v2/server from that server, else a query to the trusted
+ * notaries, validated and stored.
  * Failed fetches are not repeated for a server within a short pause, so a
  * flood of requests naming unknown keys cannot make us flood the server.
  */
 #ifndef MX_FED_KEYRING_H
 #define MX_FED_KEYRING_H
+
+#include <stdbool.h>
 
 #include "fed_client.h"
 #include "fed_keys.h"
@@ -20,6 +23,21 @@ void fed_keyring_free(fed_keyring *kr);
 /* Our own server's key: answered without cache or fetch (our events come
  * back to us, e.g. through get_missing_events from a third server). */
 void fed_keyring_set_own(fed_keyring *kr, const char *server_name, const mx_key *key);
+
+/* Trusted key servers (--trusted-key-server), asked in the order added when
+ * a server's keys cannot be fetched from it directly. */
+mxdb_status fed_keyring_add_notary(fed_keyring *kr, const char *name, mxdb_error *err);
+
+/* One of our retired keys (key_id, pk, expired_ts): accepted on our own
+ * events from before expired_ts when they come back to us. */
+mxdb_status fed_keyring_add_own_old(fed_keyring *kr, const fed_vkey *old, mxdb_error *err);
+
+/* For answering as a notary: server's self-signed key response (*out new):
+ * a cached one whose valid_until_ts is min_valid or later, else one fetched
+ * from server now (only when may_ask), else the latest cached one however
+ * old (the spec's offline servers). MXDB_ENOTFOUND when we have none. */
+mxdb_status fed_keyring_response(fed_keyring *kr, const char *server, long long min_valid,
+                                 bool may_ask, json_t **out, mxdb_error *err);
 
 /* The key key_id of server for use at ts (now for requests, the event's
  * origin_server_ts for events). MXDB_ENOTFOUND when the server does not

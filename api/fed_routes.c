@@ -23,6 +23,8 @@
 #include "url.h"
 
 #define KEY_VALIDITY_MS (24LL * 3600 * 1000)
+#define NOTARY_MAX_SERVERS 32 /* servers one key query may name */
+#define NOTARY_FETCH_BUDGET_MS 10000
 #define MAX_WALK 1000 /* events one backfill / get_missing_events answer may hold */
 
 static fed_service *F(http_req *r)
@@ -105,26 +107,53 @@ static void key_server(http_req *r)
 	fed_service *f = F(r);
 	json_t *resp;
 	mxdb_error e;
-	if (fed_keys_own_response(&f->key, f->server_name, fed_now_ms(), KEY_VALIDITY_MS, &resp, &e) != MXDB_OK)
+	if (fed_keys_own_response(&f->key, f->old_keys, f->n_old_keys, f->server_name, fed_now_ms(),
+	                          KEY_VALIDITY_MS, &resp, &e) != MXDB_OK)
 		http_reply_status(r, e.code, e.message);
 	else
 		http_reply_json(r, 200, resp);
 }
 
-/* We are no notary: only our own keys are answered. */
-static void key_query(http_req *r, bool asks_for_us)
+/* As a notary (spec "Querying keys through another server"): wanted maps
+ * server names to the least valid_until_ts the asker accepts. Our own keys
+ * come fresh; another server's from our cache or fetched from it now; every
+ * answer countersigned by us. A server we cannot get keys for is left out.
+ * Fetches hold this worker thread, so they stop after a time budget (the
+ * rest is answered from the cache) and one query names 32 servers at most. */
+static void key_query(http_req *r, json_t *wanted)
 {
 	fed_service *f = F(r);
-	json_t *list = json_array(), *own;
-	if (asks_for_us &&
-	    fed_keys_own_response(&f->key, f->server_name, fed_now_ms(), KEY_VALIDITY_MS, &own, NULL) == MXDB_OK)
-		json_array_append_new(list, own);
+	json_t *list = json_array();
+	long long until = fed_now_ms() + NOTARY_FETCH_BUDGET_MS;
+	const char *name;
+	json_t *min;
+	size_t asked = 0;
+	json_object_foreach(wanted, name, min) {
+		json_t *one = NULL;
+		if (++asked > NOTARY_MAX_SERVERS)
+			break;
+		if (strcmp(name, f->server_name) == 0)
+			fed_keys_own_response(&f->key, f->old_keys, f->n_old_keys, f->server_name,
+			                      fed_now_ms(), KEY_VALIDITY_MS, &one, NULL);
+		else if (fed_keyring_response(f->keyring, name, json_integer_value(min), fed_now_ms() < until,
+		                              &one, NULL) == MXDB_OK &&
+		         key_sign_json(&f->key, f->server_name, one, NULL) != MXDB_OK) {
+			json_decref(one);
+			one = NULL;
+		}
+		if (one)
+			json_array_append_new(list, one);
+	}
 	http_reply_json(r, 200, json_pack("{s:o}", "server_keys", list));
 }
 
 static void key_query_get(http_req *r)
 {
-	key_query(r, strcmp(r->param[0], F(r)->server_name) == 0);
+	const char *min = http_query(r, "minimum_valid_until_ts");
+	long long ts = min ? strtoll(min, NULL, 10) : 0;
+	json_t *wanted = json_pack("{s:I}", r->param[0], (json_int_t)(ts > 0 ? ts : fed_now_ms()));
+	key_query(r, wanted);
+	json_decref(wanted);
 }
 
 static void key_query_post(http_req *r)
@@ -134,7 +163,22 @@ static void key_query_post(http_req *r)
 		http_reply_error(r, 400, "M_BAD_JSON", "server_keys must be an object");
 		return;
 	}
-	key_query(r, json_object_get(sk, F(r)->server_name) != NULL);
+	/* Per server, the largest minimum_valid_until_ts of its key criteria
+	 * (the spec's default: now). */
+	json_t *wanted = json_object();
+	const char *name, *kid;
+	json_t *keys, *crit;
+	json_object_foreach(sk, name, keys) {
+		long long ts = 0;
+		json_object_foreach(json_is_object(keys) ? keys : NULL, kid, crit) {
+			json_t *m = json_object_get(crit, "minimum_valid_until_ts");
+			if (json_is_integer(m) && json_integer_value(m) > ts)
+				ts = json_integer_value(m);
+		}
+		json_object_set_new(wanted, name, json_integer(ts > 0 ? ts : fed_now_ms()));
+	}
+	key_query(r, wanted);
+	json_decref(wanted);
 }
 
 static void version(http_req *r)

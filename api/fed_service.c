@@ -26,6 +26,65 @@ static void on_commit(void *ctx, uint64_t pos)
 	fed_sender_kick(ctx);
 }
 
+static mxdb_status add_peer(fed_service *f, const char *spec, mxdb_error *err)
+{
+	return fed_client_add_peer(f->client, spec, err);
+}
+
+static mxdb_status add_notary(fed_service *f, const char *name, mxdb_error *err)
+{
+	return fed_keyring_add_notary(f->keyring, name, err);
+}
+
+/* FILE:EXPIRED_TS (milliseconds): a retired signing key, published in
+ * old_verify_keys and still good for our events from before EXPIRED_TS. */
+static mxdb_status add_old_key(fed_service *f, const char *spec, mxdb_error *err)
+{
+	const char *colon = strrchr(spec, ':');
+	char *end = NULL;
+	long long ts = colon ? strtoll(colon + 1, &end, 10) : 0;
+	if (colon == NULL || colon == spec || end == colon + 1 || *end != '\0' || ts <= 0)
+		return mx_fail(err, MXDB_EINVAL, "--old-signing-key wants FILE:EXPIRED_TS, not %s", spec);
+	if (f->n_old_keys == sizeof(f->old_keys) / sizeof(f->old_keys[0]))
+		return mx_fail(err, MXDB_ETOOLARGE, "too many old signing keys");
+	char path[1100];
+	snprintf(path, sizeof(path), "%.*s", (int)(colon - spec), spec);
+	mx_key k;
+	mxdb_status s = key_load(&k, path, err);
+	if (s == MXDB_OK && strcmp(k.key_id, f->key.key_id) == 0)
+		s = mx_fail(err, MXDB_EINVAL, "old signing key %s is the current key", path);
+	if (s != MXDB_OK)
+		return s;
+	fed_vkey *o = &f->old_keys[f->n_old_keys];
+	memset(o, 0, sizeof(*o));
+	snprintf(o->key_id, sizeof(o->key_id), "%s", k.key_id);
+	memcpy(o->pk, k.pk, 32);
+	o->expired_ts = o->valid_until_ts = ts;
+	sodium_memzero(&k, sizeof(k));
+	s = fed_keyring_add_own_old(f->keyring, o, err);
+	if (s == MXDB_OK)
+		f->n_old_keys++;
+	return s;
+}
+
+/* Takes the next ','-separated item of *p, hands it to fn, advances *p. */
+static mxdb_status each_item(const char **p, fed_service *f,
+                             mxdb_status (*fn)(fed_service *, const char *, mxdb_error *),
+                             mxdb_error *err)
+{
+	const char *comma = strchr(*p, ',');
+	size_t n = comma ? (size_t)(comma - *p) : strlen(*p);
+	char item[1200];
+	mxdb_status s = n < sizeof(item) ? MXDB_OK : mx_fail(err, MXDB_EINVAL, "option value too long");
+	if (s == MXDB_OK) {
+		memcpy(item, *p, n);
+		item[n] = '\0';
+		s = fn(f, item, err);
+	}
+	*p = comma ? comma + 1 : *p + n;
+	return s;
+}
+
 mxdb_status fed_start(mxdb *db, const char *data_dir, const fed_options *opt, fed_service **out,
                       mxdb_error *err)
 {
@@ -45,25 +104,18 @@ mxdb_status fed_start(mxdb *db, const char *data_dir, const fed_options *opt, fe
 	if (s == MXDB_OK)
 		s = fed_client_new(&cc, &f->client, err);
 	/* --peer NAME=HOST:PORT, repeated: a comma-separated list here. */
-	for (const char *p = opt->peers; s == MXDB_OK && p && *p;) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		char spec[320];
-		if (n >= sizeof(spec))
-			s = mx_fail(err, MXDB_EINVAL, "--peer too long");
-		else {
-			memcpy(spec, p, n);
-			spec[n] = '\0';
-			s = fed_client_add_peer(f->client, spec, err);
-		}
-		p = comma ? comma + 1 : p + n;
-	}
+	for (const char *p = opt->peers; s == MXDB_OK && p && *p;)
+		s = each_item(&p, f, add_peer, err);
 	if (s == MXDB_OK)
 		s = fed_store_open(mxdb_sqlite_path(db), &f->conn, err);
 	if (s == MXDB_OK)
 		s = fed_keyring_new(mxdb_sqlite_path(db), f->client, &f->keyring, err);
 	if (s == MXDB_OK)
 		fed_keyring_set_own(f->keyring, f->server_name, &f->key);
+	for (const char *p = opt->notaries; s == MXDB_OK && p && *p;)
+		s = each_item(&p, f, add_notary, err);
+	for (const char *p = opt->old_keys; s == MXDB_OK && p && *p;)
+		s = each_item(&p, f, add_old_key, err);
 	fed_sender_config sc = {.db_path = mxdb_sqlite_path(db), .client = f->client,
 	                        .origin = f->server_name};
 	if (s == MXDB_OK)

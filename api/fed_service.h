@@ -19,6 +19,8 @@ typedef struct fed_options {
 	bool plain_http;     /* --federation-plain-http */
 	const char *ca_file; /* --federation-ca, NULL: system store */
 	const char *peers;   /* --peer NAME=HOST:PORT, several joined by ',' */
+	const char *notaries; /* --trusted-key-server NAME, several joined by ',' */
+	const char *old_keys; /* --old-signing-key FILE:EXPIRED_TS, joined by ',' */
 	unsigned max_gap_events; /* events fetched to close one gap, at most (0: 2,000) */
 } fed_options;
 
@@ -26,6 +28,8 @@ typedef struct fed_service {
 	mxdb *db;
 	const char *server_name; /* borrowed from db */
 	mx_key key;
+	fed_vkey old_keys[8]; /* retired keys, served as old_verify_keys */
+	size_t n_old_keys;
 	fed_client *client;
 	fed_keyring *keyring;
 	fed_sender *sender;

@@ -21,7 +21,8 @@ static int ed25519_key_id(const char *id)
 	return 1;
 }
 
-mxdb_status fed_keys_own_response(const mx_key *key, const char *server_name, long long now_ms,
+mxdb_status fed_keys_own_response(const mx_key *key, const fed_vkey *old, size_t n_old,
+                                  const char *server_name, long long now_ms,
                                   long long valid_for_ms, json_t **out, mxdb_error *err)
 {
 	char pub[64];
@@ -29,8 +30,16 @@ mxdb_status fed_keys_own_response(const mx_key *key, const char *server_name, lo
 	if (server_name == NULL || *server_name == '\0' || valid_for_ms <= 0)
 		return mx_fail(err, MXDB_EINVAL, "server name and validity are required");
 	key_public_b64(key, pub);
-	json_t *resp = json_pack("{s:s, s:{s:{s:s}}, s:{}, s:I}", "server_name", server_name,
-	                         "verify_keys", key->key_id, "key", pub, "old_verify_keys",
+	json_t *olds = json_object();
+	for (size_t i = 0; olds && i < n_old; i++) {
+		char opub[64];
+		b64_encode(old[i].pk, 32, opub);
+		json_object_set_new(olds, old[i].key_id,
+		                    json_pack("{s:s, s:I}", "key", opub, "expired_ts",
+		                              (json_int_t)old[i].expired_ts));
+	}
+	json_t *resp = json_pack("{s:s, s:{s:{s:s}}, s:o, s:I}", "server_name", server_name,
+	                         "verify_keys", key->key_id, "key", pub, "old_verify_keys", olds,
 	                         "valid_until_ts", (json_int_t)(now_ms + valid_for_ms));
 	if (resp == NULL)
 		return mx_fail(err, MXDB_ENOMEM, "building the key response");
@@ -135,13 +144,17 @@ mxdb_status fed_keys_store(sqlite3 *db, const char *server_name, const fed_vkey 
                            long long now_ms, mxdb_error *err)
 {
 	/* A refetch may only extend what we know: MAX() keeps a longer validity
-	 * that was learnt earlier, and expired_ts, once set, stays set. */
+	 * that was learnt earlier, and expired_ts, once set, stays set. The one
+	 * exception is the server's own word that a key retired: from then on
+	 * it is good for events before expired_ts only. */
 	static const char sql[] =
 		"INSERT INTO fed_server_keys(server_name, key_id, public_key, valid_until_ts,"
 		" expired_ts, fetched_ts) VALUES(?1, ?2, ?3, ?4, ?5, ?6)"
 		" ON CONFLICT(server_name, key_id) DO UPDATE SET"
 		"  public_key = excluded.public_key,"
-		"  valid_until_ts = MAX(valid_until_ts, excluded.valid_until_ts),"
+		"  valid_until_ts = CASE WHEN excluded.expired_ts IS NOT NULL"
+		"   THEN excluded.valid_until_ts"
+		"   ELSE MAX(valid_until_ts, excluded.valid_until_ts) END,"
 		"  expired_ts = COALESCE(excluded.expired_ts, expired_ts),"
 		"  fetched_ts = excluded.fetched_ts";
 	sqlite3_stmt *q = NULL;
@@ -198,6 +211,77 @@ mxdb_status fed_keys_lookup(sqlite3 *db, const char *server_name, const char *ke
 		}
 	} else if (rc == SQLITE_DONE) {
 		st = mx_fail(err, MXDB_ENOTFOUND, "no key %s for %s", key_id, server_name);
+	} else {
+		st = mx_fail(err, MXDB_EIO, "sqlite: %s", sqlite3_errmsg(db));
+	}
+	sqlite3_finalize(q);
+	return st;
+}
+
+/* Whole responses, kept for answering as a notary: the origin's signature
+ * must reach the asker untouched, so the parsed keys are not enough. One
+ * row per server, the latest answer. Created here rather than with the
+ * schema so the notary cache can be dropped without a migration. */
+mxdb_status fed_keys_init(sqlite3 *db, mxdb_error *err)
+{
+	static const char sql[] =
+		"CREATE TABLE IF NOT EXISTS fed_server_key_json("
+		"  server_name TEXT PRIMARY KEY, valid_until_ts INTEGER NOT NULL,"
+		"  response TEXT NOT NULL)";
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return mx_fail(err, MXDB_EIO, "sqlite: %s", sqlite3_errmsg(db));
+	return MXDB_OK;
+}
+
+mxdb_status fed_keys_store_response(sqlite3 *db, const json_t *resp, mxdb_error *err)
+{
+	static const char sql[] =
+		"INSERT INTO fed_server_key_json(server_name, valid_until_ts, response)"
+		" VALUES(?1, ?2, ?3) ON CONFLICT(server_name) DO UPDATE SET"
+		"  valid_until_ts = excluded.valid_until_ts, response = excluded.response"
+		" WHERE excluded.valid_until_ts >= valid_until_ts";
+	const char *name = json_string_value(json_object_get(resp, "server_name"));
+	json_t *until = json_object_get(resp, "valid_until_ts");
+	if (name == NULL || !json_is_integer(until))
+		return mx_fail(err, MXDB_EBADJSON, "not a key response");
+	char *text = json_dumps(resp, JSON_COMPACT);
+	if (text == NULL)
+		return mx_fail(err, MXDB_ENOMEM, "key response");
+	sqlite3_stmt *q = NULL;
+	mxdb_status st = MXDB_OK;
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+		st = mx_fail(err, MXDB_EIO, "sqlite: %s", sqlite3_errmsg(db));
+	if (st == MXDB_OK) {
+		sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, json_integer_value(until));
+		sqlite3_bind_text(q, 3, text, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			st = mx_fail(err, MXDB_EIO, "sqlite: %s", sqlite3_errmsg(db));
+	}
+	sqlite3_finalize(q);
+	free(text);
+	return st;
+}
+
+mxdb_status fed_keys_cached_response(sqlite3 *db, const char *server_name,
+                                     long long min_valid_until, json_t **out, mxdb_error *err)
+{
+	static const char sql[] =
+		"SELECT response FROM fed_server_key_json WHERE server_name = ?1 AND valid_until_ts >= ?2";
+	*out = NULL;
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+		return mx_fail(err, MXDB_EIO, "sqlite: %s", sqlite3_errmsg(db));
+	sqlite3_bind_text(q, 1, server_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, min_valid_until);
+	mxdb_status st;
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*out = json_loads((const char *)sqlite3_column_text(q, 0), JSON_REJECT_DUPLICATES, NULL);
+		st = *out ? MXDB_OK : mx_fail(err, MXDB_EIO, "cached key response of %s is damaged", server_name);
+	} else if (rc == SQLITE_DONE) {
+		st = mx_fail(err, MXDB_ENOTFOUND, "no key response of %s valid until %lld", server_name,
+		             min_valid_until);
 	} else {
 		st = mx_fail(err, MXDB_EIO, "sqlite: %s", sqlite3_errmsg(db));
 	}

@@ -1,7 +1,8 @@
 /*
  * fed_keys.h: server signing keys as federation publishes them
- * (GET /_matrix/key/v2/server): our own self-signed response, validating a
- * remote server's response, and the remote key cache in SQLite.
+ * (GET /_matrix/key/v2/server): our own self-signed response (with our
+ * retired keys), validating a remote server's response, the remote key
+ * cache in SQLite, and the whole responses a notary hands on.
  */
 #ifndef MX_FED_KEYS_H
 #define MX_FED_KEYS_H
@@ -27,9 +28,11 @@ typedef struct fed_vkey {
  * now; an event signature needs a key valid at the event's timestamp. */
 typedef enum fed_key_use { FED_KEY_FOR_REQUEST, FED_KEY_FOR_EVENT } fed_key_use;
 
-/* Builds our response {server_name, verify_keys, old_verify_keys,
- * valid_until_ts = now + valid_for_ms, signatures}. */
-mxdb_status fed_keys_own_response(const mx_key *key, const char *server_name, long long now_ms,
+/* Builds our response {server_name, verify_keys, old_verify_keys (old[]:
+ * key_id, pk and expired_ts of our retired keys), valid_until_ts = now +
+ * valid_for_ms, signatures} signed by key. */
+mxdb_status fed_keys_own_response(const mx_key *key, const fed_vkey *old, size_t n_old,
+                                  const char *server_name, long long now_ms,
                                   long long valid_for_ms, json_t **out, mxdb_error *err);
 
 /* Checks a response claimed to come from server_name: shape, server_name,
@@ -51,5 +54,14 @@ mxdb_status fed_keys_store(sqlite3 *db, const char *server_name, const fed_vkey 
 mxdb_status fed_keys_lookup(sqlite3 *db, const char *server_name, const char *key_id,
                             fed_key_use use, long long ts, unsigned char pk[32],
                             long long *valid_until, mxdb_error *err);
+
+/* The notary cache: whole validated responses as their origin signed them
+ * (fed_keys_init creates its table). store_response keeps the one with the
+ * later valid_until_ts; cached_response answers the latest one whose
+ * valid_until_ts is at least min_valid_until (MXDB_ENOTFOUND otherwise). */
+mxdb_status fed_keys_init(sqlite3 *db, mxdb_error *err);
+mxdb_status fed_keys_store_response(sqlite3 *db, const json_t *resp, mxdb_error *err);
+mxdb_status fed_keys_cached_response(sqlite3 *db, const char *server_name,
+                                     long long min_valid_until, json_t **out, mxdb_error *err);
 
 #endif

@@ -22,7 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, Fed, dead_port, event_id, load_key, q, seal, table_rows, wait_for  # noqa: E402
+from fedlib import Cluster, dead_port, q, table_rows, wait_for  # noqa: E402
+from keylib import event_id, load_key, seal, signed_request  # noqa: E402
 
 TYPE = "com.example.todo"
 N = 300
@@ -88,6 +89,23 @@ def timeline(node, room):
     raise AssertionError("too many pages")
 
 
+class Fed:
+    """Speaks server-server to node as origin (a server in the room), with
+    origin's own key."""
+
+    def __init__(self, node, origin):
+        self.node, self.origin = node, origin.name
+        self.key = load_key(os.path.join(origin.data, "signing.key"))
+
+    def request(self, method, uri, body=None):
+        return signed_request(self.node.url, self.origin, self.node.name, self.key, method, uri, body)
+
+    def send(self, txn, pdus):
+        return self.request("PUT", "/_matrix/federation/v1/send/%s" % txn,
+                            {"origin": self.origin, "origin_server_ts": int(time.time() * 1000),
+                             "pdus": pdus, "edus": []})
+
+
 def reconnect(a, b):
     """Restarts A with B's real address: A's queue to B drains."""
     a.stop()
@@ -139,7 +157,7 @@ def over_the_bound():
         assert len(tl) == 1 + bound + 1 and tl[0] == from_c and tl[1:bound + 1] == ids[::-1][:bound], tl
         # Walking back over the gap (served by B, asked as C): the first
         # versions are nowhere on B; the outliers are found and walked through.
-        fed = Fed(b, c.name, load_key(os.path.join(c.data, "signing.key")))
+        fed = Fed(b, c)
         st, got = fed.request("POST", "/_matrix/federation/v1/get_missing_events/%s" % q(room),
                               {"earliest_events": [], "latest_events": [from_c], "limit": 1000})
         assert st == 200, (st, got)
@@ -179,7 +197,7 @@ def kept_pending():
     with Cluster(["a.test", "b.test", "c.test"]) as cl:
         a, b, c = cl.nodes
         room = setup(cl)
-        fed = Fed(b, c.name, load_key(os.path.join(c.data, "signing.key")))
+        fed = Fed(b, c)
         st, ids = fed.request("GET", "/_matrix/federation/v1/state_ids/%s" % q(room))
         assert st == 200, ids
         by_key = {}

@@ -12,7 +12,8 @@
 #include "fed_store.h"
 #include "testutil.h"
 
-static mx_key key_b, key_evil;
+static mx_key key_b, key_evil, key_next;
+static long long retired_at; /* non-zero: b.test signs with key_next, key_b retired then */
 static int key_fetches;
 static int serve_forged; /* answer with a response signed by the wrong key */
 
@@ -24,7 +25,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		return MHD_NO;
 	__atomic_add_fetch(&key_fetches, 1, __ATOMIC_SEQ_CST);
 	json_t *resp = NULL;
-	fed_keys_own_response(&key_b, "b.test", fed_now_ms(), 3600 * 1000, &resp, NULL);
+	fed_vkey old = {.expired_ts = retired_at};
+	memcpy(old.key_id, key_b.key_id, sizeof(old.key_id));
+	memcpy(old.pk, key_b.pk, 32);
+	fed_keys_own_response(retired_at ? &key_next : &key_b, &old, retired_at ? 1 : 0, "b.test",
+	                      fed_now_ms(), 3600 * 1000, &resp, NULL);
 	if (serve_forged) {
 		json_object_del(resp, "signatures");
 		key_sign_json(&key_evil, "b.test", resp, NULL);
@@ -45,7 +50,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/mxdb.sqlite3", dir);
 	mx_key key_a;
 	CHECK(key_generate(&key_a, &err) == MXDB_OK && key_generate(&key_b, &err) == MXDB_OK &&
-	      key_generate(&key_evil, &err) == MXDB_OK);
+	      key_generate(&key_evil, &err) == MXDB_OK && key_generate(&key_next, &err) == MXDB_OK);
 	snprintf(key_evil.key_id, sizeof(key_evil.key_id), "%s", key_b.key_id);
 
 	struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -93,6 +98,15 @@ int main(void)
 	CHECK(fed_keyring_event_key(kr, "b.test", key_b.key_id, fed_now_ms() + 7200 * 1000, pk, &err) ==
 	      MXDB_ENOTFOUND);
 	CHECK(key_fetches == 3);
+	/* Right after a good fetch, a key ID b.test never had (as after a
+	 * rotation) is asked for again only once the short pause is over. */
+	CHECK(fed_keyring_get(kr, "b.test", "ed25519:rotated", FED_KEY_FOR_REQUEST, fed_now_ms(), pk,
+	                      &err) == MXDB_ENOTFOUND);
+	CHECK(key_fetches == 3);
+	usleep(1100 * 1000);
+	CHECK(fed_keyring_get(kr, "b.test", "ed25519:rotated", FED_KEY_FOR_REQUEST, fed_now_ms(), pk,
+	                      &err) == MXDB_ENOTFOUND);
+	CHECK(key_fetches == 4);
 
 	/* Inbound requests from b.test. */
 	json_t *body = json_pack("{s:i}", "x", 1);
@@ -122,6 +136,19 @@ int main(void)
 	      MXDB_ESIGNATURE);
 	free(hdr);
 	json_decref(body);
+
+	/* b.test rotates: key_b, remembered for events just now, is good from
+	 * then on only for events before its expired_ts. */
+	CHECK(fed_keyring_event_key(kr, "b.test", key_b.key_id, fed_now_ms() - 10, pk, &err) == MXDB_OK);
+	retired_at = fed_now_ms() - 5000;
+	usleep(1100 * 1000);
+	CHECK(fed_keyring_get(kr, "b.test", key_next.key_id, FED_KEY_FOR_REQUEST, fed_now_ms(), pk,
+	                      &err) == MXDB_OK);
+	CHECK(memcmp(pk, key_next.pk, 32) == 0);
+	CHECK(fed_keyring_event_key(kr, "b.test", key_b.key_id, fed_now_ms() - 1000, pk, &err) ==
+	      MXDB_ENOTFOUND);
+	CHECK(fed_keyring_event_key(kr, "b.test", key_b.key_id, retired_at - 1, pk, &err) == MXDB_OK);
+	CHECK(memcmp(pk, key_b.pk, 32) == 0);
 
 	fed_keyring_free(kr);
 	fed_client_free(c);

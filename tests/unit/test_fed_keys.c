@@ -17,7 +17,7 @@ static void test_own_response(void)
 	json_t *r = NULL;
 	long long now = fed_now_ms();
 	CHECK(key_generate(&k, &err) == MXDB_OK);
-	CHECK(fed_keys_own_response(&k, "a.example:8448", now, DAY, &r, &err) == MXDB_OK);
+	CHECK(fed_keys_own_response(&k, NULL, 0, "a.example:8448", now, DAY, &r, &err) == MXDB_OK);
 	CHECK(strcmp(json_string_value(json_object_get(r, "server_name")), "a.example:8448") == 0);
 	CHECK(json_integer_value(json_object_get(r, "valid_until_ts")) == now + DAY);
 	CHECK(json_is_object(json_object_get(r, "old_verify_keys")));
@@ -41,7 +41,7 @@ static void test_own_response(void)
 	json_decref(r);
 
 	/* Validity capped at 7 days from now. */
-	CHECK(fed_keys_own_response(&k, "a.example", now, 30 * DAY, &r, &err) == MXDB_OK);
+	CHECK(fed_keys_own_response(&k, NULL, 0, "a.example", now, 30 * DAY, &r, &err) == MXDB_OK);
 	CHECK(fed_keys_validate(r, "a.example", now, &keys, &n, &err) == MXDB_OK);
 	CHECK(n == 1 && keys[0].valid_until_ts == now + FED_KEY_MAX_VALIDITY_MS);
 	free(keys);
@@ -151,6 +151,37 @@ static void test_cache(void)
 	CHECK(fed_keys_lookup(db, "r.example", cur.key_id, FED_KEY_FOR_EVENT, now + DAY - 1, pk, NULL, &err) ==
 	      MXDB_OK);
 	json_decref(r);
+
+	/* The server retires cur: from its word on, cur is good for events
+	 * before expired_ts only, however long it was valid as a current key. */
+	mx_key next;
+	CHECK(key_generate(&next, &err) == MXDB_OK);
+	long long retired = now - 1000;
+	r = remote_response(&next, &cur, now + DAY, retired);
+	CHECK(fed_keys_validate(r, "r.example", now, &keys, &n, &err) == MXDB_OK);
+	CHECK(fed_keys_store(db, "r.example", keys, n, now, &err) == MXDB_OK);
+	free(keys);
+	CHECK(fed_keys_lookup(db, "r.example", cur.key_id, FED_KEY_FOR_EVENT, retired - 1, pk, NULL, &err) ==
+	      MXDB_OK);
+	CHECK(fed_keys_lookup(db, "r.example", cur.key_id, FED_KEY_FOR_EVENT, retired + 1, pk, NULL, &err) ==
+	      MXDB_ENOTFOUND);
+	CHECK(fed_keys_lookup(db, "r.example", cur.key_id, FED_KEY_FOR_REQUEST, now, pk, NULL, &err) ==
+	      MXDB_ENOTFOUND);
+
+	/* The notary cache keeps the whole response, the later one winning. */
+	CHECK(fed_keys_init(db, &err) == MXDB_OK);
+	CHECK(fed_keys_store_response(db, r, &err) == MXDB_OK);
+	json_t *back = NULL;
+	CHECK(fed_keys_cached_response(db, "r.example", now, &back, &err) == MXDB_OK);
+	CHECK(back != NULL && json_equal(back, r));
+	json_decref(back);
+	CHECK(fed_keys_cached_response(db, "r.example", now + 2 * DAY, &back, &err) == MXDB_ENOTFOUND);
+	json_t *older = remote_response(&next, &cur, now + 60000, retired);
+	CHECK(fed_keys_store_response(db, older, &err) == MXDB_OK);
+	CHECK(fed_keys_cached_response(db, "r.example", now + DAY, &back, &err) == MXDB_OK);
+	json_decref(back);
+	json_decref(older);
+	json_decref(r);
 	sqlite3_close(db);
 
 	char cmd[300];
@@ -158,9 +189,36 @@ static void test_cache(void)
 	CHECK(system(cmd) == 0);
 }
 
+/* Our retired keys are published in old_verify_keys with expired_ts, and
+ * the response still validates (signed by the current key only). */
+static void test_own_old_keys(void)
+{
+	mx_key cur, old;
+	mxdb_error err;
+	CHECK(key_generate(&cur, &err) == MXDB_OK && key_generate(&old, &err) == MXDB_OK);
+	fed_vkey o = {.expired_ts = 1700000000000LL};
+	strcpy(o.key_id, old.key_id);
+	memcpy(o.pk, old.pk, 32);
+	long long now = fed_now_ms();
+	json_t *r = NULL;
+	CHECK(fed_keys_own_response(&cur, &o, 1, "a.example", now, DAY, &r, &err) == MXDB_OK);
+	json_t *e = json_object_get(json_object_get(r, "old_verify_keys"), old.key_id);
+	CHECK(json_integer_value(json_object_get(e, "expired_ts")) == 1700000000000LL);
+	char pub[64];
+	key_public_b64(&old, pub);
+	CHECK(json_is_string(json_object_get(e, "key")) &&
+	      strcmp(json_string_value(json_object_get(e, "key")), pub) == 0);
+	fed_vkey *keys = NULL;
+	size_t n = 0;
+	CHECK(fed_keys_validate(r, "a.example", now, &keys, &n, &err) == MXDB_OK && n == 2);
+	free(keys);
+	json_decref(r);
+}
+
 int main(void)
 {
 	test_own_response();
+	test_own_old_keys();
 	test_cache();
 	return test_summary("test_fed_keys");
 }
