@@ -24,7 +24,7 @@
 
 #define GAP_ROUND 100         /* events asked for per get_missing_events round */
 #define GAP_LATEST 20         /* latest_events named per round, at most */
-#define GAP_DEADLINE_MS 20000 /* one transaction's fetching stops here: its sender waits */
+#define GAP_DEADLINE_MS 20000 /* a transaction's fetching stops here: its sender waits */
 #define GAP_STATE_PREVS 8     /* missing prev events given the state_ids fallback per transaction */
 #define GAP_ONE_BY_ONE 20     /* more state events missing than this: one /state, not /event each */
 #define GAP_EVENT_GETS 100    /* /event requests per missing prev event, at most */
@@ -79,6 +79,7 @@ typedef struct batch {
 	fed_gap_fill fill; /* the state_ids fallback's outliers and states */
 	size_t cap_out;
 	json_t *have;  /* event ID -> true: stored (outliers too) or among fill's outliers */
+	long long deadline; /* fed_now_ms() past which no more requests are made */
 } batch;
 
 static bool batch_add(batch *b, ev_t *ev)
@@ -133,7 +134,8 @@ static json_t *lacking(batch *b, const char *room_id)
 }
 
 /* One get_missing_events round at server; adds the events that pass the
- * checks and are new. Returns how many were added. */
+ * checks and are new. Returns how many were added. An outlier we hold
+ * comes in too: with its prev events placed it joins the timeline. */
 static size_t round_at(batch *b, const char *server, const char *room_id, fed_room_memo *memo,
                        json_t *earliest, json_t *latest, size_t limit)
 {
@@ -265,7 +267,7 @@ static bool state_at(batch *b, const char *server, const char *room_id, const ch
 	json_t *v;
 	size_t gets = 0;
 	json_object_foreach(need, id, v) {
-		if (held(b, id) || gets++ >= GAP_EVENT_GETS)
+		if (held(b, id) || gets++ >= GAP_EVENT_GETS || fed_now_ms() > b->deadline)
 			continue;
 		json_t *one = get_json(f, server, "/_matrix/federation/v1/event/%s%s", id, "");
 		json_t *pdu = json_array_get(json_object_get(one, "pdus"), 0);
@@ -302,7 +304,9 @@ static void fill_states(batch *b, char **order, size_t n_order, const char *room
 			if (known(b, p) || json_object_get(b->fill.states, p))
 				continue;
 			tried++;
-			for (size_t si = 0; si < n_order && !state_at(b, order[si], room_id, p, &memo); si++)
+			for (size_t si = 0; si < n_order && fed_now_ms() < b->deadline &&
+			                    !state_at(b, order[si], room_id, p, &memo);
+			     si++)
 				;
 		}
 	}
@@ -336,10 +340,9 @@ static void fill_room(batch *b, const char *origin, const char *room_id)
 		earliest = json_array();
 	fed_room_memo memo = {"", NULL};
 	fed_room_version(f, room_id, &memo);
-	long long deadline = fed_now_ms() + GAP_DEADLINE_MS;
 	size_t fetched = 0, max = f->max_gap_events;
 	for (size_t si = 0; si < n_order && json_array_size(latest) > 0 && fetched < max &&
-	                    fed_now_ms() < deadline;) {
+	                    fed_now_ms() < b->deadline;) {
 		size_t want = max - fetched < GAP_ROUND ? max - fetched : GAP_ROUND;
 		size_t got = round_at(b, order[si], room_id, &memo, earliest, latest, want);
 		if (got == 0)
@@ -487,7 +490,8 @@ static void retry_pending(fed_service *f, const char *room_id)
 mxdb_status fed_take_pdus(fed_service *f, const char *origin, ev_t **evs, size_t n, json_t *results,
                           mxdb_error *err)
 {
-	batch b = {.f = f, .known = json_object(), .have = json_object()};
+	batch b = {.f = f, .known = json_object(), .have = json_object(),
+	           .deadline = fed_now_ms() + GAP_DEADLINE_MS};
 	b.fill.states = json_object();
 	mxdb_status s = b.known && b.have && b.fill.states ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "batch");
 	for (size_t k = 0; k < n; k++)

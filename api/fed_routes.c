@@ -13,6 +13,7 @@
 #include "acct.h"
 #include "cjson.h"
 #include "fed_fetch.h"
+#include "fed_gap.h"
 #include "fed_inbound.h"
 #include "fed_keys.h"
 #include "fed_pdu.h"
@@ -330,8 +331,14 @@ static void get_state(http_req *r, bool ids)
 		return;
 	json_t *state, *chain;
 	mxdb_error e;
-	mxdb_status s = fed_room_state(F(r)->db, r->param[0], http_query(r, "event_id"), ids, &state,
-	                               &chain, &e);
+	const char *at = http_query(r, "event_id");
+	bool placed = true;
+	/* An outlier's state is not known here (fed_outlier.h). */
+	if (at != NULL && fed_room_event_placed(F(r)->db, at, &placed, NULL) == MXDB_OK && !placed) {
+		http_reply_error(r, 404, "M_NOT_FOUND", "the state at %s is not known here", at);
+		return;
+	}
+	mxdb_status s = fed_room_state(F(r)->db, r->param[0], at, ids, &state, &chain, &e);
 	if (s != MXDB_OK)
 		http_reply_status(r, s, e.message);
 	else

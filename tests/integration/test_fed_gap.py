@@ -168,6 +168,12 @@ def over_the_bound():
         walked = [event_id(e) for e in got["pdus"]]
         assert walked[0] == from_c, walked[:3]
         check_walk(walked, ids, bound)
+        # The state at an outlier is not known on B; at a placed event it is.
+        state_at = "/_matrix/federation/v1/state_ids/%s?event_id=%s"
+        st, _ = fed.request("GET", state_at % (q(room), q(ids[N - bound - 1])))
+        assert st == 404, st
+        st, got = fed.request("GET", state_at % (q(room), q(ids[N - bound])))
+        assert st == 200 and ids[N - bound] in got["pdu_ids"], st
         # A reaches B again: the missing events arrive late, the outliers join the timeline.
         reconnect(a, b)
         want = len(timeline(c, room))
