@@ -70,16 +70,17 @@ bool cs_is_local_user(cs_ctx *c, const char *user_id);
 bool cs_require_member(http_req *r, const char *room, const char *user, uint64_t *left_at);
 /* Moves the invitees of other servers out of o's invite list (to *remote,
  * *n_remote of them; pointers into the list) when federation is on: the
- * engine's creation would invite them locally only. */
+ * engine's creation would invite them locally only. They stay at the
+ * list's end, counted in o->n_invite_remote (for their power level). */
 void cs_split_invites(http_req *r, mxdb_table_options *o, const char *const **remote,
                       size_t *n_remote);
-/* After a room's creation, invites remote[0..n) over federation while r is
- * parked (r->park set). false: parked (return; the handler runs again and,
+/* After a room's creation, invites remote[0..n) over federation (with
+ * "is_direct" when is_direct) while r is parked (r->park set). false: parked (return; the handler runs again and,
  * seeing r->park, calls this again with any room_id and list). true: done,
  * with *st (a failed invite is only logged) and *room_id_out (new, on
  * MXDB_OK). */
 bool cs_invite_remote(http_req *r, const char *room_id, const char *const *remote, size_t n,
-                      char **room_id_out, mxdb_status *st, mxdb_error *e);
+                      bool is_direct, char **room_id_out, mxdb_status *st, mxdb_error *e);
 /* Resolves room (ID or alias) into info; replies 404 when unknown. */
 bool cs_room_resolve(http_req *r, const char *room, mxdb_room_info *info);
 /* Resolves room (ID or alias) into info (404 when unknown), then checks that

@@ -59,27 +59,29 @@ void cs_split_invites(http_req *r, mxdb_table_options *o, const char *const **re
 	*remote = o->invite + ours;
 	*n_remote = o->n_invite - ours;
 	o->n_invite = ours;
+	o->n_invite_remote = *n_remote;
 }
 
 bool cs_invite_remote(http_req *r, const char *room_id, const char *const *remote, size_t n,
-                      char **room_id_out, mxdb_status *st, mxdb_error *e)
+                      bool is_direct, char **room_id_out, mxdb_status *st, mxdb_error *e)
 {
 	*room_id_out = NULL;
 	if (r->park == NULL && (CS(r)->fed == NULL || n == 0)) {
 		*st = (*room_id_out = strdup(room_id)) ? MXDB_OK : mx_fail(e, MXDB_ENOMEM, "room id");
 		return true;
 	}
-	return fed_invite_list_request(CS(r)->fed, r, room_id, r->user_id, remote, n, room_id_out, st, e);
+	return fed_invite_list_request(CS(r)->fed, r, room_id, r->user_id, remote, n, is_direct,
+	                               room_id_out, st, e);
 }
 
 /* The creation's answer, once its remote invites are done. */
 static void create_room_reply(http_req *r, const char *room_id, const char *const *remote,
-                              size_t n)
+                              size_t n, bool is_direct)
 {
 	char *id = NULL;
 	mxdb_status st;
 	mxdb_error e;
-	if (!cs_invite_remote(r, room_id, remote, n, &id, &st, &e))
+	if (!cs_invite_remote(r, room_id, remote, n, is_direct, &id, &st, &e))
 		return; /* parked */
 	if (st == MXDB_OK)
 		http_reply_json(r, 200, json_pack("{s:s}", "room_id", id));
@@ -91,7 +93,7 @@ static void create_room_reply(http_req *r, const char *room_id, const char *cons
 void cs_create_room(http_req *r)
 {
 	if (r->park != NULL) { /* the room exists; its remote invites were under way */
-		create_room_reply(r, NULL, NULL, 0);
+		create_room_reply(r, NULL, NULL, 0, false);
 		return;
 	}
 	mxdb_table_options o = {.creator = r->user_id};
@@ -158,7 +160,7 @@ void cs_create_room(http_req *r)
 		mxdb_error e;
 		mxdb_status st = mxdb_create_table(CS(r)->db, &o, &room_id, &e);
 		if (st == MXDB_OK)
-			create_room_reply(r, room_id, remote, nremote);
+			create_room_reply(r, room_id, remote, nremote, o.is_direct);
 		else if (st == MXDB_EEXISTS)
 			http_reply_error(r, 400, "M_ROOM_IN_USE", "%s", e.message);
 		else

@@ -275,7 +275,7 @@ static bool state_at(batch *b, const char *server, const char *room_id, const ch
 			add_outlier(b, pdu, need, memo, server);
 		json_decref(one);
 	}
-	bool complete = true;
+	bool complete = held(b, prev); /* its own key, when it is a state event */
 	size_t i;
 	json_array_foreach(pdu_ids, i, v)
 		complete = complete && json_is_string(v) && held(b, json_string_value(v));

@@ -95,7 +95,7 @@ static mxdb_status ask_invitee(fed_service *f, const char *server, const mx_room
 }
 
 mxdb_status fed_invite(fed_service *f, const char *room_id, const char *sender, const char *target,
-                       const char *reason, mxdb_error *err)
+                       const char *reason, bool is_direct, mxdb_error *err)
 {
 	const char *server = fed_server_of(target);
 	if (server == NULL || strcmp(server, f->server_name) == 0)
@@ -113,6 +113,8 @@ mxdb_status fed_invite(fed_service *f, const char *room_id, const char *sender, 
 		json_object_del(event, "origin");
 		if (reason != NULL)
 			json_object_set_new(json_object_get(event, "content"), "reason", json_string(reason));
+		if (is_direct)
+			json_object_set_new(json_object_get(event, "content"), "is_direct", json_true());
 		s = ev_hash_and_sign(event, rv, &f->key, f->server_name, err);
 	}
 	if (s == MXDB_OK)
@@ -146,6 +148,7 @@ struct fed_job {
 	char **targets; /* a room's remote invitees, invited one by one */
 	size_t ntargets;
 	char *out;      /* a join's (or the invited room's) room ID */
+	bool is_direct; /* the invites carry "is_direct": true */
 	pthread_t thread;
 	atomic_bool done;
 	mxdb_status st;
@@ -162,7 +165,7 @@ static void *job_run(void *arg)
 
 static mxdb_status run_invite(fed_job *j)
 {
-	return fed_invite(j->f, j->room_id, j->sender, j->target, j->reason, &j->e);
+	return fed_invite(j->f, j->room_id, j->sender, j->target, j->reason, false, &j->e);
 }
 
 /* A new room's invitees: one failed invite fails neither the others nor
@@ -171,7 +174,7 @@ static mxdb_status run_invite_list(fed_job *j)
 {
 	for (size_t i = 0; i < j->ntargets; i++) {
 		mxdb_error e;
-		if (fed_invite(j->f, j->room_id, j->sender, j->targets[i], NULL, &e) != MXDB_OK)
+		if (fed_invite(j->f, j->room_id, j->sender, j->targets[i], NULL, j->is_direct, &e) != MXDB_OK)
 			log_warn("federation: inviting %s to %s: %s", j->targets[i], j->room_id, e.message);
 	}
 	j->out = strdup(j->room_id);
@@ -217,7 +220,7 @@ static void job_free(void *arg)
 static bool job_request(fed_service *f, http_req *r, mxdb_status (*run)(fed_job *j),
                         const char *room_id, const char *sender, const char *target,
                         const char *reason, const char *const *targets, size_t ntargets,
-                        char **out, mxdb_status *st, mxdb_error *err)
+                        bool is_direct, char **out, mxdb_status *st, mxdb_error *err)
 {
 	fed_job *j = r->park;
 	if (j == NULL) {
@@ -232,6 +235,7 @@ static bool job_request(fed_service *f, http_req *r, mxdb_status (*run)(fed_job 
 		j->sender = strdup(sender);
 		j->target = target ? strdup(target) : NULL;
 		j->reason = reason ? strdup(reason) : NULL;
+		j->is_direct = is_direct;
 		atomic_init(&j->done, false);
 		bool copied = true;
 		if (ntargets > 0 && (j->targets = calloc(ntargets, sizeof(*j->targets))) == NULL)
@@ -265,26 +269,27 @@ static bool job_request(fed_service *f, http_req *r, mxdb_status (*run)(fed_job 
 bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
                         const char *target, const char *reason, mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_invite, room_id, sender, target, reason, NULL, 0, NULL, st, err);
+	return job_request(f, r, run_invite, room_id, sender, target, reason, NULL, 0, false, NULL, st, err);
 }
 
 bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const char *user_id,
                          mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_decline, room_id, user_id, NULL, NULL, NULL, 0, NULL, st, err);
+	return job_request(f, r, run_decline, room_id, user_id, NULL, NULL, NULL, 0, false, NULL, st, err);
 }
 
 bool fed_join_request(fed_service *f, http_req *r, const char *room, const char *user_id,
                       const char *via, char **room_id, mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_join, room, user_id, via, NULL, NULL, 0, room_id, st, err);
+	return job_request(f, r, run_join, room, user_id, via, NULL, NULL, 0, false, room_id, st, err);
 }
 
 bool fed_invite_list_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
-                             const char *const *targets, size_t n, char **out, mxdb_status *st,
-                             mxdb_error *err)
+                             const char *const *targets, size_t n, bool is_direct, char **out,
+                             mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_invite_list, room_id, sender, NULL, NULL, targets, n, out, st, err);
+	return job_request(f, r, run_invite_list, room_id, sender, NULL, NULL, targets, n, is_direct,
+	                   out, st, err);
 }
 
 size_t fed_split_invitees(const char *server_name, const char **list, size_t n)

@@ -13,7 +13,6 @@
 #include "acct.h"
 #include "cjson.h"
 #include "fed_fetch.h"
-#include "fed_gap.h"
 #include "fed_inbound.h"
 #include "fed_keys.h"
 #include "fed_pdu.h"
@@ -26,6 +25,7 @@
 #define KEY_VALIDITY_MS (24LL * 3600 * 1000)
 #define NOTARY_MAX_SERVERS 32 /* servers one key query may name */
 #define NOTARY_FETCH_BUDGET_MS 10000
+#define FED_MAX_VER 32 /* `ver` values of a make_join read at most */
 #define MAX_WALK 1000 /* events one backfill / get_missing_events answer may hold */
 
 static fed_service *F(http_req *r)
@@ -331,14 +331,8 @@ static void get_state(http_req *r, bool ids)
 		return;
 	json_t *state, *chain;
 	mxdb_error e;
-	const char *at = http_query(r, "event_id");
-	bool placed = true;
-	/* An outlier's state is not known here (fed_outlier.h). */
-	if (at != NULL && fed_room_event_placed(F(r)->db, at, &placed, NULL) == MXDB_OK && !placed) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "the state at %s is not known here", at);
-		return;
-	}
-	mxdb_status s = fed_room_state(F(r)->db, r->param[0], at, ids, &state, &chain, &e);
+	mxdb_status s = fed_room_state(F(r)->db, r->param[0], http_query(r, "event_id"), ids, &state,
+	                               &chain, &e);
 	if (s != MXDB_OK)
 		http_reply_status(r, s, e.message);
 	else
@@ -370,7 +364,10 @@ static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json
 		if (id == NULL || json_object_get(seen, id))
 			continue;
 		json_object_set_new(seen, id, json_true());
-		json_t *pdu = load_pdu(f, id);
+		/* An outlier has no place in the history here: the walk ends there. */
+		bool outlier = false;
+		fed_room_is_outlier(f->db, id, &outlier, NULL);
+		json_t *pdu = outlier ? NULL : load_pdu(f, id);
 		const char *rid = json_string_value(json_object_get(pdu, "room_id"));
 		char derived[EV_ID_SIZE]; /* a v12 create event: its ID names the room */
 		if (pdu != NULL && rid == NULL && ev_room_id_from_create(pdu, rv_get("12"), derived, NULL) == MXDB_OK)
@@ -429,6 +426,21 @@ static void missing_events(http_req *r)
 
 /* ---- joins and leaves ---- */
 
+/* Is the room's version among the joining server's `ver` parameters (all
+ * of them; none means ["1"], as the spec says)? */
+static bool version_offered(http_req *r, const char *rv_id)
+{
+	const char *v = http_query_nth(r, "ver", 0);
+	if (v == NULL)
+		return strcmp(rv_id, "1") == 0;
+	for (unsigned n = 1; v != NULL && n <= FED_MAX_VER; n++) {
+		if (strcmp(v, rv_id) == 0)
+			return true;
+		v = http_query_nth(r, "ver", n);
+	}
+	return false;
+}
+
 static void make_membership(http_req *r, const char *membership)
 {
 	char origin[256];
@@ -444,10 +456,16 @@ static void make_membership(http_req *r, const char *membership)
 	const char *rv_id;
 	mxdb_error e;
 	mxdb_status s = fed_room_make_membership(F(r)->db, room, user, membership, &tmpl, &rv_id, &e);
-	if (s != MXDB_OK)
+	if (s != MXDB_OK) {
 		http_reply_status(r, s, e.message);
-	else
+	} else if (strcmp(membership, "join") == 0 && !version_offered(r, rv_id)) {
+		json_decref(tmpl);
+		http_reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION",
+		                                  "error", "your server does not support this room's version",
+		                                  "room_version", rv_id));
+	} else {
 		http_reply_json(r, 200, json_pack("{s:s, s:o}", "room_version", rv_id, "event", tmpl));
+	}
 }
 
 static void make_join(http_req *r)

@@ -265,6 +265,17 @@ static mxdb_status membership_done(fed_service *f, const mx_room_version *rv, js
 	return s;
 }
 
+/* "?ver=10&ver=11..." : every room version we support, for make_join. */
+static void versions_query(char *buf, size_t cap)
+{
+	size_t len = 0;
+	const char *const *v = rv_supported();
+	for (size_t i = 0; v[i] != NULL && len < cap; i++) {
+		int n = snprintf(buf + len, cap - len, "%cver=%s", i ? '&' : '?', v[i]);
+		len += n > 0 ? (size_t)n : 0;
+	}
+}
+
 /* make_<membership>, sign, send_<membership> at via (NULL: the inviting
  * server, else the alias's or room ID's server). */
 static mxdb_status remote_membership(fed_service *f, const char *room, const char *user_id,
@@ -293,14 +304,21 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 	if (s == MXDB_OK && ((r = url_escape(room_id)) == NULL || (u = url_escape(user_id)) == NULL))
 		s = mx_fail(err, MXDB_ENOMEM, "uri");
 	bool join = strcmp(membership, "join") == 0;
+	char vers[256] = "";
+	if (join)
+		versions_query(vers, sizeof(vers));
 	if (s == MXDB_OK && asprintf(&uri, "/_matrix/federation/v1/make_%s/%s/%s%s", membership, r, u,
-	                             join ? "?ver=10&ver=11&ver=12" : "") < 0)
+	                             vers) < 0)
 		uri = NULL, s = mx_fail(err, MXDB_ENOMEM, "uri");
 	if (s == MXDB_OK)
 		s = fed_request(f->client, via, "GET", uri, NULL, &status, &made, err);
 	const mx_room_version *rv = rv_get(json_string_value(json_object_get(made, "room_version")) ?: "");
 	json_t *tmpl = json_object_get(made, "event");
-	if (s == MXDB_OK && (status != 200 || rv == NULL || !json_is_object(tmpl)))
+	const char *errcode = json_string_value(json_object_get(made, "errcode"));
+	if (s == MXDB_OK && errcode && strcmp(errcode, "M_INCOMPATIBLE_ROOM_VERSION") == 0)
+		s = mx_fail(err, MXDB_EVERSION, "%s is a room of version %s, which we do not support", room,
+		            json_string_value(json_object_get(made, "room_version")) ?: "?");
+	else if (s == MXDB_OK && (status != 200 || rv == NULL || !json_is_object(tmpl)))
 		s = mx_fail(err, status == 403 ? MXDB_EFORBIDDEN : MXDB_ENOTFOUND, "make_%s at %s: %ld %s",
 		            membership, via, status, json_string_value(json_object_get(made, "error")) ?: "");
 	char id[EV_ID_SIZE];

@@ -68,9 +68,10 @@ mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, cons
                      char **room_id, mxdb_error *err);
 
 /* sender (ours) invites target, a user of another server, into room_id
- * (fed_invite.c): signed by both servers, stored, sent to the room. */
+ * (fed_invite.c): signed by both servers, stored, sent to the room.
+ * is_direct: the invite's content says "is_direct": true (createRoom). */
 mxdb_status fed_invite(fed_service *f, const char *room_id, const char *sender, const char *target,
-                       const char *reason, mxdb_error *err);
+                       const char *reason, bool is_direct, mxdb_error *err);
 
 /* The same for a client request, run on a thread of its own while r is
  * parked: false means parked (return; the handler runs again); true means
@@ -79,13 +80,13 @@ bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const 
                         const char *target, const char *reason, mxdb_status *st, mxdb_error *err);
 
 /* A new room's invitees of other servers, invited one after the other
- * like fed_invite_request; a failed invite is logged, not returned (the
+ * like fed_invite_request (is_direct: as for fed_invite); a failed invite is logged, not returned (the
  * room exists already). Once done, *st is MXDB_OK (unless the job could not
  * run: memory, the server stopping) and *room_id_out (new) is room_id again,
  * so the resumed handler, which no longer has it, can answer. */
 bool fed_invite_list_request(fed_service *f, http_req *r, const char *room_id, const char *sender,
-                             const char *const *targets, size_t n, char **room_id_out,
-                             mxdb_status *st, mxdb_error *err);
+                             const char *const *targets, size_t n, bool is_direct,
+                             char **room_id_out, mxdb_status *st, mxdb_error *err);
 
 /* Orders list so that the users of server_name (and anything not a user
  * ID) come first, each half in its given order; returns how many those are. */

@@ -128,6 +128,9 @@ int64_t http_now_ms(void);
 
 /* The decoded value of a query parameter, or NULL. */
 const char *http_query(http_req *r, const char *name);
+/* The n-th (from 0) value of a repeated query parameter (?ver=10&ver=11),
+ * or NULL past the last. */
+const char *http_query_nth(http_req *r, const char *name, unsigned n);
 const char *http_header(http_req *r, const char *name);
 /* The request target as the client sent it: raw path and query (new
  * string; NULL when out of memory). Federation signs exactly this. */

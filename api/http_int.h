@@ -15,7 +15,7 @@
 
 #define HTTP_MAX_TABLES 8
 #define HTTP_MAX_HDRS 8
-#define HTTP_MAX_QUERY 16
+#define HTTP_MAX_QUERY 64
 
 typedef struct http_conn {
 	struct MHD_Connection *mc;

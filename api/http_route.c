@@ -213,15 +213,33 @@ void http_dispatch_prepare(http_server *s, http_conn *c)
 	c->route = rt;
 }
 
-const char *http_query(http_req *r, const char *name)
+typedef struct nth_arg {
+	const char *name;
+	unsigned n;
+	const char *found;
+} nth_arg;
+
+static enum MHD_Result nth_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+	nth_arg *a = cls;
+	(void)kind;
+	if (key == NULL || strcmp(key, a->name) != 0)
+		return MHD_YES;
+	if (a->n-- > 0)
+		return MHD_YES;
+	a->found = value ? value : "";
+	return MHD_NO;
+}
+
+const char *http_query_nth(http_req *r, const char *name, unsigned n)
 {
 	http_conn *c = r->conn;
-	const char *v = MHD_lookup_connection_value(c->mc, MHD_GET_ARGUMENT_KIND, name);
-	if (v == NULL)
+	nth_arg a = {name, n, NULL};
+	MHD_get_connection_values(c->mc, MHD_GET_ARGUMENT_KIND, nth_value, &a);
+	if (a.found == NULL || c->nq >= HTTP_MAX_QUERY)
 		return NULL;
-	if (c->nq >= HTTP_MAX_QUERY)
-		return NULL;
-	char *d = strdup(v);
+	char *d = strdup(a.found);
 	if (d == NULL)
 		return NULL;
 	for (char *p = d; *p; p++)
@@ -230,6 +248,11 @@ const char *http_query(http_req *r, const char *name)
 	MHD_http_unescape(d);
 	c->qval[c->nq++] = d;
 	return d;
+}
+
+const char *http_query(http_req *r, const char *name)
+{
+	return http_query_nth(r, name, 0);
 }
 
 typedef struct target_buf {

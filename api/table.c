@@ -207,7 +207,7 @@ static void tbl_create_reply(http_req *r, const char *name, const char *room_id,
 	char *id = NULL;
 	mxdb_status st;
 	mxdb_error e;
-	if (!cs_invite_remote(r, room_id, remote, n, &id, &st, &e))
+	if (!cs_invite_remote(r, room_id, remote, n, false, &id, &st, &e))
 		return; /* parked */
 	if (st != MXDB_OK) {
 		tbl_fail(r, st, &e);

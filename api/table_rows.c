@@ -182,6 +182,23 @@ static void row_history(http_req *r, const char *room_id, const char *type, cons
 		if (n < 1000)
 			break;
 	}
+	/* A version known only as the current one: a replica that joined got
+	 * it in the join's state (an outlier, in no timeline here). */
+	bool listed = current == NULL;
+	size_t i;
+	json_t *v;
+	json_array_foreach(versions, i, v) listed = listed || json_is_true(json_object_get(v, "winner"));
+	if (st == MXDB_OK && !listed) {
+		json_t *content = json_object_get(cur, "content");
+		bool deleted = !json_is_object(content) || json_object_size(content) == 0;
+		json_array_insert_new(
+			versions, 0,
+			json_pack("{sO sO sO sO sb sb sb sO*}", "event_id", json_object_get(cur, "event_id"),
+			          "sender", json_object_get(cur, "sender"), "ts",
+			          json_object_get(cur, "origin_server_ts"), "content",
+			          deleted ? json_null() : content, "deleted", deleted, "winner", true, "lost",
+			          false, "seq", json_object_get(w.seqs, current)));
+	}
 	if (st != MXDB_OK)
 		tbl_fail(r, st, &e);
 	else if (json_array_size(versions) == 0)

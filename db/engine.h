@@ -38,6 +38,11 @@ typedef struct eng_room {
 	uint64_t room_seq;   /* the last change's room_seq */
 	mx_map *auth;        /* state key -> ev_t* (or eng_absent) of looked-up state */
 	mx_map *auth_ids;    /* event ID -> the same ev_t* (borrowed from auth) */
+	char **servers;      /* the servers with joined members (federation's
+	                        queue), valid when servers_known; member events
+	                        forget it (fed_room_servers_changed) */
+	size_t n_servers;
+	bool servers_known;
 } eng_room;
 
 extern ev_t eng_absent;  /* marks "looked up, not in the state" in eng_room.auth */
@@ -160,7 +165,8 @@ json_t *eng_auth_events_for(eng_room *room, const eng_spec *spec);
  * inside its own SAVEPOINT so that its failure undoes only itself. */
 mxdb_status eng_submit_atomic(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res,
                               mxdb_error *err);
-/* The events row of ev at pos in state group sg (0: an outlier, fed_outlier.h);
+/* The events row of ev at pos in state group sg (0: none, an outlier:
+ * events.outlier, fed_outlier.h);
  * content and skel: its content and the PDU without it, dumped. */
 mxdb_status eng_insert_event(store_conn *w, int64_t pos, int64_t room_nid, const ev_t *ev, int64_t sg,
                              const char *txn_id, const char *content, const cj_buf *skel,
@@ -178,6 +184,20 @@ mxdb_status fed_room_queue_local(mxdb *db, eng_room *room, const ev_t *ev, mxdb_
 /* pos and state group of a stored event (pos 0: unknown), on any connection. */
 mxdb_status fed_event_pos(store_conn *c, const char *event_id, int64_t *pos, int64_t *sg,
                           mxdb_error *err);
+/* The servers with a joined member in the room (fed_read.c), on any
+ * connection; fed_servers_free frees the list. */
+mxdb_status fed_servers_query(store_conn *c, int64_t room_nid, char ***servers, size_t *n,
+                              mxdb_error *err);
+void fed_servers_free(char **servers, size_t n);
+/* Forgets the room's cached server list (fed_join.c): a member event changed
+ * who is joined. */
+void fed_room_servers_changed(eng_room *room);
+/* Records that a row of room now holds win, stored at pos (fed_room.c):
+ * its change record with req->cause (prev_pos, prev_id: the version it
+ * replaced, 0 / NULL for none), the membership of a member event, the
+ * change for the callbacks. The cur_state row is the caller's. */
+mxdb_status fed_row_changed(mxdb *db, eng_req *req, eng_room *room, const ev_t *win, int64_t pos,
+                            int64_t prev_pos, const char *prev_id, mxdb_error *err);
 
 /* ---- room_create.c: runs on the writer thread ---- */
 typedef struct eng_create {

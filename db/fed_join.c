@@ -1,10 +1,11 @@
 /*
- * fed_join.c: joining and being joined, and what the federation endpoints
- * read: membership templates (make_join/make_leave), accepting a remote
- * membership (send_join/send_leave) with the state before it, building a
- * room here from a send_join answer, the room's servers (and queueing local
- * events for them), state and auth chains. Writes run on the engine's
- * writer thread; reads use reader connections. Never talks HTTP.
+ * fed_join.c: joining and being joined: membership templates
+ * (make_join/make_leave), accepting a remote membership (send_join/
+ * send_leave) with the state before it, building a room here from a
+ * send_join answer (its events stored as outliers), invites of our users to
+ * rooms not here, and queueing local events for the room's servers (a
+ * cached list). Writes run on the engine's writer thread; the endpoints'
+ * reads are fed_read.c's. Never talks HTTP.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,27 +19,37 @@
 
 /* ---- queueing local events ---- */
 
-static const char SQL_SERVERS[] =
-	"SELECT DISTINCT substr(user_id, instr(user_id, ':') + 1) FROM memberships"
-	" WHERE room_nid = ? AND membership = 'join'";
+void fed_room_servers_changed(eng_room *room)
+{
+	fed_servers_free(room->servers, room->n_servers);
+	room->servers = NULL;
+	room->n_servers = 0;
+	room->servers_known = false;
+}
+
+/* The room's servers, from the cache: a row write must not scan the
+ * memberships (only a member event changes them). */
+static mxdb_status room_servers(mxdb *db, eng_room *room, mxdb_error *err)
+{
+	if (room->servers_known)
+		return MXDB_OK;
+	mxdb_status s = fed_servers_query(&db->st->writer, room->nid, &room->servers, &room->n_servers, err);
+	room->servers_known = s == MXDB_OK;
+	return s;
+}
 
 mxdb_status fed_room_queue_local(mxdb *db, eng_room *room, const ev_t *ev, mxdb_error *err)
 {
 	store_conn *w = &db->st->writer;
-	sqlite3_stmt *st = store_stmt(w, SQL_SERVERS, err);
-	if (st == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, room->nid);
+	mxdb_status s = room_servers(db, room, err);
 	/* A member event also goes to its target's server (a kick or ban of a
 	 * remote user, a remote user leaving). */
 	const char *target = ev->state_key && strcmp(ev->type, "m.room.member") == 0
 	                         ? fed_server_of(ev->state_key) : NULL;
 	char *text = NULL;
 	size_t len;
-	mxdb_status s = MXDB_OK;
-	int rc;
-	while (s == MXDB_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *server = (const char *)sqlite3_column_text(st, 0);
+	for (size_t i = 0; s == MXDB_OK && i < room->n_servers; i++) {
+		const char *server = room->servers[i];
 		if (strcmp(server, db->server_name) == 0)
 			continue;
 		if (target && strcmp(target, server) == 0)
@@ -48,7 +59,6 @@ mxdb_status fed_room_queue_local(mxdb *db, eng_room *room, const ev_t *ev, mxdb_
 		if (s == MXDB_OK)
 			s = fed_queue_push(w->db, server, FED_ITEM_PDU, text, err);
 	}
-	sqlite3_reset(st);
 	if (s == MXDB_OK && target && strcmp(target, db->server_name) != 0) {
 		if (text == NULL)
 			s = cj_dump(ev->json, &text, &len, err);
@@ -63,6 +73,14 @@ mxdb_status fed_room_queue_local(mxdb *db, eng_room *room, const ev_t *ev, mxdb_
 
 static const char SQL_NEW_ROOM[] =
 	"INSERT INTO rooms(room_id, version, creator, create_pos, public) VALUES (?,?,?,?,0)";
+static const char SQL_OUTLIER[] =
+	"INSERT INTO events(pos, event_id, room_nid, type, state_key, sender, ts, depth, sg,"
+	" redacts, content, skel, outlier) VALUES (?,?,?,?,?,?,?,?,0,?,?,?,1)";
+static const char SQL_CUR_ROW[] =
+	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
+/* The join's only prev event: the state after it is the state before the join. */
+static const char SQL_PREV_STATE[] =
+	"UPDATE events SET sg = ? WHERE event_id = ? AND room_nid = ? AND outlier";
 
 typedef struct join_arg {
 	const mx_room_version *rv;
@@ -82,10 +100,153 @@ static const ev_t *given_get(void *ctx, const char *id)
 	return map_get(ctx, id, strlen(id));
 }
 
+static mxdb_status step(store_conn *w, sqlite3_stmt *st, const char *what, mxdb_error *err)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? MXDB_OK : store_fail(w, err, what);
+}
+
+/* Stores ev as an outlier: found by ID, in no timeline, no state known at
+ * it. Its position goes into pos_of (event ID -> pos). */
+static mxdb_status put_outlier(mxdb *db, eng_room *room, const ev_t *ev, mx_map *pos_of,
+                               mxdb_error *err)
+{
+	static const char *const no_content[] = {"content", NULL};
+	store_conn *w = &db->st->writer;
+	cj_buf skel = {0};
+	char *content = eng_dumps(ev->content);
+	mxdb_status s = content ? cj_dump_buf_without(ev->json, no_content, &skel, err)
+	                        : mx_fail(err, MXDB_ENOMEM, "content");
+	sqlite3_stmt *st = s == MXDB_OK ? store_stmt(w, SQL_OUTLIER, err) : NULL;
+	if (s == MXDB_OK && st == NULL)
+		s = MXDB_EIO;
+	if (st != NULL) {
+		int64_t pos = (int64_t)db->next_pos;
+		sqlite3_bind_int64(st, 1, pos);
+		sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, room->nid);
+		sqlite3_bind_text(st, 4, ev->type, -1, SQLITE_STATIC);
+		if (ev->state_key != NULL)
+			sqlite3_bind_text(st, 5, ev->state_key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, ev->sender, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, ev->origin_server_ts);
+		sqlite3_bind_int64(st, 8, ev->depth);
+		if (ev->redacts != NULL)
+			sqlite3_bind_text(st, 9, ev->redacts, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 10, content, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 11, skel.data, (int)skel.len, SQLITE_STATIC);
+		if ((s = step(w, st, "outlier", err)) == MXDB_OK) {
+			db->next_pos++;
+			if (map_put(pos_of, ev->event_id, strlen(ev->event_id), (void *)(intptr_t)pos, NULL) != 0)
+				s = mx_fail(err, MXDB_ENOMEM, "outliers");
+		}
+	}
+	free(content);
+	cj_buf_free(&skel);
+	return s;
+}
+
+/* One row of the answer's state into the room's current state: its
+ * cur_state row (*key_nid), membership and change record (cause remote). */
+static mxdb_status put_row(mxdb *db, eng_req *req, eng_room *room, const ev_t *ev, int64_t pos,
+                           int64_t *key_nid, mxdb_error *err)
+{
+	store_conn *w = &db->st->writer;
+	sqlite3_stmt *st = store_stmt(w, SQL_CUR_ROW, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, room->nid);
+	sqlite3_bind_text(st, 2, ev->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, ev->state_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, pos);
+	mxdb_status s = step(w, st, "current state", err);
+	*key_nid = sqlite3_last_insert_rowid(w->db);
+	return s == MXDB_OK ? fed_row_changed(db, req, room, ev, pos, 0, NULL, err) : s;
+}
+
+/* Stores the answer's events as outliers (the create event first: it is
+ * the room's create_pos), makes its state the room's current state, and
+ * gives the room a state group *sg holding it: the state before our join. */
+static mxdb_status put_answer(mxdb *db, eng_req *req, eng_room *room, join_arg *a, ev_t *create,
+                              mx_map *state, int64_t *sg, int64_t *sg_depth, mxdb_error *err)
+{
+	size_t n_all = a->n_chain + a->n_state;
+	mx_map *pos_of = map_new(n_all + 1), *done = map_new(a->n_state + 1);
+	sg_entry *rows = calloc(a->n_state + 1, sizeof(*rows));
+	size_t n_rows = 0;
+	mxdb_status s = pos_of && done && rows ? put_outlier(db, room, create, pos_of, err)
+	                                       : mx_fail(err, MXDB_ENOMEM, "join");
+	for (size_t i = 0; s == MXDB_OK && i < n_all; i++) {
+		ev_t *ev = i < a->n_chain ? a->chain[i] : a->state[i - a->n_chain];
+		if (!ev->rejected && !map_has(pos_of, ev->event_id, strlen(ev->event_id)))
+			s = put_outlier(db, room, ev, pos_of, err);
+	}
+	/* The state in depth order, so the change records come create first. */
+	for (size_t i = 0; s == MXDB_OK && i < a->n_state; i++) {
+		ev_t *ev = a->state[i];
+		char key[2 * EV_MAX_ID + 8];
+		size_t kl = map_state_key(key, sizeof(key), ev->type, ev->state_key ? ev->state_key : "");
+		const char *id = kl ? map_get(state, key, kl) : NULL;
+		if (ev->rejected || id == NULL || strcmp(id, ev->event_id) != 0 || map_has(done, key, kl))
+			continue;
+		int64_t pos = (int64_t)(intptr_t)map_get(pos_of, id, strlen(id));
+		if (map_put(done, key, kl, NULL, NULL) != 0)
+			s = mx_fail(err, MXDB_ENOMEM, "join");
+		else if ((s = put_row(db, req, room, ev, pos, &rows[n_rows].key_nid, err)) == MXDB_OK)
+			rows[n_rows++].event_nid = pos;
+	}
+	if (s == MXDB_OK) {
+		*sg = db->next_sg++;
+		*sg_depth = -1;
+		s = sg_add(&db->st->writer, *sg, room->nid, 0, rows, n_rows, sg_depth, err);
+	}
+	if (pos_of)
+		map_free(pos_of, NULL);
+	if (done)
+		map_free(done, NULL);
+	free(rows);
+	return s;
+}
+
+/* Creates the room row and its writer cache entry. */
+static mxdb_status new_room(mxdb *db, join_arg *a, const ev_t *create, eng_room **out,
+                            mxdb_error *err)
+{
+	store_conn *w = &db->st->writer;
+	const char *room_id = a->join->room_id;
+	sqlite3_stmt *st = store_stmt(w, SQL_NEW_ROOM, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->rv->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, create->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (int64_t)db->next_pos);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return rc == SQLITE_CONSTRAINT ? mx_fail(err, MXDB_EEXISTS, "room %s is already here", room_id)
+		                               : store_fail(w, err, "room");
+	eng_room *room = calloc(1, sizeof(*room));
+	if (room == NULL)
+		return mx_fail(err, MXDB_ENOMEM, "room");
+	*out = room;
+	room->db = db;
+	room->nid = sqlite3_last_insert_rowid(w->db);
+	room->rv = a->rv;
+	room->room_id = strdup(room_id);
+	room->auth = map_new(16);
+	room->auth_ids = map_new(16);
+	mxdb_status s = room->room_id && room->auth && room->auth_ids ? MXDB_OK
+	                                                               : mx_fail(err, MXDB_ENOMEM, "room");
+	if (s == MXDB_OK)
+		s = ev_from_json(create->json, create->event_id, a->rv, &room->create, err);
+	return s;
+}
+
 static mxdb_status join_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 {
 	join_arg *a = arg;
-	store_conn *w = &db->st->writer;
 	const char *room_id = a->join->room_id;
 	eng_room *room = NULL;
 	if (map_get(db->rooms, room_id, strlen(room_id)) != NULL)
@@ -118,68 +279,36 @@ static mxdb_status join_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 		s = mx_fail(err, MXDB_EFORBIDDEN, "the room's create event fails the auth rules");
 	if (s == MXDB_OK)
 		s = fed_authorize(a->join, &as, &lk, err);
-	if (s == MXDB_OK && (room = calloc(1, sizeof(*room))) == NULL)
-		s = mx_fail(err, MXDB_ENOMEM, "room");
-	sqlite3_stmt *st;
-	if (s == MXDB_OK && (st = store_stmt(w, SQL_NEW_ROOM, err)) != NULL) {
-		sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, a->rv->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, create->sender, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (int64_t)db->next_pos);
-		int rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		s = rc == SQLITE_DONE ? MXDB_OK
-		    : rc == SQLITE_CONSTRAINT ? mx_fail(err, MXDB_EEXISTS, "room %s is already here", room_id)
-		                              : store_fail(w, err, "room");
-	} else if (s == MXDB_OK) {
-		s = MXDB_EIO;
-	}
-	if (s == MXDB_OK) {
-		room->db = db;
-		room->nid = sqlite3_last_insert_rowid(w->db);
-		room->rv = a->rv;
-		room->room_id = strdup(room_id);
-		room->auth = map_new(16);
-		room->auth_ids = map_new(16);
-		if (!room->room_id || !room->auth || !room->auth_ids)
-			s = mx_fail(err, MXDB_ENOMEM, "room");
-	}
-	/* The create event first, then what only the auth chain holds, then
-	 * the state, each in depth order, then our join: cur_state ends up as
-	 * the room's state plus the join. eng_persist owns what it is given,
-	 * so the given events stay in the lookup and copies go in. */
-	qsort(a->chain, a->n_chain, sizeof(*a->chain), by_depth);
+	if (s == MXDB_OK)
+		s = new_room(db, a, create, &room, err);
+	/* The answer's events are outliers: the state before them is not
+	 * known here (the answer is no history), only the state before our
+	 * join, which the answer gives; our join is the room's first event
+	 * with a known state. */
 	qsort(a->state, a->n_state, sizeof(*a->state), by_depth);
 	req->cause = MXDB_CAUSE_REMOTE;
-	for (size_t i = 0; s == MXDB_OK && i < 1 + a->n_chain + a->n_state; i++) {
-		ev_t *src = i == 0 ? create : i <= a->n_chain ? a->chain[i - 1] : a->state[i - 1 - a->n_chain];
-		int64_t have;
-		if (src->rejected || (i > 0 && src == create))
-			continue;
-		if ((s = fed_event_pos(w, src->event_id, &have, NULL, err)) != MXDB_OK || have)
-			continue;
-		if (i > 0 && i <= a->n_chain) {
-			/* Auth-chain events also in the state go with the state. */
-			char key[2 * EV_MAX_ID + 8];
-			size_t kl = map_state_key(key, sizeof(key), src->type, src->state_key ? src->state_key : "");
-			const char *in_state = kl ? map_get(state, key, kl) : NULL;
-			if (in_state && strcmp(in_state, src->event_id) == 0)
-				continue;
-		}
-		ev_t *copy = NULL;
-		if ((s = ev_from_json(src->json, src->event_id, a->rv, &copy, err)) != MXDB_OK)
-			break;
-		if (i == 0)
-			room->create = copy;
+	int64_t before_sg = 0, before_depth = -1;
+	if (s == MXDB_OK)
+		s = put_answer(db, req, room, a, create, state, &before_sg, &before_depth, err);
+	ev_t *copy = NULL;
+	if (s == MXDB_OK)
+		s = ev_from_json(a->join->json, a->join->event_id, a->rv, &copy, err);
+	if (s == MXDB_OK) {
+		room->sg = before_sg;
+		room->sg_depth = before_depth;
 		s = eng_persist(db, req, room, copy, NULL, NULL, NULL, err);
 	}
-	if (s == MXDB_OK) {
-		ev_t *copy = NULL;
-		s = ev_from_json(a->join->json, a->join->event_id, a->rv, &copy, err);
-		if (s == MXDB_OK)
-			s = eng_persist(db, req, room, copy, NULL, NULL, NULL, err);
-	}
 	req->cause = MXDB_CAUSE_LOCAL;
+	sqlite3_stmt *st;
+	if (s == MXDB_OK && a->join->n_prev == 1 &&
+	    (st = store_stmt(&db->st->writer, SQL_PREV_STATE, err)) != NULL) {
+		sqlite3_bind_int64(st, 1, before_sg);
+		sqlite3_bind_text(st, 2, a->join->prev_events[0], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, room->nid);
+		s = step(&db->st->writer, st, "outlier state", err);
+	} else if (s == MXDB_OK && a->join->n_prev == 1) {
+		s = MXDB_EIO;
+	}
 	if (s == MXDB_OK && map_put(db->rooms, room->room_id, strlen(room->room_id), room, NULL) != 0)
 		s = mx_fail(err, MXDB_ENOMEM, "room cache");
 	if (s != MXDB_OK)
@@ -263,17 +392,20 @@ mxdb_status fed_room_make_membership(mxdb *db, const char *room_id, const char *
 mxdb_status fed_room_accept_membership(mxdb *db, ev_t *ev, json_t **state, json_t **auth_chain,
                                        mxdb_error *err)
 {
-	char room_id[EV_MAX_ID + 1], at[EV_MAX_ID + 1];
+	char room_id[EV_MAX_ID + 1], id[EV_ID_SIZE];
 	snprintf(room_id, sizeof(room_id), "%s", ev->room_id ? ev->room_id : "");
-	/* The state before the event: after its prev event (the usual single
-	 * one; with several, the first's). */
-	snprintf(at, sizeof(at), "%s", ev->n_prev ? ev->prev_events[0] : "");
+	snprintf(id, sizeof(id), "%s", ev->event_id);
+	/* The answer's auth chain holds the event's own too (ev goes away). */
+	json_t *auth = json_incref(json_object_get(ev->json, "auth_events"));
 	fed_result r;
 	mxdb_status s = fed_room_ingest(db, &ev, 1, &r, err);
 	if (s == MXDB_OK && r.status != MXDB_OK)
 		s = mx_fail(err, r.status, "%s", r.why);
+	/* The state before it: what the engine resolved from all its prev
+	 * events when it authorized it. */
 	if (s == MXDB_OK && state != NULL)
-		s = fed_room_state(db, room_id, at[0] ? at : NULL, false, state, auth_chain, err);
+		s = fed_room_state_before(db, room_id, id, false, auth, state, auth_chain, err);
+	json_decref(auth);
 	return s;
 }
 
@@ -328,147 +460,4 @@ mxdb_status fed_invite_forget(mxdb *db, const char *user_id, const char *room_id
 		return mx_fail(err, MXDB_EINVAL, "no user or room");
 	invite_arg a = {.user_id = user_id, .room_id = room_id};
 	return eng_submit(db, invite_fn, &a, NULL, err);
-}
-
-/* ---- reads for the federation endpoints (reader connections) ---- */
-
-mxdb_status fed_room_has_event(mxdb *db, const char *event_id, bool *has, mxdb_error *err)
-{
-	store_conn *c = store_reader(db->st);
-	int64_t pos = 0;
-	mxdb_status s = fed_event_pos(c, event_id, &pos, NULL, err);
-	store_release(c);
-	*has = pos != 0;
-	return s;
-}
-
-mxdb_status fed_room_servers(mxdb *db, const char *room_id, char ***servers, size_t *n,
-                             mxdb_error *err)
-{
-	*servers = NULL;
-	*n = 0;
-	store_conn *c = store_reader(db->st);
-	int64_t nid;
-	mxdb_status s = rd_room_nid(c, room_id, &nid, NULL, err);
-	sqlite3_stmt *st = s == MXDB_OK ? store_stmt(c, SQL_SERVERS, err) : NULL;
-	if (s == MXDB_OK && st == NULL)
-		s = MXDB_EIO;
-	if (st != NULL) {
-		sqlite3_bind_int64(st, 1, nid);
-		while (s == MXDB_OK && sqlite3_step(st) == SQLITE_ROW) {
-			char **grown = realloc(*servers, (*n + 1) * sizeof(char *));
-			char *name = store_col_str(st, 0);
-			if (grown == NULL || name == NULL) {
-				free(name);
-				if (grown)
-					*servers = grown;
-				s = mx_fail(err, MXDB_ENOMEM, "servers");
-				break;
-			}
-			*servers = grown;
-			(*servers)[(*n)++] = name;
-		}
-		sqlite3_reset(st);
-	}
-	store_release(c);
-	return s;
-}
-
-static const char SQL_CUR_POS[] = "SELECT pos FROM cur_state WHERE room_nid = ?";
-static const char SQL_SG_OF[] = "SELECT sg, room_nid FROM events WHERE event_id = ?";
-
-/* Adds the PDU at pos (or its ID) to arr, and its auth events to the work
- * list of the chain walk. */
-static mxdb_status add_pdu(store_conn *c, int64_t pos, bool ids_only, json_t *arr, json_t *todo,
-                           mxdb_error *err)
-{
-	json_t *pdu;
-	char *id;
-	mxdb_status s = rd_pdu(c, pos, &pdu, &id, err);
-	if (s != MXDB_OK)
-		return s;
-	if (todo)
-		json_array_extend(todo, json_object_get(pdu, "auth_events"));
-	json_array_append_new(arr, ids_only ? json_string(id) : json_incref(pdu));
-	json_decref(pdu);
-	free(id);
-	return MXDB_OK;
-}
-
-mxdb_status fed_room_state(mxdb *db, const char *room_id, const char *event_id, bool ids_only,
-                           json_t **state, json_t **auth_chain, mxdb_error *err)
-{
-	*state = json_array();
-	if (auth_chain)
-		*auth_chain = json_array();
-	json_t *todo = auth_chain ? json_array() : NULL;
-	mx_map *seen = map_new(256), *sg_map = NULL;
-	store_conn *c = store_reader(db->st);
-	int64_t nid, ev_room = 0, sg = 0;
-	mxdb_status s = *state && seen && (!auth_chain || (*auth_chain && todo))
-	                    ? rd_room_nid(c, room_id, &nid, NULL, err) : mx_fail(err, MXDB_ENOMEM, "state");
-	sqlite3_stmt *st;
-	if (s == MXDB_OK && event_id != NULL) {
-		if ((st = store_stmt(c, SQL_SG_OF, err)) == NULL)
-			s = MXDB_EIO;
-		else {
-			sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
-			if (sqlite3_step(st) == SQLITE_ROW) {
-				sg = sqlite3_column_int64(st, 0);
-				ev_room = sqlite3_column_int64(st, 1);
-			}
-			sqlite3_reset(st);
-			if (ev_room != nid)
-				s = mx_fail(err, MXDB_ENOTFOUND, "no event %s in %s", event_id, room_id);
-		}
-		if (s == MXDB_OK)
-			s = sg_load(c, sg, &sg_map, err);
-		size_t it = 0, kl;
-		const char *k;
-		void *v;
-		while (s == MXDB_OK && map_next(sg_map, &it, &k, &kl, &v))
-			s = add_pdu(c, (int64_t)(intptr_t)v, ids_only, *state, todo, err);
-	} else if (s == MXDB_OK) {
-		if ((st = store_stmt(c, SQL_CUR_POS, err)) == NULL)
-			s = MXDB_EIO;
-		else {
-			sqlite3_bind_int64(st, 1, nid);
-			json_t *list = json_array();
-			while (sqlite3_step(st) == SQLITE_ROW)
-				json_array_append_new(list, json_integer(sqlite3_column_int64(st, 0)));
-			sqlite3_reset(st);
-			size_t i;
-			json_t *p;
-			json_array_foreach(list, i, p) {
-				if (s == MXDB_OK)
-					s = add_pdu(c, json_integer_value(p), ids_only, *state, todo, err);
-			}
-			json_decref(list);
-		}
-	}
-	/* The auth chain: every event reachable through auth_events. */
-	for (size_t i = 0; s == MXDB_OK && todo && i < json_array_size(todo); i++) {
-		const char *id = json_string_value(json_array_get(todo, i));
-		int64_t pos;
-		if (id == NULL || map_has(seen, id, strlen(id)))
-			continue;
-		map_put(seen, id, strlen(id), NULL, NULL);
-		if ((s = fed_event_pos(c, id, &pos, NULL, err)) == MXDB_OK && pos != 0)
-			s = add_pdu(c, pos, ids_only, *auth_chain, todo, err);
-	}
-	store_release(c);
-	if (sg_map)
-		map_free(sg_map, NULL);
-	if (seen)
-		map_free(seen, NULL);
-	json_decref(todo);
-	if (s != MXDB_OK) {
-		json_decref(*state);
-		*state = NULL;
-		if (auth_chain) {
-			json_decref(*auth_chain);
-			*auth_chain = NULL;
-		}
-	}
-	return s;
 }

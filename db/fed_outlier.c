@@ -15,10 +15,14 @@ static const char SQL_REJECTED[] = "INSERT OR IGNORE INTO fed_rejected(event_id)
 static const char SQL_IS_BACKWARD[] = "SELECT 1 FROM fed_backward WHERE event_id = ?";
 static const char SQL_ADD_BACKWARD[] = "INSERT OR IGNORE INTO fed_backward(event_id) VALUES (?)";
 static const char SQL_DEL_BACKWARD[] = "DELETE FROM fed_backward WHERE event_id = ?";
-static const char SQL_SET_SG[] = "UPDATE events SET sg = ? WHERE event_id = ?";
+static const char SQL_SET_SG[] = "UPDATE events SET sg = ?, outlier = 0 WHERE event_id = ?";
 static const char SQL_EDGE[] = "INSERT OR IGNORE INTO event_edges(prev_id, pos) VALUES (?, ?)";
 static const char SQL_POS[] = "SELECT pos FROM events WHERE event_id = ?";
-static const char SQL_PIN[] = "INSERT OR REPLACE INTO fed_room_sg(room_nid, pos, sg) VALUES (?, ?, ?)";
+/* The room's current group, valid at its newest placed event (room_write.c
+ * SQL_LAST_SG): a promoted outlier may be that newest one. */
+static const char SQL_PIN[] =
+	"INSERT OR REPLACE INTO fed_room_sg(room_nid, pos, sg) SELECT ?1, max(pos), ?2 FROM events"
+	" WHERE room_nid = ?1 AND NOT outlier";
 
 static mxdb_status step(store_conn *w, sqlite3_stmt *st, const char *what, mxdb_error *err)
 {
@@ -67,8 +71,8 @@ static mxdb_status mark_backward(store_conn *w, const char *const *ids, size_t n
 	return s;
 }
 
-mxdb_status fed_outlier_promote(store_conn *w, const ev_t *ev, int64_t sg, bool rejected,
-                                mxdb_error *err)
+mxdb_status fed_outlier_promote(store_conn *w, const eng_room *room, const ev_t *ev, int64_t sg,
+                                bool rejected, mxdb_error *err)
 {
 	sqlite3_stmt *st = store_stmt(w, SQL_SET_SG, err);
 	if (st == NULL)
@@ -91,6 +95,13 @@ mxdb_status fed_outlier_promote(store_conn *w, const ev_t *ev, int64_t sg, bool 
 	}
 	if (s == MXDB_OK && rejected)
 		s = run1(w, SQL_REJECTED, ev->event_id, "rejected", err);
+	if (s == MXDB_OK && (st = store_stmt(w, SQL_PIN, err)) != NULL) {
+		sqlite3_bind_int64(st, 1, room->nid);
+		sqlite3_bind_int64(st, 2, room->sg);
+		s = step(w, st, "room state group", err);
+	} else if (s == MXDB_OK) {
+		s = MXDB_EIO;
+	}
 	return s == MXDB_OK ? fed_outlier_arrived(w, ev->event_id, err) : s;
 }
 
@@ -137,18 +148,6 @@ mxdb_status fed_outlier_store(mxdb *db, eng_room *room, const sr_lookup *lookup,
 		s = mark_backward(w, ev->prev_events, ev->n_prev, err);
 	ev_free(ev);
 	return s;
-}
-
-mxdb_status fed_outlier_pin(mxdb *db, eng_room *room, mxdb_error *err)
-{
-	store_conn *w = &db->st->writer;
-	sqlite3_stmt *st = store_stmt(w, SQL_PIN, err);
-	if (st == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, room->nid);
-	sqlite3_bind_int64(st, 2, (int64_t)db->next_pos - 1);
-	sqlite3_bind_int64(st, 3, room->sg);
-	return step(w, st, "room state group", err);
 }
 
 mxdb_status fed_outlier_state(const sr_lookup *lookup, const json_t *ids, const char *prev_id,
@@ -200,11 +199,6 @@ mxdb_status fed_outlier_take(mxdb *db, const sr_lookup *lookup, const mx_room_ve
 			*rv = room->rv;
 			s = fed_outlier_store(db, room, lookup, ev, why, sizeof(why), err);
 			fill->n_dropped += why[0] != '\0';
-			/* Usually one room: pinned after its last outlier. */
-			bool last = i + 1 == fill->n_outliers || fill->outliers[i + 1]->room_id == NULL ||
-			            strcmp(fill->outliers[i + 1]->room_id, room->room_id) != 0;
-			if (s == MXDB_OK && last)
-				s = fed_outlier_pin(db, room, err);
 		} else {
 			fill->n_dropped++;
 			ev_free(ev);

@@ -1,12 +1,13 @@
 /*
- * fed_outlier.h: outliers (spec server-server-api, "Retrieving events"):
- * events we hold without knowing the state before them, fetched because
- * the state after a missing prev event names them (or an auth chain
- * does). An outlier is a row of events with state group 0: visible to
- * auth lookups and as a winner in state maps, but no part of the timeline
- * (RD_NOT_REJECTED skips it), of current state, or of the change feed, and
- * never a forward extremity; as a prev event it counts as missing, so its
- * state is never taken from the (empty) group 0. Writer thread only.
+ * fed_outlier.h: the outliers of a gap (spec server-server-api,
+ * "Retrieving events"): events we hold without knowing the state before
+ * them, fetched because the state after a missing prev event names them
+ * (or an auth chain does). Stored like a send_join answer's (events.outlier
+ * = 1, state group 0): visible to auth lookups and as winners in state
+ * maps, but in no timeline (RD_IN_TIMELINE), no change record, never a
+ * forward extremity; as a prev event one counts as missing. Also the
+ * backward extremities of a gap (fed_backward) and the placing of an
+ * outlier once its prev events are here. Writer thread only.
  */
 #ifndef MX_FED_OUTLIER_H
 #define MX_FED_OUTLIER_H
@@ -32,20 +33,17 @@ mxdb_status fed_outlier_is_backward(store_conn *w, const char *event_id, bool *y
 /* The event arrived and is placed: no backward extremity any more. */
 mxdb_status fed_outlier_arrived(store_conn *w, const char *event_id, mxdb_error *err);
 
-/* Gives the outlier ev (still owned by the caller) the state group sg (the
- * state after it, computed now that its prev events are here) and its
- * edges: it joins the timeline where it was stored. rejected: it failed
- * the auth rules against the state before it. */
-mxdb_status fed_outlier_promote(store_conn *w, const ev_t *ev, int64_t sg, bool rejected,
-                                mxdb_error *err);
-
-/* Keeps the room's current state group in force although its newest
- * events are outliers (called after storing some). */
-mxdb_status fed_outlier_pin(mxdb *db, eng_room *room, mxdb_error *err);
+/* Gives the outlier ev (still owned by the caller) of room the state group
+ * sg (the state after it, computed now that its prev events are here) and
+ * its edges: it joins the timeline where it was stored, and room's current
+ * state group stays in force. rejected: it failed the auth rules against
+ * the state before it. */
+mxdb_status fed_outlier_promote(store_conn *w, const eng_room *room, const ev_t *ev, int64_t sg,
+                                bool rejected, mxdb_error *err);
 
 /* Stores fill's outliers in order (fed_outlier_store; *rv is set to each
- * one's room version, as lookup reads stored events in it), pins the
- * rooms' state groups, and puts into given (missing prev event ID -> state
+ * one's room version, as lookup reads stored events in it) and puts into
+ * given (missing prev event ID -> state
  * map, owned by given) the states fill names. */
 mxdb_status fed_outlier_take(mxdb *db, const sr_lookup *lookup, const mx_room_version **rv,
                              fed_gap_fill *fill, mx_map *given, mxdb_error *err);

@@ -157,6 +157,8 @@ static mxdb_status state_after(wctx *c, const char *event_id, mx_map **out, mxdb
 	mxdb_status s = fed_event_pos(c->w, event_id, &pos, &sg, err);
 	if (s == MXDB_OK && pos == 0)
 		s = mx_fail(err, MXDB_ENOTFOUND, "event %s is not stored", event_id);
+	else if (s == MXDB_OK && sg == 0) /* an outlier */
+		s = mx_fail(err, MXDB_ENOTFOUND, "the state after %s is not known", event_id);
 	return s == MXDB_OK ? load_state(c, sg, out, err) : s;
 }
 
@@ -208,7 +210,7 @@ static const char SQL_ADD_EXTREM[] = "INSERT OR IGNORE INTO extremities(room_nid
 static const char SQL_SET_CUR[] = "UPDATE cur_state SET pos = ? WHERE nid = ?";
 static const char SQL_NEW_CUR[] =
 	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
-static const char SQL_MERGE_CHANGE[] =
+static const char SQL_ROW_CHANGE[] =
 	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
 static const char SQL_MEMBER[] =
 	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
@@ -278,6 +280,45 @@ static mxdb_status add_group(wctx *c, eng_room *room, int64_t parent, const mx_m
 	return s;
 }
 
+mxdb_status fed_row_changed(mxdb *db, eng_req *req, eng_room *room, const ev_t *win, int64_t pos,
+                            int64_t prev_pos, const char *prev_id, mxdb_error *err)
+{
+	store_conn *w = &db->st->writer;
+	uint64_t seq = db->next_seq;
+	sqlite3_stmt *st = store_stmt(w, SQL_ROW_CHANGE, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, (int64_t)seq);
+	sqlite3_bind_int64(st, 2, room->nid);
+	sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
+	sqlite3_bind_int64(st, 4, pos);
+	if (prev_pos != 0)
+		sqlite3_bind_int64(st, 5, prev_pos);
+	sqlite3_bind_int(st, 6, req->cause);
+	mxdb_status s = step(w, st, "change", err);
+	if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0) {
+		const char *m = json_string_value(json_object_get(win->content, "membership"));
+		if ((st = store_stmt(w, SQL_MEMBER, err)) == NULL)
+			return MXDB_EIO;
+		sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, room->nid);
+		sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, pos);
+		s = step(w, st, "membership", err);
+		fed_room_servers_changed(room);
+	}
+	char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
+	if (s == MXDB_OK && (content == NULL ||
+	                     eng_change_add(req, room, win, prev_id, content, seq, (uint64_t)pos) != MXDB_OK))
+		s = mx_fail(err, MXDB_ENOMEM, "change");
+	free(content);
+	if (s == MXDB_OK) {
+		db->next_seq++;
+		room->room_seq++;
+	}
+	return s;
+}
+
 /* Makes `to` the room's current state, coming from `from` (what cur_state
  * holds now): cur_state rows, memberships, change records (cause merge: the
  * winners changed by state resolution), and a state group for it as a
@@ -312,39 +353,10 @@ static mxdb_status apply_current(wctx *c, eng_req *req, eng_room *room, const mx
 		sqlite3_bind_int64(st, 1, pos);
 		sqlite3_bind_int64(st, 2, row.key_nid);
 		s = step(w, st, "current state", err);
-		uint64_t seq = c->db->next_seq;
 		req->cause = MXDB_CAUSE_MERGE;
-		if (s == MXDB_OK && (st = store_stmt(w, SQL_MERGE_CHANGE, err)) == NULL)
-			s = MXDB_EIO;
-		if (s == MXDB_OK) {
-			sqlite3_bind_int64(st, 1, (int64_t)seq);
-			sqlite3_bind_int64(st, 2, room->nid);
-			sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
-			sqlite3_bind_int64(st, 4, pos);
-			if (row.pos != 0)
-				sqlite3_bind_int64(st, 5, row.pos);
-			sqlite3_bind_int(st, 6, req->cause);
-			s = step(w, st, "change", err);
-		}
-		if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0 &&
-		    (st = store_stmt(w, SQL_MEMBER, err)) != NULL) {
-			const char *m = json_string_value(json_object_get(win->content, "membership"));
-			sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, room->nid);
-			sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 4, pos);
-			s = step(w, st, "membership", err);
-		}
-		char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
-		if (s == MXDB_OK && (content == NULL ||
-		                     eng_change_add(req, room, win, row.event_id, content, seq, (uint64_t)pos) != MXDB_OK))
-			s = mx_fail(err, MXDB_ENOMEM, "change");
-		free(content);
+		if (s == MXDB_OK)
+			s = fed_row_changed(c->db, req, room, win, pos, row.pos, row.event_id, err);
 		free(row.event_id);
-		if (s == MXDB_OK) {
-			c->db->next_seq++;
-			room->room_seq++;
-		}
 	}
 	req->cause = saved;
 	int64_t sg;
@@ -486,17 +498,22 @@ static mxdb_status place_late(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 	if (s != MXDB_OK) {
 		ev_free(ev);
 		ev = NULL;
-	} else if (!outlier)
+	} else if (!outlier) {
 		s = persist_aside(c, req, room, ev, before, rejected, err);
-	else if ((after = fed_state_copy(before)) == NULL)
+	} else if ((after = fed_state_copy(before)) == NULL) {
 		s = mx_fail(err, MXDB_ENOMEM, "state");
-	if (s == MXDB_OK && outlier && !rejected)
-		s = fed_state_apply(after, ev, err);
+	}
+	/* As eng_persist groups them: the state before it, and for an accepted
+	 * state event a group on top holding it. */
+	bool on_top = outlier && !rejected && ev_is_state(ev);
 	if (s == MXDB_OK && outlier &&
 	    (s = fed_event_pos(c->w, ev->prev_events[0], &pos, &prev_sg, err)) == MXDB_OK &&
-	    (s = load_state(c, prev_sg, &prev0, err)) == MXDB_OK &&
-	    (s = add_group(c, room, prev_sg, prev0, after, &sg, err)) == MXDB_OK)
-		s = fed_outlier_promote(c->w, ev, sg, rejected, err);
+	    (s = load_state(c, prev_sg, &prev0, err)) == MXDB_OK)
+		s = add_group(c, room, prev_sg, prev0, before, &sg, err);
+	if (s == MXDB_OK && on_top && (s = fed_state_apply(after, ev, err)) == MXDB_OK)
+		s = add_group(c, room, sg, before, after, &sg, err);
+	if (s == MXDB_OK && outlier)
+		s = fed_outlier_promote(c->w, room, ev, sg, rejected, err);
 	if (outlier)
 		ev_free(ev);
 	/* persist_aside dropped the cached room: look it up again. */
@@ -644,19 +661,13 @@ static mxdb_status bound_extremities(mxdb *db, eng_req *req, const char *room_id
 	return s;
 }
 
-static mxdb_status known(store_conn *w, const char *id, bool *yes, mxdb_error *err)
-{
-	int64_t pos = 0;
-	mxdb_status s = fed_event_pos(w, id, &pos, NULL, err);
-	*yes = pos != 0;
-	return s;
-}
-
-static mxdb_status placed(store_conn *w, const char *id, bool *yes, mxdb_error *err)
+/* Is the event stored; as a prev event (state), is the state after it
+ * known too (not so for an outlier, sg 0)? */
+static mxdb_status known(store_conn *w, const char *id, bool as_prev, bool *yes, mxdb_error *err)
 {
 	int64_t pos = 0, sg = 0;
 	mxdb_status s = fed_event_pos(w, id, &pos, &sg, err);
-	*yes = pos != 0 && sg != 0;
+	*yes = pos != 0 && (!as_prev || sg != 0);
 	return s;
 }
 
@@ -673,7 +684,7 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 		ev_free(ev);
 		return s;
 	}
-	bool outlier = pos != 0;
+	bool outlier = pos != 0; /* stored, the state after it unknown */
 	if (!outlier && (s = fed_outlier_is_backward(w, ev->event_id, &late, err)) != MXDB_OK) {
 		ev_free(ev);
 		return s;
@@ -690,11 +701,9 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 		const char *ref = i < ev->n_prev ? ev->prev_events[i] : ev->auth_events[i - ev->n_prev];
 		if (i < ev->n_prev && map_has(cp->given, ref, strlen(ref)))
 			continue;
-		/* An outlier (fed_outlier.h) is no prev event to build on. */
-		s = i < ev->n_prev ? placed(w, ref, &have, err) : known(w, ref, &have, err);
-		if (s == MXDB_OK && !have) {
+		if ((s = known(w, ref, i < ev->n_prev, &have, err)) == MXDB_OK && !have) {
 			out->status = MXDB_ENOTFOUND;
-			snprintf(out->why, sizeof(out->why), "missing %s event %s",
+			snprintf(out->why, sizeof(out->why), "missing %s event %s (or the state after it)",
 			         i < ev->n_prev ? "prev" : "auth", ref);
 			ev_free(ev);
 			return MXDB_OK;

@@ -43,7 +43,10 @@ mxdb_status fed_room_ingest_gap(mxdb *db, ev_t **evs, size_t n, fed_gap_fill *fi
                                 fed_result *out, mxdb_error *err);
 
 /* Creates the room locally from a send_join answer: auth chain and state
- * (PDUs, checked by the caller), then our join. Takes every event. */
+ * (PDUs, checked by the caller) are stored as outliers (events.outlier: no
+ * state known at them, in no timeline), the answered state becomes the
+ * room's current state and the state before our join, then our join is
+ * stored. Takes every event. */
 mxdb_status fed_room_join_remote(mxdb *db, const mx_room_version *rv, ev_t **chain, size_t n_chain,
                                  ev_t **state, size_t n_state, ev_t *join, mxdb_error *err);
 
@@ -77,15 +80,24 @@ mxdb_status fed_room_accept_membership(mxdb *db, ev_t *ev, json_t **state, json_
 
 /* Is the event stored? */
 mxdb_status fed_room_has_event(mxdb *db, const char *event_id, bool *has, mxdb_error *err);
+/* Is it stored as an outlier (state before it unknown; false when not stored)? */
+mxdb_status fed_room_is_outlier(mxdb *db, const char *event_id, bool *outlier, mxdb_error *err);
 
 /* The servers with a joined member in room_id (malloc'd array of malloc'd
  * names), ours included. */
 mxdb_status fed_room_servers(mxdb *db, const char *room_id, char ***servers, size_t *n,
                              mxdb_error *err);
 
-/* State (PDUs) and auth chain at an event (the state after it), or the
- * current state when event_id is NULL. ids_only: event IDs instead. */
+/* State (PDUs) and auth chain at an event (spec: the state before it,
+ * "prior to considering any state changes induced by" it), or the current
+ * state when event_id is NULL. ids_only: event IDs instead. MXDB_ENOTFOUND
+ * for an event not in the room, or an outlier (its state is not known). */
 mxdb_status fed_room_state(mxdb *db, const char *room_id, const char *event_id, bool ids_only,
                            json_t **state, json_t **auth_chain, mxdb_error *err);
+/* The same, with also_auth (array of event IDs, or NULL) added to the
+ * auth chain walk: send_join's answer holds the join's auth chain too. */
+mxdb_status fed_room_state_before(mxdb *db, const char *room_id, const char *event_id,
+                                  bool ids_only, const json_t *also_auth, json_t **state,
+                                  json_t **auth_chain, mxdb_error *err);
 
 #endif

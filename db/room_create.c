@@ -35,8 +35,10 @@ static json_t *power_levels(const eng_create *c, const preset_row *p)
 	for (size_t i = 0; i < o->n_writers; i++)
 		if (!c->rv->creators_infinite_power || strcmp(o->writers[i].user_id, o->creator) != 0)
 			json_object_set_new(users, o->writers[i].user_id, json_integer(o->writers[i].level));
+	/* The invitees of other servers too: their invites go out later, over
+	 * federation, but the power levels are set now. */
 	if (p->invitees_admins)
-		for (size_t i = 0; i < o->n_invite; i++)
+		for (size_t i = 0; i < o->n_invite + o->n_invite_remote; i++)
 			json_object_set_new(users, o->invite[i], json_integer(100));
 	json_t *pl = json_pack("{s:o, s:i, s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i},"
 	                       " s:i, s:i, s:i, s:i, s:i, s:i, s:{s:i}}",

@@ -130,6 +130,13 @@ static bool run_one(mxdb *db, eng_req *r)
 	if (r->atomic) {
 		store_exec(w, "ROLLBACK TO req", NULL);
 		store_exec(w, "RELEASE req", NULL);
+		/* Server lists read inside the undone part may name memberships
+		 * that no longer exist (or miss ones that exist again). */
+		size_t it = 0, kl;
+		const char *k;
+		void *room;
+		while (r->dirty && map_next(db->rooms, &it, &k, &kl, &room))
+			fed_room_servers_changed(room);
 	}
 	db->next_pos = pos;
 	db->next_seq = seq;

@@ -432,8 +432,13 @@ mxdb_status mxdb_event_pdu(mxdb *db, const char *event_id, char **json, mxdb_err
 	return s;
 }
 
+/* A state event's group is the state after it, its parent the state
+ * before; a rejected event's group is the state before it (it changed
+ * nothing); an outlier has no state before it, and a state after it only
+ * when sg is set. */
 static const char SQL_EVENT_SG[] =
-	"SELECT e.sg, e.state_key IS NOT NULL, g.parent FROM events e"
+	"SELECT e.sg, e.state_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM fed_rejected x"
+	" WHERE x.event_id = e.event_id), g.parent, e.outlier FROM events e"
 	" LEFT JOIN state_groups g ON g.sg = e.sg WHERE e.event_id = ?";
 static const char SQL_POS_ID[] = "SELECT event_id FROM events WHERE pos = ?";
 static const char SQL_POS_CLIENT[] =
@@ -453,8 +458,10 @@ static mxdb_status state_at(mxdb *db, const char *event_id, int after, int clien
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
-			/* A state event's group is the state after it; before it is the parent. */
+		if (rc == SQLITE_ROW && sqlite3_column_int(st, 3) &&
+		    (!after || sqlite3_column_int64(st, 0) == 0))
+			s = mx_fail(err, MXDB_ENOTFOUND, "the state at %s is not known here", event_id);
+		else if (rc == SQLITE_ROW)
 			sg = sqlite3_column_int(st, 1) && !after ? sqlite3_column_int64(st, 2)
 			                                         : sqlite3_column_int64(st, 0);
 		else

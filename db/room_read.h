@@ -28,10 +28,10 @@
 
 /* In the WHERE of every read that shows events to clients (events e):
  * events stored as rejected (fed_rejected: they failed the auth rules) keep
- * the graph whole for federation but are no client's to see; outliers
- * (state group 0: fed_outlier.h) are no part of the timeline. */
-#define RD_NOT_REJECTED                                                                    \
-	" AND e.sg <> 0 AND NOT EXISTS (SELECT 1 FROM fed_rejected x WHERE x.event_id = e.event_id)"
+ * the graph whole for federation but are no client's to see. */
+#define RD_NOT_REJECTED " AND NOT EXISTS (SELECT 1 FROM fed_rejected x WHERE x.event_id = e.event_id)"
+/* Events of the timeline: neither rejected nor outliers. */
+#define RD_IN_TIMELINE " AND NOT e.outlier" RD_NOT_REJECTED
 
 /* The client-format event of the row (new JSON object). */
 json_t *rd_client_event(sqlite3_stmt *st, int col);

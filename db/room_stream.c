@@ -78,7 +78,7 @@ static const char SQL_SINCE[] =
 	" AND (?2 IS NULL OR r.room_id IN (SELECT value FROM json_each(?2)))"
 	" AND (?3 IS NULL OR e.room_nid IN (SELECT room_nid FROM memberships"
 	"      WHERE user_id = ?3 AND membership = 'join')"
-	"      OR (e.type = 'm.room.member' AND e.state_key = ?3))" RD_NOT_REJECTED
+	"      OR (e.type = 'm.room.member' AND e.state_key = ?3))" RD_IN_TIMELINE
 	" ORDER BY e.pos LIMIT ?4";
 
 mxdb_status mxdb_events_since(mxdb *db, uint64_t since, const char *const *rooms, size_t n_rooms,
@@ -117,11 +117,11 @@ mxdb_status mxdb_events_since(mxdb *db, uint64_t since, const char *const *rooms
 
 static const char SQL_BACK[] = "SELECT " RD_EVENT_COLS
                                " FROM events e JOIN rooms r ON r.nid = e.room_nid"
-                               " WHERE e.room_nid = ? AND e.pos < ?" RD_NOT_REJECTED
+                               " WHERE e.room_nid = ? AND e.pos < ?" RD_IN_TIMELINE
                                " ORDER BY e.pos DESC LIMIT ?";
 static const char SQL_FWD[] = "SELECT " RD_EVENT_COLS
                               " FROM events e JOIN rooms r ON r.nid = e.room_nid"
-                              " WHERE e.room_nid = ? AND e.pos > ?" RD_NOT_REJECTED
+                              " WHERE e.room_nid = ? AND e.pos > ?" RD_IN_TIMELINE
                               " ORDER BY e.pos LIMIT ?";
 
 mxdb_status mxdb_room_events(mxdb *db, const char *room, uint64_t from, int backwards,

@@ -82,6 +82,7 @@ void eng_room_free(eng_room *room)
 	if (room->auth != NULL)
 		map_free(room->auth, auth_value_free);
 	ev_free(room->create);
+	fed_room_servers_changed(room);
 	free(room->room_id);
 	free(room);
 }
@@ -91,11 +92,12 @@ static const char SQL_EXTREM[] =
 	"SELECT x.event_id, e.depth FROM extremities x JOIN events e ON e.event_id = x.event_id"
 	" WHERE x.room_nid = ?";
 /* The state after the newest event, unless a federation merge stored the
- * room's current group since (fed_room_sg, valid while pos is the newest). */
+ * room's current group since (fed_room_sg, valid while pos is the newest).
+ * Outliers (no state known) are not part of that history. */
 static const char SQL_LAST_SG[] =
 	"SELECT COALESCE((SELECT f.sg FROM fed_room_sg f WHERE f.room_nid = ?1 AND f.pos ="
-	" (SELECT max(pos) FROM events WHERE room_nid = ?1)),"
-	" (SELECT sg FROM events WHERE room_nid = ?1 ORDER BY pos DESC LIMIT 1))";
+	" (SELECT max(pos) FROM events WHERE room_nid = ?1 AND NOT outlier)),"
+	" (SELECT sg FROM events WHERE room_nid = ?1 AND NOT outlier ORDER BY pos DESC LIMIT 1))";
 static const char SQL_ROOM_SEQ[] = "SELECT max(room_seq) FROM changes WHERE room_nid = ?";
 
 static mxdb_status load_ev(mxdb *db, const mx_room_version *rv, int64_t pos, ev_t **out,
@@ -359,7 +361,8 @@ static mxdb_status step_done(store_conn *w, sqlite3_stmt *st, mxdb_error *err, c
 
 static const char SQL_INS_EVENT[] =
 	"INSERT INTO events(pos, event_id, room_nid, type, state_key, sender, ts, depth, sg,"
-	" redacts, txn_id, content, skel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+	" redacts, txn_id, content, skel, outlier)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?9 = 0)";
 static const char SQL_INS_EDGE[] = "INSERT OR IGNORE INTO event_edges(prev_id, pos) VALUES (?, ?)";
 static const char SQL_UPD_EXTREM[] = "UPDATE extremities SET event_id = ? WHERE room_nid = ?";
 static const char SQL_DEL_EXTREM[] = "DELETE FROM extremities WHERE room_nid = ?";
@@ -584,6 +587,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 			sqlite3_bind_int64(st, 4, (int64_t)pos);
 			if ((s = step_done(w, st, err, "membership")) != MXDB_OK)
 				goto out;
+			fed_room_servers_changed(room);
 		}
 	}
 

@@ -49,6 +49,12 @@ static const char *const core_steps[] = {
 	"CREATE TABLE aliases(alias TEXT PRIMARY KEY, room_id TEXT NOT NULL, creator TEXT) WITHOUT ROWID;",
 	/* Client-format reads find the version a state event replaced by its pos. */
 	"CREATE INDEX changes_pos ON changes(pos);",
+	/* An outlier is an event stored without the state before it (given by
+	 * a send_join answer as state or auth chain): found by ID, perhaps in
+	 * the current state, but in no timeline, and no state is answered at
+	 * it. Its sg is the state after it when that is known (the single prev
+	 * event of our join), else 0. */
+	"ALTER TABLE events ADD COLUMN outlier INTEGER NOT NULL DEFAULT 0;",
 };
 
 mxdb_status store_fail(store_conn *c, mxdb_error *err, const char *what)

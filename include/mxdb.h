@@ -138,6 +138,10 @@ typedef struct mxdb_table_options {
 	const char *const *invite;     /* user IDs to invite */
 	size_t n_invite;
 	int is_direct;                 /* invites carry "is_direct": true */
+	size_t n_invite_remote;        /* invite[n_invite .. n_invite + n_invite_remote): users of
+	                                  other servers, whom the caller invites over federation
+	                                  once the room exists; here they only get the preset's
+	                                  power level (trusted_private_chat: the creator's) */
 } mxdb_table_options;
 
 /* Creates a table. *room_id: new string (mxdb_free). The whole creation is one

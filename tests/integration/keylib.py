@@ -1,7 +1,7 @@
-# keylib.py: helpers for the key tests (notary, rotation, SRV): signing a
-# federation request as some server (X-Matrix, with signedjson: an
-# implementation independent of ours), building key responses, and a small
-# fake key server whose answers the test scripts. Not a test itself.
+# keylib.py: speaking server-server as some server, implemented here
+# independently of mxdb (signedjson, canonicaljson): redaction, event IDs,
+# hashing and signing PDUs, X-Matrix signed requests (Fed), key responses,
+# and a small fake key server whose answers the test scripts. Not a test.
 import base64
 import hashlib
 import json
@@ -41,10 +41,26 @@ def b64(b, url=False):
     return (base64.urlsafe_b64encode if url else base64.b64encode)(b).decode().rstrip("=")
 
 
+# Content keys a redaction keeps, by type (rooms v11 and v12; None: all).
+KEEP_CONTENT = {
+    "m.room.create": None,
+    "m.room.member": ["membership", "join_authorised_via_users_server", "third_party_invite"],
+    "m.room.join_rules": ["join_rule", "allow"],
+    "m.room.power_levels": ["ban", "events", "events_default", "invite", "kick", "redact",
+                            "state_default", "users", "users_default"],
+    "m.room.history_visibility": ["history_visibility"],
+    "m.room.redaction": ["redacts"],
+}
+
+
 def redact(ev):
     r = {k: v for k, v in ev.items() if k in KEEP}
     content = ev.get("content", {})
-    r["content"] = {"membership": content["membership"]} if ev["type"] == "m.room.member" else {}
+    keep = KEEP_CONTENT.get(ev["type"], [])
+    r["content"] = dict(content) if keep is None else {k: v for k, v in content.items() if k in keep}
+    tpi = r["content"].get("third_party_invite")
+    if isinstance(tpi, dict):
+        r["content"]["third_party_invite"] = {"signed": tpi["signed"]} if "signed" in tpi else {}
     return r
 
 
@@ -79,6 +95,22 @@ def signed_request(url, origin, destination, key, method, uri, body=None):
             return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"null")
+
+
+class Fed:
+    """Speaks server-server to one node as `origin`, signing with `key`."""
+
+    def __init__(self, node, origin, key):
+        self.node, self.origin, self.key = node, origin, key
+
+    def request(self, method, uri, body=None, key=None, destination=None):
+        return signed_request(self.node.url, self.origin, destination or self.node.name, key or self.key,
+                              method, uri, body)
+
+    def send(self, txn, pdus, **kw):
+        return self.request("PUT", "/_matrix/federation/v1/send/%s" % txn,
+                            {"origin": self.origin, "origin_server_ts": now_ms(),
+                             "pdus": pdus, "edus": []}, **kw)
 
 
 def get_json(url):

@@ -23,27 +23,9 @@ import nacl.signing
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fedlib import Cluster, q, wait_for  # noqa: E402
-from keylib import b64, event_id, load_key, seal, signed_request  # noqa: E402
+from keylib import Fed, b64, event_id, load_key, seal  # noqa: E402
 
 TYPE = "com.example.todo"
-
-
-class Fed:
-    """Speaks server-server to one node as `origin`, signing with `key`."""
-
-    def __init__(self, node, origin, key):
-        self.node, self.origin, self.key = node, origin, key
-
-    def request(self, method, uri, body=None, key=None, destination=None):
-        return signed_request(self.node.url, self.origin, destination or self.node.name, key or self.key,
-                              method, uri, body)
-
-    def send(self, txn, pdus, **kw):
-        return self.request("PUT", "/_matrix/federation/v1/send/%s" % txn,
-                            {"origin": self.origin, "origin_server_ts": int(time.time() * 1000),
-                             "pdus": pdus, "edus": []}, **kw)
-
-
 def main():
     with Cluster(["a.test", "b.test", "c.test"]) as cl:
         a, b, c = cl.nodes
@@ -62,12 +44,12 @@ def main():
             st, out = fed.request("GET", "/_matrix/federation/v1/event/%s" % q(eid))
             pdu = out["pdus"][0]
             by_key[(pdu["type"], pdu.get("state_key"))] = eid
-        st, made = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s" % (q(room), q("@eve:b.test")))
+        st, made = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s?ver=10&ver=11&ver=12" % (q(room), q("@eve:b.test")))
         assert st == 200, made
         version = made["room_version"]
 
         def heads():
-            _, m = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s" % (q(room), q("@eve:b.test")))
+            _, m = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s?ver=10&ver=11&ver=12" % (q(room), q("@eve:b.test")))
             return m["event"]["prev_events"], m["event"]["depth"]
 
         def row_event(sender, key, content, after=None):

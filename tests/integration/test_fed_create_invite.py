@@ -5,7 +5,8 @@
 # local, bob's reached B (his /sync shows it; he joins by room ID alone, a
 # row of A's reaches B and a message of his reaches A), zed's failed without
 # failing the creation. Then a private table with bob as a writer: the same
-# path, and his rows (level 50) reach A.
+# path, and his rows (level 50) reach A. Last, a trusted_private_chat
+# direct room: bob's power level is alice's, and his invite is_direct.
 import os
 import sys
 
@@ -74,6 +75,28 @@ def main():
         assert a.get_row(t["room_id"], "from-b") == {"by": "b"}
         _, joined = b.client("GET", "/joined_rooms")
         assert {room, t["room_id"]} <= set(joined["joined_rooms"]), joined
+
+        # trusted_private_chat: bob gets alice's power level though his
+        # invite goes over federation, and the invite he sees is direct.
+        _, out = a.client("POST", "/createRoom", {
+            "preset": "trusted_private_chat", "room_version": "11", "is_direct": True,
+            "invite": ["@bob:b.test"]})
+        dm = out["room_id"]
+        _, pl = a.client("GET", "/rooms/%s/state/m.room.power_levels/" % q(dm))
+        assert pl["users"].get("@bob:b.test") == pl["users"]["@alice:a.test"] == 100, pl
+        wait_for("bob's direct invite",
+                 lambda: dm in b.client("GET", "/sync?timeout=0")[1]["rooms"]["invite"])
+        _, s = b.client("GET", "/sync?timeout=0")
+        inv = [e for e in s["rooms"]["invite"][dm]["invite_state"]["events"]
+               if e["type"] == "m.room.member" and e["state_key"] == "@bob:b.test"]
+        assert inv and inv[0]["content"].get("is_direct") is True, inv
+        _, ev = a.client("GET", "/rooms/%s/state/m.room.member/%s" % (q(dm), q("@bob:b.test")))
+        assert ev == {"membership": "invite", "is_direct": True}, ev
+        # His power works: he joins and changes the room's name (level 50).
+        b.client("POST", "/join/%s" % q(dm), {})
+        b.client("PUT", "/rooms/%s/state/m.room.name/" % q(dm), {"name": "ours"})
+        wait_for("bob's name on A", lambda: a.client(
+            "GET", "/rooms/%s/state/m.room.name/" % q(dm), ok=())[1].get("name") == "ours")
     print("ok")
 
 

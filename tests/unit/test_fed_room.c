@@ -4,7 +4,8 @@
  * rows written on either side reach the other through the outbound queue,
  * concurrent writes fork the room and both sides converge on the winner
  * state resolution picks, with `remote` and `merge` change records; events
- * failing auth, replays and forged events are refused; a gap is placed
+ * failing auth, replays and forged events are refused. B keeps the join's
+ * answer as outliers; A's writes follow who is joined. A gap is placed
  * from the state at its missing prev event, and filled in later. */
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,46 @@ static causes changes_of(node *n)
 	return cs;
 }
 
+/* B stored the answer's events as outliers: no state at them, in no
+ * timeline; the state before the join is the answered one, on both sides. */
+static void check_outliers(const json_t *state, const char *join_id)
+{
+	mxdb_error err;
+	json_t *ids = json_array();
+	size_t i;
+	json_t *p;
+	json_array_foreach(state, i, p) {
+		char id[EV_ID_SIZE];
+		CHECK(ev_compute_id(p, rv, id, &err) == MXDB_OK);
+		json_array_append_new(ids, json_string(id));
+		char *at = NULL;
+		CHECK(mxdb_state_ids_at(B.db, id, 0, &at, &err) == MXDB_ENOTFOUND);
+		mxdb_free(at);
+	}
+	node *both[] = {&A, &B};
+	for (int n = 0; n < 2; n++) {
+		char *text = NULL;
+		CHECK(mxdb_state_ids_at(both[n]->db, join_id, 0, &text, &err) == MXDB_OK);
+		json_t *got = text ? json_loads(text, 0, NULL) : NULL;
+		CHECK_MSG(json_array_size(got) == json_array_size(ids), "%s: %zu ids before the join, %zu answered",
+		          both[n]->name, json_array_size(got), json_array_size(ids));
+		json_t *g;
+		json_array_foreach(got, i, g) {
+			bool found = false;
+			for (size_t k = 0; k < json_array_size(ids) && !found; k++)
+				found = json_equal(g, json_array_get(ids, k));
+			CHECK_MSG(found, "%s: %s not answered", both[n]->name, json_string_value(g));
+		}
+		json_decref(got);
+		mxdb_free(text);
+	}
+	mxdb_events evs = {0};
+	CHECK(mxdb_room_events(B.db, room, 0, 0, 100, &evs, &err) == MXDB_OK);
+	CHECK_MSG(evs.n == 1 && strcmp(evs.ev[0].event_id, join_id) == 0, "%zu events in B's timeline", evs.n);
+	mxdb_events_free(&evs);
+	json_decref(ids);
+}
+
 static void test_join(void)
 {
 	mxdb_error err;
@@ -166,8 +207,11 @@ static void test_join(void)
 		CHECK((s_ev[i] = receive(json_array_get(state, i), NULL)) != NULL);
 	for (size_t i = 0; i < nc; i++)
 		CHECK((c_ev[i] = receive(json_array_get(chain, i), NULL)) != NULL);
+	char join_id[EV_ID_SIZE];
+	snprintf(join_id, sizeof(join_id), "%s", join_b->event_id);
 	CHECK_MSG(fed_room_join_remote(B.db, rv, c_ev, nc, s_ev, ns, join_b, &err) == MXDB_OK, "%s",
 	          err.message);
+	check_outliers(state, join_id);
 	free(s_ev);
 	free(c_ev);
 	json_decref(state);
@@ -446,8 +490,8 @@ static size_t timeline(node *n, char *out, size_t cap)
 }
 
 /* A gap: B gets A's newest event e4 only, with the state after its prev
- * e3 (fed_room_ingest_gap): e2 and e3 become outliers, e1 (an older g) stays
- * missing. B's rows equal A's at once, its timeline leaves the outliers and
+ * e3 (fed_room_ingest_gap; e3 itself is added to it): e2 and e3 become
+ * outliers, e1 (an older g) stays missing. B's rows equal A's at once, its timeline leaves the outliers and
  * the gap out; when e1..e3 arrive after all, e1 is placed late, e2 and e3
  * join the timeline, no row changes, and e4 is B's only forward extremity. */
 static void test_gap(void)
@@ -471,6 +515,10 @@ static void test_gap(void)
 	ev_free(e[0]); /* it comes again below */
 	json_t *state = NULL, *chain = NULL;
 	CHECK(fed_room_state(A.db, room, ids[2], true, &state, &chain, &err) == MXDB_OK);
+	/* The state after e3 (a server answering that): e3 replaces e1. */
+	for (size_t i = json_array_size(state); i-- > 0;)
+		if (strcmp(json_string_value(json_array_get(state, i)), ids[0]) == 0)
+			json_array_remove(state, i);
 	fed_gap_fill fill = {.outliers = (ev_t *[]){e[1], e[2]}, .n_outliers = 2,
 	                     .states = json_pack("{s:O}", ids[2], state)};
 	fed_result res[4];
@@ -517,6 +565,24 @@ static void test_gap(void)
 	json_decref(chain);
 }
 
+/* The servers a local write goes to follow the memberships: bob leaving
+ * takes b.test off A's list. */
+static void test_servers(void)
+{
+	mxdb_error err;
+	long long before = -1, after = -1;
+	CHECK(fed_queue_length(A.q, "b.test", &before, &err) == MXDB_OK);
+	put(&A, "@alice:a.test", "servers-1", "{}");
+	CHECK(fed_queue_length(A.q, "b.test", &after, &err) == MXDB_OK && after == before + 1);
+	CHECK(mxdb_membership(B.db, room, "@bob:b.test", NULL, MXDB_LEAVE, NULL, NULL, NULL, &err) == MXDB_OK);
+	CHECK(deliver(&B, &A) == 0);
+	char m[16] = "";
+	CHECK(mxdb_member_of(A.db, room, "@bob:b.test", m, &err) == MXDB_OK && strcmp(m, "leave") == 0);
+	CHECK(fed_queue_length(A.q, "b.test", &before, &err) == MXDB_OK);
+	put(&A, "@alice:a.test", "servers-2", "{}");
+	CHECK(fed_queue_length(A.q, "b.test", &after, &err) == MXDB_OK && after == before);
+}
+
 int main(void)
 {
 	char base[] = "/tmp/test_fed_room_XXXXXX";
@@ -531,6 +597,7 @@ int main(void)
 			test_gap();
 			test_bad();
 			test_extremities();
+			test_servers();
 		}
 	}
 	node *nodes[] = {&A, &B};
