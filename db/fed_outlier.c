@@ -1,8 +1,10 @@
 /*
- * fed_outlier.c: storing outliers (fed_outlier.h) and turning the state a
- * remote server gave for a missing prev event into a state map. Writes only
- * the events row (state group 0), the rejected mark and the room's pinned
- * state group; never current state, extremities, edges or change records.
+ * fed_outlier.c: the outliers of a gap (fed_outlier.h): storing them,
+ * turning the state a remote server gave for a missing prev event into a
+ * state map, the backward extremities, and an outlier's promotion. Writes
+ * the events row, its edges and groups once promoted, the rejected mark,
+ * fed_backward and the room's current group (kept in force); never current
+ * state, extremities or change records.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -137,10 +139,8 @@ mxdb_status fed_outlier_store(mxdb *db, eng_room *room, const sr_lookup *lookup,
 		ev_free(ev);
 		return s;
 	}
-	mxdb_error e;
-	bool rejected = fed_authorize(ev, NULL, lookup, &e) != MXDB_OK;
-	if (rejected)
-		snprintf(why, cap, "outlier %s fails the auth rules: %s", ev->event_id, e.message);
+	/* One failing the rules is kept, rejected: the graph stays whole. */
+	bool rejected = fed_authorize(ev, NULL, lookup, NULL) != MXDB_OK;
 	s = insert(db, room, ev, err);
 	if (s == MXDB_OK && rejected)
 		s = run1(w, SQL_REJECTED, ev->event_id, "rejected", err);

@@ -20,7 +20,7 @@
 #include "stateres.h"
 
 /* Stores ev (takes it) as an outlier of room, after checking it against
- * its own auth events (through lookup; all must be there: else *why is set
+ * its own auth events (through lookup; all must be there: else why is set
  * and nothing is stored). One that fails the rules is stored rejected.
  * Already stored: nothing happens. */
 mxdb_status fed_outlier_store(mxdb *db, eng_room *room, const sr_lookup *lookup, ev_t *ev,
