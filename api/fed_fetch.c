@@ -185,7 +185,8 @@ static json_t *get_json(fed_service *f, const char *server, const char *fmt, con
 	long status = 0;
 	json_t *resp = NULL;
 	if (room && ev && asprintf(&uri, fmt, room, ev) >= 0 &&
-	    (fed_request(f->client, server, "GET", uri, NULL, &status, &resp, NULL) != MXDB_OK || status != 200)) {
+	    (fed_request(f->client, server, "GET", uri, NULL, &status, &resp, NULL) != MXDB_OK ||
+	     status != 200)) {
 		json_decref(resp);
 		resp = NULL;
 	}
@@ -368,13 +369,12 @@ static void fill_room(batch *b, const char *origin, const char *room_id)
 
 /* ---- ingesting, pending ---- */
 
-
 /* Keeps an event that could not be placed until its prev and auth events
  * are stored. */
 static void pend(fed_service *f, const char *room_id, const char *event_id, json_t *pdu)
 {
 	const char *refs[2 * 32 + 2];
-	size_t n = 0;
+	size_t n = 0, n_prev = 0;
 	const char *fields[] = {"prev_events", "auth_events"};
 	for (size_t k = 0; k < 2; k++) {
 		json_t *v;
@@ -382,11 +382,14 @@ static void pend(fed_service *f, const char *room_id, const char *event_id, json
 		json_array_foreach(json_object_get(pdu, fields[k]), i, v)
 			if (json_is_string(v) && n < sizeof(refs) / sizeof(refs[0]))
 				refs[n++] = json_string_value(v);
+		if (k == 0)
+			n_prev = n;
 	}
 	char *text = json_dumps(pdu, JSON_COMPACT);
 	mxdb_error e;
 	pthread_mutex_lock(&f->lock);
-	mxdb_status s = text ? fed_pending_add(f->conn, room_id, event_id, text, refs, n, fed_now_ms(), &e)
+	mxdb_status s = text ? fed_pending_add(f->conn, room_id, event_id, text, refs, n, n_prev,
+	                                       fed_now_ms(), &e)
 	                     : mx_fail(&e, MXDB_ENOMEM, "pdu");
 	pthread_mutex_unlock(&f->lock);
 	free(text);

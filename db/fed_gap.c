@@ -16,9 +16,11 @@ static const char *const gap_steps[] = {
 	"CREATE TABLE fed_pending(event_id TEXT PRIMARY KEY, room_id TEXT NOT NULL,"
 	"  pdu TEXT NOT NULL, received_ts INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX fed_pending_room ON fed_pending(room_id);"
-	/* The prev and auth events a pending event waits for. */
+	/* The prev and auth events a pending event waits for: a prev event
+	 * (prev = 1) must be stored with its state (sg <> 0, no outlier of
+	 * unknown state), an auth event stored. */
 	"CREATE TABLE fed_pending_refs(event_id TEXT NOT NULL, ref_id TEXT NOT NULL,"
-	"  PRIMARY KEY(event_id, ref_id)) WITHOUT ROWID;"
+	"  prev INTEGER NOT NULL, PRIMARY KEY(event_id, ref_id)) WITHOUT ROWID;"
 	/* Backward extremities: events cited as prev events by outliers or by
 	 * events placed over a gap (fed_outlier.h), not placed themselves.
 	 * One arriving later is placed as a late event. */
@@ -114,11 +116,11 @@ static const char SQL_EXPIRE[] = "DELETE FROM fed_pending WHERE received_ts < ?9
 static const char SQL_ADD[] =
 	"INSERT OR REPLACE INTO fed_pending(room_id, event_id, pdu, received_ts) VALUES (?1, ?2, ?3, ?9)";
 static const char SQL_ADD_REF[] =
-	"INSERT OR IGNORE INTO fed_pending_refs(event_id, ref_id) VALUES (?1, ?2)";
+	"INSERT OR IGNORE INTO fed_pending_refs(event_id, ref_id, prev) VALUES (?1, ?2, ?9)";
 
 mxdb_status fed_pending_add(sqlite3 *db, const char *room_id, const char *event_id,
-                            const char *pdu, const char *const *refs, size_t n, long long now_ms,
-                            mxdb_error *err)
+                            const char *pdu, const char *const *refs, size_t n, size_t n_prev,
+                            long long now_ms, mxdb_error *err)
 {
 	size_t have;
 	long long old = now_ms - FED_PENDING_KEEP_MS;
@@ -133,7 +135,7 @@ mxdb_status fed_pending_add(sqlite3 *db, const char *room_id, const char *event_
 	if (s == MXDB_OK)
 		s = run(db, SQL_ADD, (const char *[]){room_id, event_id, pdu}, 3, now_ms, err);
 	for (size_t i = 0; s == MXDB_OK && i < n; i++)
-		s = run(db, SQL_ADD_REF, (const char *[]){event_id, refs[i]}, 2, 0, err);
+		s = run(db, SQL_ADD_REF, (const char *[]){event_id, refs[i]}, 2, i < n_prev, err);
 	if (s == MXDB_OK)
 		return run(db, "COMMIT", NULL, 0, 0, err);
 	run(db, "ROLLBACK", NULL, 0, 0, NULL);
@@ -144,7 +146,7 @@ mxdb_status fed_pending_add(sqlite3 *db, const char *room_id, const char *event_
 static const char SQL_READY[] =
 	"SELECT p.event_id, p.pdu FROM fed_pending p WHERE p.room_id = ? AND NOT EXISTS"
 	" (SELECT 1 FROM fed_pending_refs r WHERE r.event_id = p.event_id AND NOT EXISTS"
-	"  (SELECT 1 FROM events e WHERE e.event_id = r.ref_id))";
+	"  (SELECT 1 FROM events e WHERE e.event_id = r.ref_id AND (NOT r.prev OR e.sg <> 0)))";
 
 static const char SQL_ALL[] = "SELECT p.event_id, p.pdu FROM fed_pending p WHERE p.room_id = ?";
 

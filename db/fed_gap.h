@@ -33,14 +33,15 @@ mxdb_status fed_room_extremities(mxdb *db, const char *room_id, json_t **ids, mx
 mxdb_status fed_room_event_placed(mxdb *db, const char *event_id, bool *placed, mxdb_error *err);
 
 /* Keeps event_id (room room_id, PDU text pdu) until every one of
- * refs[0..n) (its prev and auth events) is stored. MXDB_ETOOLARGE: the room
- * has FED_PENDING_MAX pending already. */
+ * refs[0..n) is stored: the first n_prev are its prev events (stored with
+ * their state: no outlier of unknown state), the rest its auth events.
+ * MXDB_ETOOLARGE: the room has FED_PENDING_MAX pending already. */
 mxdb_status fed_pending_add(sqlite3 *db, const char *room_id, const char *event_id,
-                            const char *pdu, const char *const *refs, size_t n, long long now_ms,
-                            mxdb_error *err);
+                            const char *pdu, const char *const *refs, size_t n, size_t n_prev,
+                            long long now_ms, mxdb_error *err);
 
 /* The pending events of room_id: all of them, or (ready_only) those whose
- * refs are all stored now. *pdus is a new JSON object event ID -> PDU. */
+ * refs are all there now (as fed_pending_add says). *pdus is a new JSON object event ID -> PDU. */
 mxdb_status fed_pending_load(sqlite3 *db, const char *room_id, bool ready_only, json_t **pdus,
                              mxdb_error *err);
 
