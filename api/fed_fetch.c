@@ -137,11 +137,11 @@ static json_t *lacking(batch *b, const char *room_id)
  * checks and are new. Returns how many were added. An outlier we hold
  * comes in too: with its prev events placed it joins the timeline. */
 static size_t round_at(batch *b, const char *server, const char *room_id, fed_room_memo *memo,
-                       json_t *earliest, json_t *latest, size_t limit)
+                       json_t *earliest, json_t *latest, size_t limit, int64_t min_depth)
 {
 	char *room = url_escape(room_id), *uri = NULL;
-	json_t *body = json_pack("{s:O, s:O, s:I, s:i}", "earliest_events", earliest, "latest_events",
-	                         latest, "limit", (json_int_t)limit, "min_depth", 0);
+	json_t *body = json_pack("{s:O, s:O, s:I, s:I}", "earliest_events", earliest, "latest_events",
+	                         latest, "limit", (json_int_t)limit, "min_depth", (json_int_t)min_depth);
 	long status = 0;
 	json_t *resp = NULL;
 	size_t added = 0;
@@ -339,13 +339,17 @@ static void fill_room(batch *b, const char *origin, const char *room_id)
 	}
 	if (fed_room_extremities(f->db, room_id, &earliest, NULL) != MXDB_OK)
 		earliest = json_array();
+	/* Nothing older than our oldest placed event (a joined room's join)
+	 * connects to what we have: older gaps go to the state fallback. */
+	int64_t min_depth = 0;
+	fed_room_min_depth(f->db, room_id, &min_depth, NULL);
 	fed_room_memo memo = {"", NULL};
 	fed_room_version(f, room_id, &memo);
 	size_t fetched = 0, max = f->max_gap_events;
 	for (size_t si = 0; si < n_order && json_array_size(latest) > 0 && fetched < max &&
 	                    fed_now_ms() < b->deadline;) {
 		size_t want = max - fetched < GAP_ROUND ? max - fetched : GAP_ROUND;
-		size_t got = round_at(b, order[si], room_id, &memo, earliest, latest, want);
+		size_t got = round_at(b, order[si], room_id, &memo, earliest, latest, want, min_depth);
 		if (got == 0)
 			si++; /* this server cannot help further: the next one */
 		fetched += got;

@@ -353,7 +353,7 @@ static void state_ids(http_req *r)
 /* Walks prev_events back from the events in `from`, breadth first, up to
  * limit events, never past those in `stop`. */
 static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json_t *stop, size_t limit,
-                         bool include_from)
+                         json_int_t min_depth, bool include_from)
 {
 	json_t *out = json_array(), *queue = json_copy(from), *seen = json_object();
 	size_t i;
@@ -372,7 +372,9 @@ static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json
 		char derived[EV_ID_SIZE]; /* a v12 create event: its ID names the room */
 		if (pdu != NULL && rid == NULL && ev_room_id_from_create(pdu, rv_get("12"), derived, NULL) == MXDB_OK)
 			rid = derived;
-		if (pdu == NULL || rid == NULL || strcmp(rid, room_id) != 0) {
+		/* Below min_depth the asking server had nothing: no use walking there. */
+		if (pdu == NULL || rid == NULL || strcmp(rid, room_id) != 0 ||
+		    json_integer_value(json_object_get(pdu, "depth")) < min_depth) {
 			json_decref(pdu);
 			continue;
 		}
@@ -398,7 +400,7 @@ static void backfill(http_req *r)
 	}
 	json_t *from = json_pack("[s]", v);
 	reply_pdu_list(r, "pdus", walk_back(F(r), r->param[0], from, NULL,
-	                                    limit < MAX_WALK ? limit : MAX_WALK, true));
+	                                    limit < MAX_WALK ? limit : MAX_WALK, 0, true));
 	json_decref(from);
 }
 
@@ -409,13 +411,15 @@ static void missing_events(http_req *r)
 	json_t *latest = json_object_get(r->body, "latest_events");
 	json_t *earliest = json_object_get(r->body, "earliest_events");
 	json_int_t limit = json_integer_value(json_object_get(r->body, "limit"));
+	json_int_t min_depth = json_integer_value(json_object_get(r->body, "min_depth"));
 	if (!json_is_array(latest)) {
 		http_reply_error(r, 400, "M_BAD_JSON", "latest_events is required");
 		return;
 	}
 	/* The spec's default is 10; a larger ask gets MAX_WALK at most. */
 	json_t *evs = walk_back(F(r), r->param[0], latest, earliest,
-	                        limit <= 0 ? 10 : limit < MAX_WALK ? (size_t)limit : MAX_WALK, false);
+	                        limit <= 0 ? 10 : limit < MAX_WALK ? (size_t)limit : MAX_WALK, min_depth,
+	                        false);
 	/* Oldest first, as the receiver applies them. */
 	json_t *sorted = json_array();
 	for (size_t k = json_array_size(evs); k-- > 0;)

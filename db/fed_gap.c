@@ -62,6 +62,28 @@ mxdb_status fed_room_extremities(mxdb *db, const char *room_id, json_t **ids, mx
 	return MXDB_OK;
 }
 
+static const char SQL_MIN_DEPTH[] =
+	"SELECT coalesce(min(e.depth), 0) FROM events e, rooms r WHERE r.room_id = ?"
+	" AND e.room_nid = r.nid AND NOT e.outlier";
+
+mxdb_status fed_room_min_depth(mxdb *db, const char *room_id, int64_t *depth, mxdb_error *err)
+{
+	store_conn *c = store_reader(db->st);
+	sqlite3_stmt *st = store_stmt(c, SQL_MIN_DEPTH, err);
+	mxdb_status s = st ? MXDB_OK : MXDB_EIO;
+	*depth = 0;
+	if (st != NULL) {
+		sqlite3_bind_text(st, 1, room_id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			*depth = sqlite3_column_int64(st, 0);
+		else
+			s = store_fail(c, err, "min depth");
+		sqlite3_reset(st);
+	}
+	store_release(c);
+	return s;
+}
+
 mxdb_status fed_room_event_placed(mxdb *db, const char *event_id, bool *placed, mxdb_error *err)
 {
 	store_conn *c = store_reader(db->st);

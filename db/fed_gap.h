@@ -28,6 +28,11 @@ mxdb_status fed_gap_migrate(sqlite3 *db, mxdb_error *err);
 /* The room's forward extremities: a new JSON array of event IDs. */
 mxdb_status fed_room_extremities(mxdb *db, const char *room_id, json_t **ids, mxdb_error *err);
 
+/* The smallest depth of the room's events stored with their state (no
+ * outliers): get_missing_events' min_depth (nothing deeper is ours to
+ * connect to). 0 when there is none. */
+mxdb_status fed_room_min_depth(mxdb *db, const char *room_id, int64_t *depth, mxdb_error *err);
+
 /* Is the event stored with its state known (no outlier: a prev event a
  * new event may build on)? */
 mxdb_status fed_room_event_placed(mxdb *db, const char *event_id, bool *placed, mxdb_error *err);
