@@ -152,6 +152,12 @@ def over_the_bound():
         assert st == 200, (st, got)
         walked = [event_id(e) for e in got["events"]]
         check_walk(walked, ids, bound)
+        # min_depth: nothing below it is answered or walked through.
+        depth = {event_id(e): e["depth"] for e in got["events"]}
+        st, got = fed.request("POST", "/_matrix/federation/v1/get_missing_events/%s" % q(room),
+                              {"earliest_events": [], "latest_events": [from_c], "limit": 1000,
+                               "min_depth": depth[ids[N - 10]]})
+        assert st == 200 and {event_id(e) for e in got["events"]} == set(ids[N - 10:]), got
         st, got = fed.request("GET", "/_matrix/federation/v1/backfill/%s?v=%s&limit=1000" % (q(room), q(from_c)))
         assert st == 200, (st, got)
         walked = [event_id(e) for e in got["pdus"]]
