@@ -1,10 +1,11 @@
 /*
  * fed_gap.h: what the recovery of gaps in a room's graph needs from the
- * database (docs/replication.md "Gaps"): the forward extremities a
- * get_missing_events request names as what we have, and the pending
- * events (module 'fed_gap'): received events whose ancestors could not be
- * fetched, kept until those arrive instead of being dropped. Owns the
- * tables fed_pending and fed_pending_refs; never stores a room event.
+ * database (docs/replication.md "Gaps"): the forward extremities and the
+ * min_depth a get_missing_events request names, whether an event can be
+ * built on, and the pending events: received events whose ancestors could
+ * not be fetched, kept until those arrive instead of being dropped. Owns
+ * the schema of module 'fed_gap' (fed_pending, fed_pending_refs, and
+ * fed_backward, whose rows are fed_outlier.c's); never stores a room event.
  */
 #ifndef MX_FED_GAP_H
 #define MX_FED_GAP_H
