@@ -16,8 +16,9 @@
 #    outlier is 404.
 #    Once A reaches B again, the missing events arrive late and the
 #    outliers join the timeline: B's timeline then equals C's.
-# 3. An event whose prev event no server has is kept pending on B, and
-#    placed as soon as that prev event arrives.
+# 3. An event whose prev event only a server other than the origin has is
+#    placed from that server's state; one whose prev event no server has is
+#    kept pending on B, and placed as soon as that prev event arrives.
 import os
 import sys
 import time
@@ -192,21 +193,25 @@ def check_walk(walked, ids, bound):
     assert not got & set(ids[:held]), "an event B does not have"
 
 
-def kept_pending():
-    """An event whose prev event no server has is kept pending on B (not
-    lost), and placed once that prev event arrives. Spoken to B as C, with
-    C's key: events of carol that C itself never saw."""
+def other_server_and_pending():
+    """Spoken to B as C (C's key), with events of carol that C itself never
+    saw. (a) B lacks the prev event and the origin C has nothing, but A has
+    it: B takes the state at it from A and places the event. (b) An event
+    whose prev event no server has is kept pending on B (not lost), and
+    placed once that prev event arrives."""
     with Cluster(["a.test", "b.test", "c.test"]) as cl:
         a, b, c = cl.nodes
         room = setup(cl)
-        fed = Fed(b, c.name, load_key(os.path.join(c.data, "signing.key")))
+        key = load_key(os.path.join(c.data, "signing.key"))
+        fed, to_a = Fed(b, c.name, key), Fed(a, c.name, key)
         st, ids = fed.request("GET", "/_matrix/federation/v1/state_ids/%s" % q(room))
         assert st == 200, ids
         by_key = {}
         for eid in ids["pdu_ids"]:
             _, out = fed.request("GET", "/_matrix/federation/v1/event/%s" % q(eid))
             by_key[(out["pdus"][0]["type"], out["pdus"][0].get("state_key"))] = eid
-        _, made = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s?ver=10&ver=11&ver=12" % (q(room), q("@eve:c.test")))
+        _, made = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s?ver=10&ver=11&ver=12" %
+                              (q(room), q("@eve:c.test")))
         prev, depth = made["event"]["prev_events"], made["event"]["depth"]
 
         def row_event(key, prev, depth):
@@ -219,21 +224,31 @@ def kept_pending():
                 ev["auth_events"].append(by_key[("m.room.create", "")])
             return seal(ev, fed.key, c.name)
 
-        first = row_event("p1", prev, depth)
-        second = row_event("p2", [event_id(first)], depth + 1)
-        st, out = fed.send("gap-1", [second])
-        assert st == 200 and "error" in out["pdus"][event_id(second)], out
+        # (a) Only A has o1.
+        o1 = row_event("o1", prev, depth)
+        o2 = row_event("o2", [event_id(o1)], depth + 1)
+        st, out = to_a.send("other-1", [o1])
+        assert st == 200 and out["pdus"][event_id(o1)] == {}, out
+        st, out = fed.send("other-2", [o2])
+        assert st == 200 and out["pdus"][event_id(o2)] == {}, out
+        assert row(b, room, "o1") == {"k": "o1"} and row(b, room, "o2") == {"k": "o2"}
+
+        # (b) Nobody has p1 yet.
+        p1 = row_event("p1", [event_id(o2)], depth + 2)
+        p2 = row_event("p2", [event_id(p1)], depth + 3)
+        st, out = fed.send("gap-1", [p2])
+        assert st == 200 and "error" in out["pdus"][event_id(p2)], out
         assert row(b, room, "p2") is None
-        st, out = fed.send("gap-2", [first])
-        assert st == 200 and out["pdus"][event_id(first)] == {}, out
-        # The first one's arrival placed the pending second one.
+        st, out = fed.send("gap-2", [p1])
+        assert st == 200 and out["pdus"][event_id(p1)] == {}, out
+        # p1's arrival placed the pending p2.
         assert row(b, room, "p1") == {"k": "p1"} and row(b, room, "p2") == {"k": "p2"}
 
 
 def main():
     closed_by_fetching()
     over_the_bound()
-    kept_pending()
+    other_server_and_pending()
     print("test_fed_gap: ok (a gap of %d events; C's row on B after: %s)" %
           (N, ", ".join("%s %.2f s" % kv for kv in FIGURES.items())))
 
