@@ -1,13 +1,15 @@
 /*
- * fed_fetch.c: fetching what a received PDU lacks, and placing it. A PDU
- * whose prev events we do not have starts get_missing_events rounds
- * (earliest: our forward extremities; latest: the events still lacking a
- * parent), asked of the origin first and then of the room's other servers,
- * bounded in events (federation_max_gap_events) and time. Everything is
- * ingested oldest first through fed_room_ingest like the transaction's own
- * PDUs; what still cannot be placed is kept pending (db/fed_gap.c) and
- * retried whenever an ingest may have stored its ancestors. Runs on the
- * HTTP thread; the writer only ever sees complete batches.
+ * fed_fetch.c: fetching what a received PDU lacks, and placing it
+ * (docs/replication.md "Gaps"). A PDU whose prev events we do not have
+ * starts get_missing_events rounds (earliest: our forward extremities;
+ * latest: the events still lacking a parent), asked of the origin first and
+ * then of the room's other servers, bounded in events
+ * (federation_max_gap_events) and time. A gap still open gets the state at
+ * its missing prev events (/state_ids, then /state or /event), whose events
+ * become outliers. Everything is ingested oldest first in one batch like
+ * the transaction's own PDUs; what still cannot be placed is kept pending
+ * (db/fed_gap.c) and retried whenever an ingest may have stored its
+ * ancestors. Runs on the HTTP thread; the writer only sees whole batches.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
