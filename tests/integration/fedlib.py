@@ -147,3 +147,28 @@ def wait_for(what, fn, timeout=20.0):
         if time.time() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(0.05)
+
+
+def table_rows(node, room, typ=None):
+    """Every live row of a table on node, through the paged scan: a dict
+    (type, key) -> (content, event_id)."""
+    out, frm = {}, None
+    for _ in range(1000):  # pages of 1000: a million rows at most
+        path = "/_mxdb/v1/tables/%s/rows?limit=1000" % q(room)
+        if typ:
+            path += "&type=" + q(typ)
+        if frm:
+            path += "&from=" + q(frm)
+        _, page = node.call("GET", path)
+        for r in page["rows"]:
+            out[(r["type"], r["key"])] = (r["content"], r["event_id"])
+        frm = page.get("next")
+        if not frm:
+            return out
+    raise AssertionError("too many pages")
+
+
+def dead_port():
+    """A loopback port nobody listens on: a --peer entry pointing there
+    makes a server unreachable (connection refused at once)."""
+    return free_port()
