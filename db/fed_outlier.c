@@ -107,7 +107,7 @@ mxdb_status fed_outlier_promote(store_conn *w, const eng_room *room, const ev_t 
 	return s == MXDB_OK ? fed_outlier_arrived(w, ev->event_id, err) : s;
 }
 
-static mxdb_status insert(mxdb *db, eng_room *room, const ev_t *ev, mxdb_error *err)
+mxdb_status fed_outlier_insert(mxdb *db, eng_room *room, const ev_t *ev, mxdb_error *err)
 {
 	static const char *const no_content[] = {"content", NULL};
 	cj_buf skel = {0};
@@ -141,7 +141,7 @@ mxdb_status fed_outlier_store(mxdb *db, eng_room *room, const sr_lookup *lookup,
 	}
 	/* One failing the rules is kept, rejected: the graph stays whole. */
 	bool rejected = fed_authorize(ev, NULL, lookup, NULL) != MXDB_OK;
-	s = insert(db, room, ev, err);
+	s = fed_outlier_insert(db, room, ev, err);
 	if (s == MXDB_OK && rejected)
 		s = run1(w, SQL_REJECTED, ev->event_id, "rejected", err);
 	if (s == MXDB_OK)

@@ -26,6 +26,10 @@
 mxdb_status fed_outlier_store(mxdb *db, eng_room *room, const sr_lookup *lookup, ev_t *ev,
                               char *why, size_t cap, mxdb_error *err);
 
+/* Writes ev's events row as an outlier at db->next_pos (and moves it on):
+ * no checks, no state. */
+mxdb_status fed_outlier_insert(mxdb *db, eng_room *room, const ev_t *ev, mxdb_error *err);
+
 /* Is event_id a backward extremity (cited by an outlier or an event placed
  * over a gap, not placed itself): an event that arrives late? */
 mxdb_status fed_outlier_is_backward(store_conn *w, const char *event_id, bool *yes, mxdb_error *err);
