@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, dead_port, q, table_rows, wait_for  # noqa: E402
+from fedlib import Cluster, dead_port, q, shared_table, table_rows, wait_for  # noqa: E402
 from keylib import Fed, event_id, load_key, seal  # noqa: E402
 
 TYPE = "com.example.todo"
@@ -52,14 +52,7 @@ def cut_a_from_b(a, b_name):
 
 def setup(cl):
     a, b, c = cl.nodes
-    a.register("alice")
-    b.register("bob")
-    c.register("carol")
-    _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "gap", "visibility": "public"})
-    room = t["room_id"]
-    for n in (b, c):
-        _, out = n.client("POST", "/join/%s" % q("#gap:a.test"), {})
-        assert out["room_id"] == room, out
+    room = shared_table(cl, "gap")
     put(a, room, "base", {"v": 0})
     for n in cl.nodes:
         wait_for("base on " + n.name, lambda n=n: row(n, room, "base"))
