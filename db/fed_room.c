@@ -2,10 +2,11 @@
  * fed_room.c: remote events into the room engine (DESIGN.md "Remote
  * events"): ingest on the writer thread, fork events stored over the state
  * before them and the room merged once per batch (the merge itself is
- * fed_merge.c's), merge events when forward extremities pile up. Uses the
- * engine's internals (engine.h) and its write path (eng_persist); never
- * talks HTTP. Graph arithmetic is fed_state.c's; joins and reads are
- * fed_join.c's and fed_read.c's.
+ * fed_merge.c's), events stored aside (rejected, late, outliers arriving),
+ * merge events when forward extremities pile up. Uses the engine's
+ * internals (engine.h) and its write path (eng_persist); never talks HTTP.
+ * Graph arithmetic is fed_state.c's; joins and reads are fed_join.c's and
+ * fed_read.c's; gaps are fed_outlier.c's and fed_gap.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "cjson.h"
 #include "engine.h"
 #include "fed_merge.h"
+#include "fed_outlier.h"
 #include "fed_pdu.h"
 #include "fed_queue.h"
 #include "fed_room.h"
@@ -26,6 +28,7 @@ typedef struct wctx {
 	const mx_room_version *rv;
 	mx_map *cache; /* event ID -> ev_t* (owned): stored or given events */
 	sr_lookup lookup;
+	mx_map *given; /* missing prev event ID -> the state after it (fed_room_ingest_gap) */
 	/* Rooms whose merge waits for the end of the batch: room ID -> the
 	 * current state group before their first fork event (intptr_t). */
 	mx_map *pending;
@@ -34,6 +37,8 @@ typedef struct wctx {
 static const char SQL_EV_POS[] = "SELECT pos, sg FROM events WHERE event_id = ?";
 static const char SQL_IS_REJECTED[] = "SELECT 1 FROM fed_rejected WHERE event_id = ?";
 static const char SQL_ADD_REJECTED[] = "INSERT OR IGNORE INTO fed_rejected(event_id) VALUES (?)";
+static const char SQL_KEY_EV[] =
+	"SELECT c.type, c.state_key, e.event_id FROM cur_state c, events e WHERE c.nid = ? AND e.pos = ?";
 
 static void ev_free_v(void *v)
 {
@@ -88,16 +93,101 @@ static mxdb_status wctx_init(wctx *c, mxdb *db, const mx_room_version *rv, mxdb_
 	c->w = &db->st->writer;
 	c->rv = rv;
 	c->cache = map_new(64);
-	c->pending = map_new(8);
 	c->lookup = (sr_lookup){w_get, c};
-	return c->cache && c->pending ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "event cache");
+	c->given = map_new(4);
+	c->pending = map_new(8);
+	return c->cache && c->given && c->pending ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "event cache");
+}
+
+static void state_free_v(void *v)
+{
+	map_free(v, free);
 }
 
 static void wctx_free(wctx *c)
 {
 	if (c->cache)
 		map_free(c->cache, ev_free_v);
+	if (c->given)
+		map_free(c->given, state_free_v);
 	map_free(c->pending, NULL);
+}
+
+/* The state in group sg as a state map (key -> event ID). */
+static mxdb_status load_state(wctx *c, int64_t sg, mx_map **out, mxdb_error *err)
+{
+	mx_map *groups = NULL, *m = map_new(64);
+	mxdb_status s = m ? sg_load(c->w, sg, &groups, err) : mx_fail(err, MXDB_ENOMEM, "state");
+	size_t it = 0, kl;
+	const char *k;
+	void *v;
+	while (s == MXDB_OK && map_next(groups, &it, &k, &kl, &v)) {
+		int64_t key_nid;
+		memcpy(&key_nid, k, sizeof(key_nid));
+		sqlite3_stmt *st = store_stmt(c->w, SQL_KEY_EV, err);
+		if (st == NULL) {
+			s = MXDB_EIO;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, key_nid);
+		sqlite3_bind_int64(st, 2, (int64_t)(intptr_t)v);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			char key[2 * EV_MAX_ID + 8];
+			size_t n = map_state_key(key, sizeof(key), (const char *)sqlite3_column_text(st, 0),
+			                         (const char *)sqlite3_column_text(st, 1));
+			char *id = store_col_str(st, 2);
+			if (n == 0 || id == NULL || map_put(m, key, n, id, NULL) != 0) {
+				free(id);
+				s = mx_fail(err, MXDB_ENOMEM, "state");
+			}
+		} else {
+			s = mx_fail(err, MXDB_EINTERNAL, "state group %lld names an unknown row", (long long)sg);
+		}
+		sqlite3_reset(st);
+	}
+	if (groups)
+		map_free(groups, NULL);
+	if (s != MXDB_OK) {
+		map_free(m, free);
+		return s;
+	}
+	*out = m;
+	return MXDB_OK;
+}
+
+/* The state after a stored event. */
+static mxdb_status state_after(wctx *c, const char *event_id, mx_map **out, mxdb_error *err)
+{
+	const mx_map *given = map_get(c->given, event_id, strlen(event_id));
+	if (given != NULL)
+		return (*out = fed_state_copy(given)) ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state");
+	int64_t pos, sg;
+	mxdb_status s = fed_event_pos(c->w, event_id, &pos, &sg, err);
+	if (s == MXDB_OK && pos == 0)
+		s = mx_fail(err, MXDB_ENOTFOUND, "event %s is not stored", event_id);
+	else if (s == MXDB_OK && sg == 0) /* an outlier */
+		s = mx_fail(err, MXDB_ENOTFOUND, "the state after %s is not known", event_id);
+	return s == MXDB_OK ? load_state(c, sg, out, err) : s;
+}
+
+/* Resolves the states after each of ids[0..n) (stored events, or the one
+ * named extra_id whose state is extra). */
+static mxdb_status resolve_at(wctx *c, char *const *ids, size_t n, const char *extra_id,
+                              mx_map *extra, mx_map **out, mxdb_error *err)
+{
+	mx_map **sets = calloc(n ? n : 1, sizeof(*sets));
+	mxdb_status s = sets ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state sets");
+	for (size_t i = 0; s == MXDB_OK && i < n; i++)
+		s = extra_id && strcmp(ids[i], extra_id) == 0
+		        ? ((sets[i] = fed_state_copy(extra)) ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state"))
+		        : state_after(c, ids[i], &sets[i], err);
+	if (s == MXDB_OK)
+		s = fed_state_before(c->rv, sets, n, &c->lookup, out, err);
+	for (size_t i = 0; sets && i < n; i++)
+		if (sets[i])
+			map_free(sets[i], free);
+	free(sets);
+	return s;
 }
 
 /* ---- auth state over the engine's current state, with events by ID ---- */
@@ -125,6 +215,8 @@ static const ev_t *cur_event(void *ctx, const char *event_id)
 
 static const char SQL_DEL_EXTREMS[] = "DELETE FROM extremities WHERE room_nid = ?";
 static const char SQL_ADD_EXTREM[] = "INSERT OR IGNORE INTO extremities(room_nid, event_id) VALUES (?, ?)";
+static const char SQL_NEW_CUR[] =
+	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
 static const char SQL_ROW_CHANGE[] =
 	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
 static const char SQL_MEMBER[] =
@@ -137,6 +229,62 @@ static mxdb_status step(store_conn *w, sqlite3_stmt *st, const char *what, mxdb_
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? MXDB_OK : store_fail(w, err, what);
+}
+
+/* The cur_state row of a key, made when missing (its pos is then set by
+ * the caller's next update). */
+static mxdb_status key_row(mxdb *db, eng_room *room, const char *type, const char *sk,
+                           int64_t pos, eng_row *row, mxdb_error *err)
+{
+	mxdb_status s = eng_row_get(db, room, type, sk, row, err);
+	if (s != MXDB_OK || row->key_nid != 0)
+		return s;
+	store_conn *w = &db->st->writer;
+	sqlite3_stmt *st = store_stmt(w, SQL_NEW_CUR, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_int64(st, 1, room->nid);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, pos);
+	if ((s = step(w, st, "current state", err)) == MXDB_OK)
+		row->key_nid = sqlite3_last_insert_rowid(w->db);
+	return s;
+}
+
+/* Stores a state group holding `to`, as a delta from group parent holding
+ * `from`. Returns its number in *sg. */
+static mxdb_status add_group(wctx *c, eng_room *room, int64_t parent, const mx_map *from,
+                             const mx_map *to, int64_t *sg, mxdb_error *err)
+{
+	size_t it = 0, kl, n = 0;
+	const char *k;
+	void *v;
+	sg_entry *e = calloc(map_count(to) + 1, sizeof(*e));
+	mxdb_status s = e ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state group");
+	while (s == MXDB_OK && map_next(to, &it, &k, &kl, &v)) {
+		const char *was = map_get(from, k, kl);
+		if (was != NULL && strcmp(was, v) == 0)
+			continue;
+		const char *type, *sk;
+		map_state_key_split(k, kl, &type, &sk);
+		int64_t pos;
+		eng_row row;
+		s = fed_event_pos(c->w, v, &pos, NULL, err);
+		if (s == MXDB_OK && pos == 0)
+			s = mx_fail(err, MXDB_EINTERNAL, "state names unstored %s", (const char *)v);
+		if (s == MXDB_OK && (s = key_row(c->db, room, type, sk, pos, &row, err)) == MXDB_OK)
+			e[n++] = (sg_entry){row.key_nid, pos};
+		if (s == MXDB_OK)
+			free(row.event_id);
+	}
+	if (s == MXDB_OK) {
+		int64_t depth = -1; /* sg_add looks the parent's depth up */
+		*sg = c->db->next_sg++;
+		s = sg_add(c->w, *sg, room->nid, parent, e, n, &depth, err);
+	}
+	free(e);
+	return s;
 }
 
 mxdb_status fed_row_changed(mxdb *db, eng_req *req, eng_room *room, const ev_t *win, int64_t pos,
@@ -225,12 +373,13 @@ static bool is_extremity(const eng_room *room, const char *id)
 	return false;
 }
 
-/* Stores ev, which failed the auth rules, so that events citing it still
- * fit in the graph: its state is the state before it (group before_sg), it
- * is no forward extremity, no row changes, and fed_rejected marks it for
- * every later auth check. Takes ev. */
-static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
-                                    int64_t before_sg, mxdb_error *err)
+/* Stores ev aside, so that events citing it still fit in the graph: its
+ * state is the state before it (group before_sg),
+ * it is no forward extremity and changes no row. rejected: it failed the
+ * auth rules, and fed_rejected marks it for every later auth check; else it
+ * is a late event (its descendants are here already: place_late). Takes ev. */
+static mxdb_status persist_aside(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
+                                 int64_t before_sg, bool rejected, mxdb_error *err)
 {
 	mxdb *db = c->db;
 	char id[EV_ID_SIZE];
@@ -245,10 +394,11 @@ static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t 
 	if (s == MXDB_OK) {
 		room->sg = before_sg;
 		room->sg_depth = -1;
-		req->rejected = true;
+		req->rejected = rejected;
+		req->detached = !rejected;
 		req->cause = MXDB_CAUSE_REMOTE;
 		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
-		req->rejected = false;
+		req->rejected = req->detached = false;
 	} else {
 		ev_free(ev);
 	}
@@ -258,14 +408,75 @@ static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t 
 	if (s == MXDB_OK)
 		s = set_room_sg(c->w, room, (int64_t)db->next_pos - 1, cur_sg, err);
 	sqlite3_stmt *st;
-	if (s == MXDB_OK && (st = store_stmt(c->w, SQL_ADD_REJECTED, err)) != NULL) {
+	if (s == MXDB_OK && rejected && (st = store_stmt(c->w, SQL_ADD_REJECTED, err)) != NULL) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		s = step(c->w, st, "rejected", err);
 	}
+	if (s == MXDB_OK && !rejected)
+		s = fed_outlier_arrived(c->w, id, err);
 	forget_room(db, room);
 	for (size_t i = 0; ext && i < n_ext; i++)
 		free(ext[i]);
 	free(ext);
+	return s;
+}
+
+/* An event whose descendants are here already (fed_outlier.h): an outlier
+ * now arriving with its prev events gets its state group, a missing prev
+ * event of them is stored aside. Neither changes the forward extremities
+ * or current state: the state of the descendants has them already. Takes ev. */
+static mxdb_status place_late(wctx *c, eng_req *req, eng_room *room, ev_t *ev, int64_t before_sg,
+                              bool rejected, bool outlier, mxdb_error *err)
+{
+	/* The extremities it cites are none any more (it is their child); it
+	 * is none itself unless it cites them all. */
+	char room_id[EV_MAX_ID + 1];
+	snprintf(room_id, sizeof(room_id), "%s", room->room_id);
+	char **keep = calloc(room->n_extrem + 1, sizeof(*keep));
+	size_t n_keep = 0;
+	mxdb_status s = keep ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "extremities");
+	for (size_t i = 0; s == MXDB_OK && i < room->n_extrem; i++) {
+		bool cited = false;
+		for (size_t j = 0; j < ev->n_prev && !cited; j++)
+			cited = strcmp(ev->prev_events[j], room->extrem[i]) == 0;
+		if (!cited && (keep[n_keep++] = strdup(room->extrem[i])) == NULL)
+			s = mx_fail(err, MXDB_ENOMEM, "extremities");
+	}
+	bool changed = n_keep != room->n_extrem;
+	if (s == MXDB_OK && n_keep == 0 && (keep[n_keep++] = strdup(ev->event_id)) == NULL)
+		s = mx_fail(err, MXDB_ENOMEM, "extremities");
+	mx_map *before = NULL, *after = NULL;
+	int64_t sg = before_sg;
+	if (s != MXDB_OK) {
+		ev_free(ev);
+		ev = NULL;
+	} else if (!outlier) {
+		s = persist_aside(c, req, room, ev, before_sg, rejected, err);
+	}
+	/* As eng_persist groups them: the state before it, and for an accepted
+	 * state event a group on top holding it. */
+	bool on_top = s == MXDB_OK && outlier && !rejected && ev_is_state(ev);
+	if (on_top && (s = load_state(c, before_sg, &before, err)) == MXDB_OK &&
+	    (after = fed_state_copy(before)) == NULL)
+		s = mx_fail(err, MXDB_ENOMEM, "state");
+	if (on_top && s == MXDB_OK && (s = fed_state_apply(after, ev, err)) == MXDB_OK)
+		s = add_group(c, room, before_sg, before, after, &sg, err);
+	if (s == MXDB_OK && outlier)
+		s = fed_outlier_promote(c->w, room, ev, sg, rejected, err);
+	if (outlier)
+		ev_free(ev);
+	/* persist_aside dropped the cached room: look it up again. */
+	if (s == MXDB_OK && changed && (s = eng_room_get(c->db, room_id, &room, err)) == MXDB_OK) {
+		s = set_extremities(c->w, room, keep, n_keep, err);
+		forget_room(c->db, room);
+	}
+	for (size_t i = 0; keep && i < n_keep; i++)
+		free(keep[i]);
+	free(keep);
+	mx_map *maps[] = {before, after};
+	for (size_t i = 0; i < 2; i++)
+		if (maps[i])
+			map_free(maps[i], free);
 	return s;
 }
 
@@ -407,6 +618,35 @@ static mxdb_status bound_extremities(wctx *c, eng_req *req, const char *room_id,
 
 /* Is the event stored; as a prev event (state), is the state after it
  * known too (not so for an outlier, sg 0)? */
+/* Does ev cite a prev event whose state came with a gap fill (not stored)? */
+static bool cites_given(const wctx *c, const ev_t *ev)
+{
+	for (size_t i = 0; i < ev->n_prev; i++)
+		if (map_has(c->given, ev->prev_events[i], strlen(ev->prev_events[i])))
+			return true;
+	return false;
+}
+
+/* The state before ev as a group when a prev event's state is only given
+ * as a map: the prev events' states resolved whole, stored as a delta from
+ * the first prev event's group (none when it is not stored). A gap's rare
+ * path, costing the size of the state. */
+static mxdb_status before_from_maps(wctx *c, eng_room *room, const ev_t *ev, int64_t *sg,
+                                    mxdb_error *err)
+{
+	mx_map *before = NULL, *prev0 = NULL;
+	int64_t pos, prev_sg = 0;
+	mxdb_status s = resolve_at(c, (char *const *)ev->prev_events, ev->n_prev, NULL, NULL, &before, err);
+	if (s == MXDB_OK && (s = fed_event_pos(c->w, ev->prev_events[0], &pos, &prev_sg, err)) == MXDB_OK &&
+	    (s = load_state(c, prev_sg, &prev0, err)) == MXDB_OK)
+		s = add_group(c, room, prev_sg, prev0, before, sg, err);
+	if (before)
+		map_free(before, free);
+	if (prev0)
+		map_free(prev0, free);
+	return s;
+}
+
 static mxdb_status known(store_conn *w, const char *id, bool as_prev, bool *yes, mxdb_error *err)
 {
 	int64_t pos = 0, sg = 0;
@@ -421,9 +661,15 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
                               mxdb_error *err)
 {
 	store_conn *w = &db->st->writer;
-	bool have;
-	mxdb_status s = known(w, ev->event_id, false, &have, err);
-	if (s != MXDB_OK || have) {
+	bool have, late = false;
+	int64_t pos = 0, sg = 0;
+	mxdb_status s = fed_event_pos(w, ev->event_id, &pos, &sg, err);
+	if (s != MXDB_OK || sg != 0) { /* stored with its state already */
+		ev_free(ev);
+		return s;
+	}
+	bool outlier = pos != 0; /* stored, the state after it unknown */
+	if (!outlier && (s = fed_outlier_is_backward(w, ev->event_id, &late, err)) != MXDB_OK) {
 		ev_free(ev);
 		return s;
 	}
@@ -437,6 +683,8 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	}
 	for (size_t i = 0; s == MXDB_OK && i < ev->n_prev + ev->n_auth; i++) {
 		const char *ref = i < ev->n_prev ? ev->prev_events[i] : ev->auth_events[i - ev->n_prev];
+		if (i < ev->n_prev && map_has(cp->given, ref, strlen(ref)))
+			continue;
 		if ((s = known(w, ref, i < ev->n_prev, &have, err)) == MXDB_OK && !have) {
 			out->status = MXDB_ENOTFOUND;
 			snprintf(out->why, sizeof(out->why), "missing %s event %s (or the state after it)",
@@ -454,7 +702,7 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	wctx c = *cp;
 	c.rv = room->rv;
 	c.lookup.ctx = &c;
-	bool fast = ev->n_prev == room->n_extrem;
+	bool fast = ev->n_prev == room->n_extrem && !outlier && !late;
 	for (size_t i = 0; fast && i < ev->n_prev; i++)
 		fast = is_extremity(room, ev->prev_events[i]);
 	/* The fast path checks against the current state: settle it first. */
@@ -476,14 +724,18 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	if (fast) {
 		as = (auth_state){.get = cur_get, .event = cur_event, .ctx = &cc};
 	} else {
-		s = fed_merge_before(db, room, (char *const *)ev->prev_events, ev->n_prev, &c.lookup,
-		                     &before_sg, err);
+		s = cites_given(&c, ev) ? before_from_maps(&c, room, ev, &before_sg, err)
+		                        : fed_merge_before(db, room, (char *const *)ev->prev_events,
+		                                           ev->n_prev, &c.lookup, &before_sg, err);
 		if (s == MXDB_OK)
 			fed_group_auth_state(&gc, db, room, before_sg, &c.lookup, &as);
 	}
 	if (s == MXDB_OK && (out->status = fed_authorize(ev, &as, &c.lookup, &why)) != MXDB_OK) {
 		snprintf(out->why, sizeof(out->why), "%s", why.message);
-		s = persist_rejected(&c, req, room, ev, before_sg, err);
+		s = outlier ? place_late(&c, req, room, ev, before_sg, true, true, err)
+		            : persist_aside(&c, req, room, ev, before_sg, true, err);
+	} else if (s == MXDB_OK && (outlier || late)) {
+		s = place_late(&c, req, room, ev, before_sg, false, outlier, err);
 	} else if (s == MXDB_OK && fast) {
 		req->cause = MXDB_CAUSE_REMOTE;
 		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
@@ -504,6 +756,7 @@ typedef struct ingest_arg {
 	ev_t **evs;
 	size_t n;
 	fed_result *out;
+	fed_gap_fill *fill;
 } ingest_arg;
 
 static mxdb_status ingest_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
@@ -511,6 +764,8 @@ static mxdb_status ingest_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 	ingest_arg *a = arg;
 	wctx c;
 	mxdb_status s = wctx_init(&c, db, NULL, err);
+	if (s == MXDB_OK && a->fill != NULL)
+		s = fed_outlier_take(db, &c.lookup, &c.rv, a->fill, c.given, err);
 	for (size_t i = 0; i < a->n; i++) {
 		ev_t *ev = a->evs[i];
 		a->evs[i] = NULL;
@@ -527,8 +782,14 @@ static mxdb_status ingest_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 
 mxdb_status fed_room_ingest(mxdb *db, ev_t **evs, size_t n, fed_result *out, mxdb_error *err)
 {
+	return fed_room_ingest_gap(db, evs, n, NULL, out, err);
+}
+
+mxdb_status fed_room_ingest_gap(mxdb *db, ev_t **evs, size_t n, fed_gap_fill *fill,
+                                fed_result *out, mxdb_error *err)
+{
 	memset(out, 0, n * sizeof(*out));
-	ingest_arg a = {evs, n, out};
+	ingest_arg a = {evs, n, out, fill};
 	mxdb_status s = eng_submit_atomic(db, ingest_fn, &a, NULL, err);
 	for (size_t i = 0; i < n; i++) {
 		ev_free(evs[i]); /* those the writer never reached */
@@ -537,6 +798,10 @@ mxdb_status fed_room_ingest(mxdb *db, ev_t **evs, size_t n, fed_result *out, mxd
 			out[i].status = s;
 			snprintf(out[i].why, sizeof(out[i].why), "%s", err ? err->message : "failed");
 		}
+	}
+	for (size_t i = 0; fill != NULL && i < fill->n_outliers; i++) {
+		ev_free(fill->outliers[i]);
+		fill->outliers[i] = NULL;
 	}
 	return s;
 }
