@@ -14,32 +14,17 @@
 #include "cjson.h"
 #include "engine.h"
 #include "fed_merge.h"
+#include "fed_room_int.h"
 #include "fed_outlier.h"
 #include "fed_pdu.h"
 #include "fed_queue.h"
 #include "fed_room.h"
 #include "fed_state.h"
 
-/* ---- the writer-side context: event cache and state maps ---- */
-
-typedef struct wctx {
-	mxdb *db;
-	store_conn *w;
-	const mx_room_version *rv;
-	mx_map *cache; /* event ID -> ev_t* (owned): stored or given events */
-	sr_lookup lookup;
-	mx_map *given; /* missing prev event ID -> the state after it (fed_room_ingest_gap) */
-	/* Rooms whose merge waits for the end of the batch: room ID -> the
-	 * current state group before their first fork event (intptr_t). */
-	mx_map *pending;
-} wctx;
+/* ---- the writer-side context (fed_room_int.h) ---- */
 
 static const char SQL_EV_POS[] = "SELECT pos, sg FROM events WHERE event_id = ?";
 static const char SQL_IS_REJECTED[] = "SELECT 1 FROM fed_rejected WHERE event_id = ?";
-static const char SQL_ADD_REJECTED[] = "INSERT OR IGNORE INTO fed_rejected(event_id) VALUES (?)";
-static const char SQL_KEY_EV[] =
-	"SELECT c.type, c.state_key, e.event_id FROM cur_state c, events e WHERE c.nid = ? AND e.pos = ?";
-
 static void ev_free_v(void *v)
 {
 	ev_free(v);
@@ -113,83 +98,6 @@ static void wctx_free(wctx *c)
 	map_free(c->pending, NULL);
 }
 
-/* The state in group sg as a state map (key -> event ID). */
-static mxdb_status load_state(wctx *c, int64_t sg, mx_map **out, mxdb_error *err)
-{
-	mx_map *groups = NULL, *m = map_new(64);
-	mxdb_status s = m ? sg_load(c->w, sg, &groups, err) : mx_fail(err, MXDB_ENOMEM, "state");
-	size_t it = 0, kl;
-	const char *k;
-	void *v;
-	while (s == MXDB_OK && map_next(groups, &it, &k, &kl, &v)) {
-		int64_t key_nid;
-		memcpy(&key_nid, k, sizeof(key_nid));
-		sqlite3_stmt *st = store_stmt(c->w, SQL_KEY_EV, err);
-		if (st == NULL) {
-			s = MXDB_EIO;
-			break;
-		}
-		sqlite3_bind_int64(st, 1, key_nid);
-		sqlite3_bind_int64(st, 2, (int64_t)(intptr_t)v);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			char key[2 * EV_MAX_ID + 8];
-			size_t n = map_state_key(key, sizeof(key), (const char *)sqlite3_column_text(st, 0),
-			                         (const char *)sqlite3_column_text(st, 1));
-			char *id = store_col_str(st, 2);
-			if (n == 0 || id == NULL || map_put(m, key, n, id, NULL) != 0) {
-				free(id);
-				s = mx_fail(err, MXDB_ENOMEM, "state");
-			}
-		} else {
-			s = mx_fail(err, MXDB_EINTERNAL, "state group %lld names an unknown row", (long long)sg);
-		}
-		sqlite3_reset(st);
-	}
-	if (groups)
-		map_free(groups, NULL);
-	if (s != MXDB_OK) {
-		map_free(m, free);
-		return s;
-	}
-	*out = m;
-	return MXDB_OK;
-}
-
-/* The state after a stored event. */
-static mxdb_status state_after(wctx *c, const char *event_id, mx_map **out, mxdb_error *err)
-{
-	const mx_map *given = map_get(c->given, event_id, strlen(event_id));
-	if (given != NULL)
-		return (*out = fed_state_copy(given)) ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state");
-	int64_t pos, sg;
-	mxdb_status s = fed_event_pos(c->w, event_id, &pos, &sg, err);
-	if (s == MXDB_OK && pos == 0)
-		s = mx_fail(err, MXDB_ENOTFOUND, "event %s is not stored", event_id);
-	else if (s == MXDB_OK && sg == 0) /* an outlier */
-		s = mx_fail(err, MXDB_ENOTFOUND, "the state after %s is not known", event_id);
-	return s == MXDB_OK ? load_state(c, sg, out, err) : s;
-}
-
-/* Resolves the states after each of ids[0..n) (stored events, or the one
- * named extra_id whose state is extra). */
-static mxdb_status resolve_at(wctx *c, char *const *ids, size_t n, const char *extra_id,
-                              mx_map *extra, mx_map **out, mxdb_error *err)
-{
-	mx_map **sets = calloc(n ? n : 1, sizeof(*sets));
-	mxdb_status s = sets ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state sets");
-	for (size_t i = 0; s == MXDB_OK && i < n; i++)
-		s = extra_id && strcmp(ids[i], extra_id) == 0
-		        ? ((sets[i] = fed_state_copy(extra)) ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state"))
-		        : state_after(c, ids[i], &sets[i], err);
-	if (s == MXDB_OK)
-		s = fed_state_before(c->rv, sets, n, &c->lookup, out, err);
-	for (size_t i = 0; sets && i < n; i++)
-		if (sets[i])
-			map_free(sets[i], free);
-	free(sets);
-	return s;
-}
-
 /* ---- auth state over the engine's current state, with events by ID ---- */
 
 typedef struct cur_ctx {
@@ -213,330 +121,12 @@ static const ev_t *cur_event(void *ctx, const char *event_id)
 
 /* ---- ingesting remote events ---- */
 
-static const char SQL_DEL_EXTREMS[] = "DELETE FROM extremities WHERE room_nid = ?";
-static const char SQL_ADD_EXTREM[] = "INSERT OR IGNORE INTO extremities(room_nid, event_id) VALUES (?, ?)";
-static const char SQL_NEW_CUR[] =
-	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
-static const char SQL_ROW_CHANGE[] =
-	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
-static const char SQL_MEMBER[] =
-	"INSERT OR REPLACE INTO memberships(user_id, room_nid, membership, pos) VALUES (?,?,?,?)";
-static const char SQL_ROOM_SG[] =
-	"INSERT OR REPLACE INTO fed_room_sg(room_nid, pos, sg) VALUES (?, ?, ?)";
-
-static mxdb_status step(store_conn *w, sqlite3_stmt *st, const char *what, mxdb_error *err)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? MXDB_OK : store_fail(w, err, what);
-}
-
-/* The cur_state row of a key, made when missing (its pos is then set by
- * the caller's next update). */
-static mxdb_status key_row(mxdb *db, eng_room *room, const char *type, const char *sk,
-                           int64_t pos, eng_row *row, mxdb_error *err)
-{
-	mxdb_status s = eng_row_get(db, room, type, sk, row, err);
-	if (s != MXDB_OK || row->key_nid != 0)
-		return s;
-	store_conn *w = &db->st->writer;
-	sqlite3_stmt *st = store_stmt(w, SQL_NEW_CUR, err);
-	if (st == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, room->nid);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, pos);
-	if ((s = step(w, st, "current state", err)) == MXDB_OK)
-		row->key_nid = sqlite3_last_insert_rowid(w->db);
-	return s;
-}
-
-/* Stores a state group holding `to`, as a delta from group parent holding
- * `from`. Returns its number in *sg. */
-static mxdb_status add_group(wctx *c, eng_room *room, int64_t parent, const mx_map *from,
-                             const mx_map *to, int64_t *sg, mxdb_error *err)
-{
-	size_t it = 0, kl, n = 0;
-	const char *k;
-	void *v;
-	sg_entry *e = calloc(map_count(to) + 1, sizeof(*e));
-	mxdb_status s = e ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state group");
-	while (s == MXDB_OK && map_next(to, &it, &k, &kl, &v)) {
-		const char *was = map_get(from, k, kl);
-		if (was != NULL && strcmp(was, v) == 0)
-			continue;
-		const char *type, *sk;
-		map_state_key_split(k, kl, &type, &sk);
-		int64_t pos;
-		eng_row row;
-		s = fed_event_pos(c->w, v, &pos, NULL, err);
-		if (s == MXDB_OK && pos == 0)
-			s = mx_fail(err, MXDB_EINTERNAL, "state names unstored %s", (const char *)v);
-		if (s == MXDB_OK && (s = key_row(c->db, room, type, sk, pos, &row, err)) == MXDB_OK)
-			e[n++] = (sg_entry){row.key_nid, pos};
-		if (s == MXDB_OK)
-			free(row.event_id);
-	}
-	if (s == MXDB_OK) {
-		int64_t depth = -1; /* sg_add looks the parent's depth up */
-		*sg = c->db->next_sg++;
-		s = sg_add(c->w, *sg, room->nid, parent, e, n, &depth, err);
-	}
-	free(e);
-	return s;
-}
-
-mxdb_status fed_row_changed(mxdb *db, eng_req *req, eng_room *room, const ev_t *win, int64_t pos,
-                            int64_t prev_pos, const char *prev_id, mxdb_error *err)
-{
-	store_conn *w = &db->st->writer;
-	uint64_t seq = db->next_seq;
-	sqlite3_stmt *st = store_stmt(w, SQL_ROW_CHANGE, err);
-	if (st == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)seq);
-	sqlite3_bind_int64(st, 2, room->nid);
-	sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
-	sqlite3_bind_int64(st, 4, pos);
-	if (prev_pos != 0)
-		sqlite3_bind_int64(st, 5, prev_pos);
-	sqlite3_bind_int(st, 6, req->cause);
-	mxdb_status s = step(w, st, "change", err);
-	if (s == MXDB_OK && strcmp(win->type, "m.room.member") == 0) {
-		const char *m = json_string_value(json_object_get(win->content, "membership"));
-		if ((st = store_stmt(w, SQL_MEMBER, err)) == NULL)
-			return MXDB_EIO;
-		sqlite3_bind_text(st, 1, win->state_key, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, room->nid);
-		sqlite3_bind_text(st, 3, m ? m : "leave", -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, pos);
-		s = step(w, st, "membership", err);
-		fed_room_servers_changed(room);
-	}
-	char *content = s == MXDB_OK ? eng_dumps(win->content) : NULL;
-	if (s == MXDB_OK && (content == NULL ||
-	                     eng_change_add(req, room, win, prev_id, content, seq, (uint64_t)pos) != MXDB_OK))
-		s = mx_fail(err, MXDB_ENOMEM, "change");
-	free(content);
-	if (s == MXDB_OK) {
-		db->next_seq++;
-		room->room_seq++;
-	}
-	return s;
-}
-
-/* Rewrites the room's extremities to ids[0..n). */
-static mxdb_status set_extremities(store_conn *w, eng_room *room, char *const *ids, size_t n,
-                                   mxdb_error *err)
-{
-	sqlite3_stmt *st = store_stmt(w, SQL_DEL_EXTREMS, err);
-	if (st == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, room->nid);
-	mxdb_status s = step(w, st, "extremities", err);
-	for (size_t i = 0; s == MXDB_OK && i < n; i++) {
-		if ((st = store_stmt(w, SQL_ADD_EXTREM, err)) == NULL)
-			return MXDB_EIO;
-		sqlite3_bind_int64(st, 1, room->nid);
-		sqlite3_bind_text(st, 2, ids[i], -1, SQLITE_STATIC);
-		s = step(w, st, "extremities", err);
-	}
-	return s;
-}
-
-/* The room's current group, valid while pos is its newest event. */
-static mxdb_status set_room_sg(store_conn *w, eng_room *room, int64_t pos, int64_t sg,
-                               mxdb_error *err)
-{
-	sqlite3_stmt *st = store_stmt(w, SQL_ROOM_SG, err);
-	if (st == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, room->nid);
-	sqlite3_bind_int64(st, 2, pos);
-	sqlite3_bind_int64(st, 3, sg);
-	return step(w, st, "room state group", err);
-}
-
-/* Drops the writer's cached room: the next use reloads it from the tables
- * (extremities, current group, room_seq) that a merge rewrote. */
-static void forget_room(mxdb *db, eng_room *room)
-{
-	eng_room_free(map_del(db->rooms, room->room_id, strlen(room->room_id)));
-}
-
 static bool is_extremity(const eng_room *room, const char *id)
 {
 	for (size_t i = 0; i < room->n_extrem; i++)
 		if (strcmp(room->extrem[i], id) == 0)
 			return true;
 	return false;
-}
-
-/* Stores ev aside, so that events citing it still fit in the graph: its
- * state is the state before it (group before_sg),
- * it is no forward extremity and changes no row. rejected: it failed the
- * auth rules, and fed_rejected marks it for every later auth check; else it
- * is a late event (its descendants are here already: place_late). Takes ev. */
-static mxdb_status persist_aside(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
-                                 int64_t before_sg, bool rejected, mxdb_error *err)
-{
-	mxdb *db = c->db;
-	char id[EV_ID_SIZE];
-	snprintf(id, sizeof(id), "%s", ev->event_id);
-	int64_t cur_sg = room->sg;
-	size_t n_ext = room->n_extrem;
-	char **ext = calloc(n_ext + 1, sizeof(*ext));
-	mxdb_status s = ext ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "extremities");
-	for (size_t i = 0; s == MXDB_OK && i < n_ext; i++)
-		if ((ext[i] = strdup(room->extrem[i])) == NULL)
-			s = mx_fail(err, MXDB_ENOMEM, "extremities");
-	if (s == MXDB_OK) {
-		room->sg = before_sg;
-		room->sg_depth = -1;
-		req->rejected = rejected;
-		req->detached = !rejected;
-		req->cause = MXDB_CAUSE_REMOTE;
-		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
-		req->rejected = req->detached = false;
-	} else {
-		ev_free(ev);
-	}
-	/* eng_persist made it the only extremity at its group: undo both. */
-	if (s == MXDB_OK)
-		s = set_extremities(c->w, room, ext, n_ext, err);
-	if (s == MXDB_OK)
-		s = set_room_sg(c->w, room, (int64_t)db->next_pos - 1, cur_sg, err);
-	sqlite3_stmt *st;
-	if (s == MXDB_OK && rejected && (st = store_stmt(c->w, SQL_ADD_REJECTED, err)) != NULL) {
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		s = step(c->w, st, "rejected", err);
-	}
-	if (s == MXDB_OK && !rejected)
-		s = fed_outlier_arrived(c->w, id, err);
-	forget_room(db, room);
-	for (size_t i = 0; ext && i < n_ext; i++)
-		free(ext[i]);
-	free(ext);
-	return s;
-}
-
-/* An event whose descendants are here already (fed_outlier.h): an outlier
- * now arriving with its prev events gets its state group, a missing prev
- * event of them is stored aside. Neither changes the forward extremities
- * or current state: the state of the descendants has them already. Takes ev. */
-static mxdb_status place_late(wctx *c, eng_req *req, eng_room *room, ev_t *ev, int64_t before_sg,
-                              bool rejected, bool outlier, mxdb_error *err)
-{
-	/* The extremities it cites are none any more (it is their child); it
-	 * is none itself unless it cites them all. */
-	char room_id[EV_MAX_ID + 1];
-	snprintf(room_id, sizeof(room_id), "%s", room->room_id);
-	char **keep = calloc(room->n_extrem + 1, sizeof(*keep));
-	size_t n_keep = 0;
-	mxdb_status s = keep ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "extremities");
-	for (size_t i = 0; s == MXDB_OK && i < room->n_extrem; i++) {
-		bool cited = false;
-		for (size_t j = 0; j < ev->n_prev && !cited; j++)
-			cited = strcmp(ev->prev_events[j], room->extrem[i]) == 0;
-		if (!cited && (keep[n_keep++] = strdup(room->extrem[i])) == NULL)
-			s = mx_fail(err, MXDB_ENOMEM, "extremities");
-	}
-	bool changed = n_keep != room->n_extrem;
-	if (s == MXDB_OK && n_keep == 0 && (keep[n_keep++] = strdup(ev->event_id)) == NULL)
-		s = mx_fail(err, MXDB_ENOMEM, "extremities");
-	mx_map *before = NULL, *after = NULL;
-	int64_t sg = before_sg;
-	if (s != MXDB_OK) {
-		ev_free(ev);
-		ev = NULL;
-	} else if (!outlier) {
-		s = persist_aside(c, req, room, ev, before_sg, rejected, err);
-	}
-	/* As eng_persist groups them: the state before it, and for an accepted
-	 * state event a group on top holding it. */
-	bool on_top = s == MXDB_OK && outlier && !rejected && ev_is_state(ev);
-	if (on_top && (s = load_state(c, before_sg, &before, err)) == MXDB_OK &&
-	    (after = fed_state_copy(before)) == NULL)
-		s = mx_fail(err, MXDB_ENOMEM, "state");
-	if (on_top && s == MXDB_OK && (s = fed_state_apply(after, ev, err)) == MXDB_OK)
-		s = add_group(c, room, before_sg, before, after, &sg, err);
-	if (s == MXDB_OK && outlier)
-		s = fed_outlier_promote(c->w, room, ev, sg, rejected, err);
-	if (outlier)
-		ev_free(ev);
-	/* persist_aside dropped the cached room: look it up again. */
-	if (s == MXDB_OK && changed && (s = eng_room_get(c->db, room_id, &room, err)) == MXDB_OK) {
-		s = set_extremities(c->w, room, keep, n_keep, err);
-		forget_room(c->db, room);
-	}
-	for (size_t i = 0; keep && i < n_keep; i++)
-		free(keep[i]);
-	free(keep);
-	mx_map *maps[] = {before, after};
-	for (size_t i = 0; i < 2; i++)
-		if (maps[i])
-			map_free(maps[i], free);
-	return s;
-}
-
-/* An event that does not extend exactly the current extremities, stored
- * over the state before it (group before_sg); the room's current state
- * stays until the batch's merge (flush_merge): one merge for a batch of
- * fork events, whose states in between no reader could see. Takes ev. */
-static mxdb_status ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev, int64_t before_sg,
-                               fed_result *out, mxdb_error *err)
-{
-	mxdb *db = c->db;
-	char **ext = NULL;
-	size_t n_ext = 0;
-	int64_t cur_sg = room->sg;
-	char *id = strdup(ev->event_id);
-	mxdb_status s = id ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "id");
-	/* New extremities: the old ones ev does not cite, and ev. */
-	if (s == MXDB_OK && (ext = calloc(room->n_extrem + 1, sizeof(*ext))) == NULL)
-		s = mx_fail(err, MXDB_ENOMEM, "extremities");
-	for (size_t i = 0; s == MXDB_OK && i < room->n_extrem; i++) {
-		bool cited = false;
-		for (size_t j = 0; j < ev->n_prev; j++)
-			cited = cited || strcmp(ev->prev_events[j], room->extrem[i]) == 0;
-		/* Copies: eng_persist below replaces room->extrem. */
-		if (!cited && (ext[n_ext++] = strdup(room->extrem[i])) == NULL)
-			s = mx_fail(err, MXDB_ENOMEM, "extremities");
-	}
-	if (s == MXDB_OK)
-		ext[n_ext++] = id;
-	/* ev gets the group before + ev; its row moves (cause merge) only if
-	 * the merge below makes it the winner. */
-	if (s == MXDB_OK) {
-		room->sg = before_sg;
-		room->sg_depth = -1;
-		req->cause = MXDB_CAUSE_MERGE;
-		req->detached = true;
-		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
-		req->detached = false;
-	} else {
-		ev_free(ev);
-	}
-	/* eng_persist left the room at ev's group with ev as only extremity;
-	 * put back the real extremities and current group, and owe a merge. */
-	if (s == MXDB_OK)
-		s = set_extremities(c->w, room, ext, n_ext, err);
-	if (s == MXDB_OK)
-		s = set_room_sg(c->w, room, (int64_t)db->next_pos - 1, cur_sg, err);
-	size_t rl = strlen(room->room_id);
-	if (s == MXDB_OK && !map_has(c->pending, room->room_id, rl) &&
-	    map_put(c->pending, room->room_id, rl, (void *)(intptr_t)cur_sg, NULL) != 0)
-		s = mx_fail(err, MXDB_ENOMEM, "pending merge");
-	if (s == MXDB_OK)
-		snprintf(out->why, sizeof(out->why), "merged (%zu extremities)", n_ext);
-	forget_room(db, room);
-	for (size_t i = 0; ext && i < n_ext; i++)
-		if (ext[i] != id) /* id is freed below */
-			free(ext[i]);
-	free(ext);
-	free(id);
-	return s;
 }
 
 /* The merge a room owes (if any): its current state becomes the
@@ -555,7 +145,7 @@ static mxdb_status flush_merge(wctx *c, eng_req *req, const char *room_id, mxdb_
 	rc.rv = room->rv;
 	rc.lookup.ctx = &rc;
 	s = fed_merge_current(c->db, req, room, room->extrem, room->n_extrem, cur_sg, &rc.lookup, err);
-	forget_room(c->db, room);
+	fed_forget_room(c->db, room);
 	return s;
 }
 
@@ -616,8 +206,6 @@ static mxdb_status bound_extremities(wctx *c, eng_req *req, const char *room_id,
 	return s;
 }
 
-/* Is the event stored; as a prev event (state), is the state after it
- * known too (not so for an outlier, sg 0)? */
 /* Does ev cite a prev event whose state came with a gap fill (not stored)? */
 static bool cites_given(const wctx *c, const ev_t *ev)
 {
@@ -627,26 +215,8 @@ static bool cites_given(const wctx *c, const ev_t *ev)
 	return false;
 }
 
-/* The state before ev as a group when a prev event's state is only given
- * as a map: the prev events' states resolved whole, stored as a delta from
- * the first prev event's group (none when it is not stored). A gap's rare
- * path, costing the size of the state. */
-static mxdb_status before_from_maps(wctx *c, eng_room *room, const ev_t *ev, int64_t *sg,
-                                    mxdb_error *err)
-{
-	mx_map *before = NULL, *prev0 = NULL;
-	int64_t pos, prev_sg = 0;
-	mxdb_status s = resolve_at(c, (char *const *)ev->prev_events, ev->n_prev, NULL, NULL, &before, err);
-	if (s == MXDB_OK && (s = fed_event_pos(c->w, ev->prev_events[0], &pos, &prev_sg, err)) == MXDB_OK &&
-	    (s = load_state(c, prev_sg, &prev0, err)) == MXDB_OK)
-		s = add_group(c, room, prev_sg, prev0, before, sg, err);
-	if (before)
-		map_free(before, free);
-	if (prev0)
-		map_free(prev0, free);
-	return s;
-}
-
+/* Is the event stored; as a prev event (state), is the state after it
+ * known too (not so for an outlier, sg 0)? */
 static mxdb_status known(store_conn *w, const char *id, bool as_prev, bool *yes, mxdb_error *err)
 {
 	int64_t pos = 0, sg = 0;
@@ -724,7 +294,7 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	if (fast) {
 		as = (auth_state){.get = cur_get, .event = cur_event, .ctx = &cc};
 	} else {
-		s = cites_given(&c, ev) ? before_from_maps(&c, room, ev, &before_sg, err)
+		s = cites_given(&c, ev) ? fed_before_from_maps(&c, room, ev, &before_sg, err)
 		                        : fed_merge_before(db, room, (char *const *)ev->prev_events,
 		                                           ev->n_prev, &c.lookup, &before_sg, err);
 		if (s == MXDB_OK)
@@ -732,17 +302,17 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	}
 	if (s == MXDB_OK && (out->status = fed_authorize(ev, &as, &c.lookup, &why)) != MXDB_OK) {
 		snprintf(out->why, sizeof(out->why), "%s", why.message);
-		s = outlier ? place_late(&c, req, room, ev, before_sg, true, true, err)
-		            : persist_aside(&c, req, room, ev, before_sg, true, err);
+		s = outlier ? fed_place_late(&c, req, room, ev, before_sg, true, true, err)
+		            : fed_persist_aside(&c, req, room, ev, before_sg, true, err);
 	} else if (s == MXDB_OK && (outlier || late)) {
-		s = place_late(&c, req, room, ev, before_sg, false, outlier, err);
+		s = fed_place_late(&c, req, room, ev, before_sg, false, outlier, err);
 	} else if (s == MXDB_OK && fast) {
 		req->cause = MXDB_CAUSE_REMOTE;
 		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
 	} else if (s == MXDB_OK) {
 		char room_id[EV_MAX_ID + 1];
 		snprintf(room_id, sizeof(room_id), "%s", room->room_id);
-		s = ingest_fork(&c, req, room, ev, before_sg, out, err);
+		s = fed_ingest_fork(&c, req, room, ev, before_sg, out, err);
 		if (s == MXDB_OK)
 			s = bound_extremities(&c, req, room_id, err);
 	} else {
