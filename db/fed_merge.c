@@ -323,21 +323,23 @@ static mxdb_status merge_init(merge *m, mxdb *db, eng_room *room, const sr_looku
 	return MXDB_OK;
 }
 
-/* The cur_state row of a key, made when missing. */
-static mxdb_status key_row(merge *m, const char *type, const char *sk, int64_t pos, eng_row *row)
+/* The cur_state row of a key, made (at pos) when missing. */
+mxdb_status fed_key_row(mxdb *db, eng_room *room, const char *type, const char *sk, int64_t pos,
+                        eng_row *row, mxdb_error *err)
 {
-	mxdb_status s = eng_row_get(m->db, m->room, type, sk, row, m->err);
+	mxdb_status s = eng_row_get(db, room, type, sk, row, err);
 	if (s != MXDB_OK || row->key_nid != 0)
 		return s;
-	sqlite3_stmt *st = store_stmt(m->w, SQL_NEW_CUR, m->err);
+	store_conn *w = &db->st->writer;
+	sqlite3_stmt *st = store_stmt(w, SQL_NEW_CUR, err);
 	if (st == NULL)
 		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, m->room->nid);
+	sqlite3_bind_int64(st, 1, room->nid);
 	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, pos);
-	if ((s = step(m->w, st, "current state", m->err)) == MXDB_OK)
-		row->key_nid = sqlite3_last_insert_rowid(m->w->db);
+	if ((s = step(w, st, "current state", err)) == MXDB_OK)
+		row->key_nid = sqlite3_last_insert_rowid(w->db);
 	return s;
 }
 
@@ -444,7 +446,7 @@ static mxdb_status changed_rows(merge *m, eng_req *req, size_t from, sg_entry **
 		map_state_key_split(k, kl, &type, &sk);
 		eng_row row = {0};
 		int64_t nid = key ? key->nid : 0;
-		if (nid == 0 && (s = key_row(m, type, sk, pos, &row)) == MXDB_OK)
+		if (nid == 0 && (s = fed_key_row(m->db, m->room, type, sk, pos, &row, m->err)) == MXDB_OK)
 			nid = row.key_nid;
 		free(row.event_id);
 		if (s == MXDB_OK && add_entry(&e, &n, &cap, nid, pos) != 0)

@@ -28,6 +28,11 @@ typedef struct fed_group_ctx {
 void fed_group_auth_state(fed_group_ctx *ctx, mxdb *db, eng_room *room, int64_t sg,
                           const sr_lookup *lookup, auth_state *out);
 
+/* The cur_state row of (type, sk) in room (row->key_nid), made at pos
+ * when the key never had one. */
+mxdb_status fed_key_row(mxdb *db, eng_room *room, const char *type, const char *sk, int64_t pos,
+                        eng_row *row, mxdb_error *err);
+
 /* Makes the resolution of the states after ext[0..n) (stored events) the
  * room's current state, coming from group cur_sg: cur_state rows,
  * memberships and a `merge` change record for every row whose winner

@@ -103,8 +103,6 @@ static mxdb_status resolve_at(wctx *c, char *const *ids, size_t n, const char *e
 
 static const char SQL_DEL_EXTREMS[] = "DELETE FROM extremities WHERE room_nid = ?";
 static const char SQL_ADD_EXTREM[] = "INSERT OR IGNORE INTO extremities(room_nid, event_id) VALUES (?, ?)";
-static const char SQL_NEW_CUR[] =
-	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
 static const char SQL_ROW_CHANGE[] =
 	"INSERT INTO changes(seq, room_nid, room_seq, pos, prev_pos, cause) VALUES (?,?,?,?,?,?)";
 static const char SQL_MEMBER[] =
@@ -117,27 +115,6 @@ static mxdb_status step(store_conn *w, sqlite3_stmt *st, const char *what, mxdb_
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? MXDB_OK : store_fail(w, err, what);
-}
-
-/* The cur_state row of a key, made when missing (its pos is then set by
- * the caller's next update). */
-static mxdb_status key_row(mxdb *db, eng_room *room, const char *type, const char *sk,
-                           int64_t pos, eng_row *row, mxdb_error *err)
-{
-	mxdb_status s = eng_row_get(db, room, type, sk, row, err);
-	if (s != MXDB_OK || row->key_nid != 0)
-		return s;
-	store_conn *w = &db->st->writer;
-	sqlite3_stmt *st = store_stmt(w, SQL_NEW_CUR, err);
-	if (st == NULL)
-		return MXDB_EIO;
-	sqlite3_bind_int64(st, 1, room->nid);
-	sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, pos);
-	if ((s = step(w, st, "current state", err)) == MXDB_OK)
-		row->key_nid = sqlite3_last_insert_rowid(w->db);
-	return s;
 }
 
 /* Stores a state group holding `to`, as a delta from group parent holding
@@ -161,7 +138,7 @@ static mxdb_status add_group(wctx *c, eng_room *room, int64_t parent, const mx_m
 		s = fed_event_pos(c->w, v, &pos, NULL, err);
 		if (s == MXDB_OK && pos == 0)
 			s = mx_fail(err, MXDB_EINTERNAL, "state names unstored %s", (const char *)v);
-		if (s == MXDB_OK && (s = key_row(c->db, room, type, sk, pos, &row, err)) == MXDB_OK)
+		if (s == MXDB_OK && (s = fed_key_row(c->db, room, type, sk, pos, &row, err)) == MXDB_OK)
 			e[n++] = (sg_entry){row.key_nid, pos};
 		if (s == MXDB_OK)
 			free(row.event_id);
@@ -253,6 +230,28 @@ void fed_forget_room(mxdb *db, eng_room *room)
 	eng_room_free(map_del(db->rooms, room->room_id, strlen(room->room_id)));
 }
 
+/* eng_persist of ev over group before_sg (rejected: as a rejected event,
+ * else detached), then the room keeps extremities ext[0..n) and its
+ * current group, which eng_persist had moved to ev. Takes ev. */
+static mxdb_status persist_off(wctx *c, eng_req *req, eng_room *room, ev_t *ev, int64_t before_sg,
+                               bool rejected, mxdb_cause cause, char *const *ext, size_t n_ext,
+                               mxdb_error *err)
+{
+	int64_t cur_sg = room->sg;
+	room->sg = before_sg;
+	room->sg_depth = -1;
+	req->rejected = rejected;
+	req->detached = !rejected;
+	req->cause = cause;
+	mxdb_status s = eng_persist(c->db, req, room, ev, NULL, NULL, NULL, err);
+	req->rejected = req->detached = false;
+	if (s == MXDB_OK)
+		s = set_extremities(c->w, room, ext, n_ext, err);
+	if (s == MXDB_OK)
+		s = set_room_sg(c->w, room, (int64_t)c->db->next_pos - 1, cur_sg, err);
+	return s;
+}
+
 /* Stores ev aside, so that events citing it still fit in the graph: its
  * state is the state before it (group before_sg),
  * it is no forward extremity and changes no row. rejected: it failed the
@@ -264,29 +263,16 @@ mxdb_status fed_persist_aside(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 	mxdb *db = c->db;
 	char id[EV_ID_SIZE];
 	snprintf(id, sizeof(id), "%s", ev->event_id);
-	int64_t cur_sg = room->sg;
 	size_t n_ext = room->n_extrem;
 	char **ext = calloc(n_ext + 1, sizeof(*ext));
 	mxdb_status s = ext ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "extremities");
 	for (size_t i = 0; s == MXDB_OK && i < n_ext; i++)
 		if ((ext[i] = strdup(room->extrem[i])) == NULL)
 			s = mx_fail(err, MXDB_ENOMEM, "extremities");
-	if (s == MXDB_OK) {
-		room->sg = before_sg;
-		room->sg_depth = -1;
-		req->rejected = rejected;
-		req->detached = !rejected;
-		req->cause = MXDB_CAUSE_REMOTE;
-		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
-		req->rejected = req->detached = false;
-	} else {
+	if (s == MXDB_OK)
+		s = persist_off(c, req, room, ev, before_sg, rejected, MXDB_CAUSE_REMOTE, ext, n_ext, err);
+	else
 		ev_free(ev);
-	}
-	/* eng_persist made it the only extremity at its group: undo both. */
-	if (s == MXDB_OK)
-		s = set_extremities(c->w, room, ext, n_ext, err);
-	if (s == MXDB_OK)
-		s = set_room_sg(c->w, room, (int64_t)db->next_pos - 1, cur_sg, err);
 	sqlite3_stmt *st;
 	if (s == MXDB_OK && rejected && (st = store_stmt(c->w, SQL_ADD_REJECTED, err)) != NULL) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -387,23 +373,11 @@ mxdb_status fed_ingest_fork(wctx *c, eng_req *req, eng_room *room, ev_t *ev, int
 	if (s == MXDB_OK)
 		ext[n_ext++] = id;
 	/* ev gets the group before + ev; its row moves (cause merge) only if
-	 * the merge below makes it the winner. */
-	if (s == MXDB_OK) {
-		room->sg = before_sg;
-		room->sg_depth = -1;
-		req->cause = MXDB_CAUSE_MERGE;
-		req->detached = true;
-		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
-		req->detached = false;
-	} else {
+	 * the room's merge makes it the winner: the room owes one. */
+	if (s == MXDB_OK)
+		s = persist_off(c, req, room, ev, before_sg, false, MXDB_CAUSE_MERGE, ext, n_ext, err);
+	else
 		ev_free(ev);
-	}
-	/* eng_persist left the room at ev's group with ev as only extremity;
-	 * put back the real extremities and current group, and owe a merge. */
-	if (s == MXDB_OK)
-		s = set_extremities(c->w, room, ext, n_ext, err);
-	if (s == MXDB_OK)
-		s = set_room_sg(c->w, room, (int64_t)db->next_pos - 1, cur_sg, err);
 	size_t rl = strlen(room->room_id);
 	if (s == MXDB_OK && !map_has(c->pending, room->room_id, rl) &&
 	    map_put(c->pending, room->room_id, rl, (void *)(intptr_t)cur_sg, NULL) != 0)
