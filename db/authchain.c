@@ -150,6 +150,21 @@ static mxdb_status push_common(sr_ctx *c, size_t *top, uint32_t n)
 	return push(c, top, n);
 }
 
+/* Expands the common marks from the nodes queued on the stack. */
+static mxdb_status expand_common(sr_ctx *c, size_t top)
+{
+	mxdb_status rc;
+	while (top > 0) {
+		uint32_t n = c->stack[--top];
+		if ((rc = sr_edges(c, n)) != MXDB_OK)
+			return rc;
+		for (uint32_t i = 0; i < c->nodes[n].n_auth; i++)
+			if ((rc = push_common(c, &top, sr_auth_of(c, n)[i])) != MXDB_OK)
+				return rc;
+	}
+	return MXDB_OK;
+}
+
 mxdb_status sr_mark_common(sr_ctx *c, const char *event_id)
 {
 	/* The unconflicted event itself is not interned: most of them are rows
@@ -165,15 +180,17 @@ mxdb_status sr_mark_common(sr_ctx *c, const char *event_id)
 		    (rc = push_common(c, &top, a)) != MXDB_OK)
 			return rc;
 	}
-	while (top > 0) {
-		uint32_t n = c->stack[--top];
-		if ((rc = sr_edges(c, n)) != MXDB_OK)
-			return rc;
-		for (uint32_t i = 0; i < c->nodes[n].n_auth; i++)
-			if ((rc = push_common(c, &top, sr_auth_of(c, n)[i])) != MXDB_OK)
-				return rc;
-	}
-	return MXDB_OK;
+	return expand_common(c, top);
+}
+
+mxdb_status sr_mark_common_event(sr_ctx *c, const char *event_id)
+{
+	uint32_t a = 0;
+	size_t top = 0;
+	mxdb_status rc;
+	if ((rc = sr_intern(c, event_id, &a)) != MXDB_OK || (rc = push_common(c, &top, a)) != MXDB_OK)
+		return rc;
+	return expand_common(c, top);
 }
 
 /* Walks the auth chains of set[] under a fresh stamp, calling visit() once

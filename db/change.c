@@ -70,14 +70,17 @@ void eng_dispatch(mxdb *db, eng_change *chg, size_t n, uint64_t pos)
 	pthread_mutex_unlock(&db->cblock);
 }
 
+/* A merge record naming the version it replaced as the new one: state
+ * resolution left the row without any version (content null, as deleted). */
+#define CHANGE_CONTENT "CASE WHEN c.cause = 2 AND c.pos = c.prev_pos THEN '{}' ELSE e.content END"
 static const char SQL_CHANGES[] =
 	"SELECT c.seq, c.room_seq, c.pos, r.room_id, e.type, e.state_key, e.event_id, p.event_id,"
-	" e.sender, e.ts, e.content, c.cause FROM changes c JOIN rooms r ON r.nid = c.room_nid"
+	" e.sender, e.ts, " CHANGE_CONTENT ", c.cause FROM changes c JOIN rooms r ON r.nid = c.room_nid"
 	" JOIN events e ON e.pos = c.pos LEFT JOIN events p ON p.pos = c.prev_pos"
 	" WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2";
 static const char SQL_CHANGES_ROOM[] =
 	"SELECT c.seq, c.room_seq, c.pos, r.room_id, e.type, e.state_key, e.event_id, p.event_id,"
-	" e.sender, e.ts, e.content, c.cause FROM changes c JOIN rooms r ON r.nid = c.room_nid"
+	" e.sender, e.ts, " CHANGE_CONTENT ", c.cause FROM changes c JOIN rooms r ON r.nid = c.room_nid"
 	" JOIN events e ON e.pos = c.pos LEFT JOIN events p ON p.pos = c.prev_pos"
 	" WHERE c.room_nid = ?3 AND c.seq > ?1 ORDER BY c.room_seq LIMIT ?2";
 

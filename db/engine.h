@@ -192,7 +192,7 @@ void fed_servers_free(char **servers, size_t n);
 /* Forgets the room's cached server list (fed_join.c): a member event changed
  * who is joined. */
 void fed_room_servers_changed(eng_room *room);
-/* Records that a row of room now holds win, stored at pos (fed_room.c):
+/* Records that a row of room now holds win, stored at pos (fed_place.c):
  * its change record with req->cause (prev_pos, prev_id: the version it
  * replaced, 0 / NULL for none), the membership of a member event, the
  * change for the callbacks. The cur_state row is the caller's. */

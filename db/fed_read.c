@@ -99,7 +99,8 @@ mxdb_status fed_room_servers(mxdb *db, const char *room_id, char ***servers, siz
 	return s;
 }
 
-static const char SQL_CUR_POS[] = "SELECT pos FROM cur_state WHERE room_nid = ?";
+/* pos 0: a row state resolution left without an event. */
+static const char SQL_CUR_POS[] = "SELECT pos FROM cur_state WHERE room_nid = ? AND pos <> 0";
 /* The group of the state before an event: a state event's own group is
  * the state after it (before it: the parent), a rejected event's and a
  * non-state event's is the state before it. An outlier has none. */

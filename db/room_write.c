@@ -228,8 +228,8 @@ static bool auth_type(const char *type)
 }
 
 static const char SQL_CUR[] =
-	"SELECT c.nid, c.pos, e.event_id, e.content = '{}' FROM cur_state c"
-	" JOIN events e ON e.pos = c.pos WHERE c.room_nid = ? AND c.type = ? AND c.state_key = ?";
+	"SELECT c.nid, c.pos, e.event_id, coalesce(e.content = '{}', 0) FROM cur_state c"
+	" LEFT JOIN events e ON e.pos = c.pos WHERE c.room_nid = ? AND c.type = ? AND c.state_key = ?";
 
 mxdb_status eng_row_get(mxdb *db, eng_room *room, const char *type, const char *state_key,
                         eng_row *out, mxdb_error *err)

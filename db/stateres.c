@@ -116,12 +116,24 @@ const char *sr_unconflicted(mx_map *const *sets, size_t n, const mx_map *conflic
 
 /* ---- iterative auth checks ------------------------------------------------ */
 
+/* The unconflicted event at key: sets[0]'s unless the key is conflicted;
+ * a key no set lists (not conflicted, so absent from every set) is the
+ * common part's. */
+static const char *unconflicted_at(mx_map *const *sets, size_t n, const mx_map *conf,
+                                   const sr_base *common, const char *key, size_t klen)
+{
+	const char *id = sr_unconflicted(sets, n, conf, key, klen);
+	if (id == NULL && common != NULL && !map_has(conf, key, klen))
+		id = common->get(common->ctx, key, klen);
+	return id;
+}
+
 const ev_t *sr_partial_get(const sr_partial *p, const char *key, size_t klen)
 {
 	const ev_t *ev = map_get(p->over, key, klen);
 	if (ev != NULL || p->base == NULL)
 		return ev;
-	const char *id = sr_unconflicted(&p->base, 1, p->conflicted, key, klen);
+	const char *id = unconflicted_at(&p->base, 1, p->conflicted, p->common, key, klen);
 	return id != NULL ? p->c->lookup->get(p->c->lookup->ctx, id) : NULL;
 }
 
@@ -304,20 +316,25 @@ done:
 	return rc;
 }
 
-/* Everything after the split, for a resolution with conflicts. */
+/* Everything after the split, for a resolution with conflicts. common: the
+ * part of the sets outside sets[i] (NULL: the sets are whole). */
 static mxdb_status resolve_conflicts(sr_ctx *c, mx_map *const *sets, size_t n,
-                                     const mx_map *conf, mx_map *out)
+                                     const mx_map *conf, const sr_base *common, mx_map *out)
 {
 	sr_list full = {0}, power = {0}, rest = {0};
 	sr_partial p = {.c = c, .over = map_new(map_count(conf) * 2),
 	                .base = c->rv->stateres == MX_STATERES_V2_1 ? NULL : sets[0],
-	                .conflicted = conf};
+	                .conflicted = conf, .common = common};
 	mxdb_status rc = MXDB_OK;
 	size_t it, klen;
 	const char *key;
 	void *v;
 	if (p.over == NULL)
 		goto nomem;
+	/* The common part's auth chains are in every set's full auth chain. */
+	for (size_t i = 0; common != NULL && i < common->n_auth_ids; i++)
+		if ((rc = sr_mark_common_event(c, common->auth_ids[i])) != MXDB_OK)
+			goto done;
 	if ((rc = sr_full_conflicted_set(c, sets, n, conf, NULL, &full)) != MXDB_OK)
 		goto done;
 
@@ -346,7 +363,7 @@ static mxdb_status resolve_conflicts(sr_ctx *c, mx_map *const *sets, size_t n,
 		goto done;
 	it = 0;
 	while (map_next(p.over, &it, &key, &klen, &v))
-		if (sr_unconflicted(sets, n, conf, key, klen) == NULL &&
+		if (unconflicted_at(sets, n, conf, common, key, klen) == NULL &&
 		    (rc = put_copy(out, key, klen, ((const ev_t *)v)->event_id, c->err)) != MXDB_OK)
 			goto done;
 	goto done;
@@ -360,8 +377,10 @@ done:
 	return rc;
 }
 
-mxdb_status sr_resolve(const mx_room_version *rv, mx_map *const *state_sets, size_t n,
-                       const sr_lookup *lookup, mx_map **out, mxdb_error *err)
+/* sr_resolve and sr_resolve_part: the sets are whole when common is NULL. */
+static mxdb_status resolve(const mx_room_version *rv, mx_map *const *state_sets, size_t n,
+                           const sr_base *common, const sr_lookup *lookup, mx_map **out,
+                           mxdb_error *err)
 {
 	if (rv == NULL || lookup == NULL || lookup->get == NULL || out == NULL ||
 	    (n > 0 && state_sets == NULL))
@@ -382,7 +401,7 @@ mxdb_status sr_resolve(const mx_room_version *rv, mx_map *const *state_sets, siz
 	} else {
 		sr_ctx c;
 		if ((rc = sr_ctx_init(&c, rv, lookup, map_count(conf) * 8, err)) == MXDB_OK) {
-			rc = resolve_conflicts(&c, state_sets, n, conf, res);
+			rc = resolve_conflicts(&c, state_sets, n, conf, common, res);
 			sr_ctx_free(&c);
 		}
 	}
@@ -394,4 +413,19 @@ mxdb_status sr_resolve(const mx_room_version *rv, mx_map *const *state_sets, siz
 	mx_clear(err);
 	*out = res;
 	return MXDB_OK;
+}
+
+mxdb_status sr_resolve(const mx_room_version *rv, mx_map *const *state_sets, size_t n,
+                       const sr_lookup *lookup, mx_map **out, mxdb_error *err)
+{
+	return resolve(rv, state_sets, n, NULL, lookup, out, err);
+}
+
+mxdb_status sr_resolve_part(const mx_room_version *rv, mx_map *const *parts, size_t n,
+                            const sr_base *base, const sr_lookup *lookup, mx_map **out,
+                            mxdb_error *err)
+{
+	if (base == NULL || base->get == NULL || (base->n_auth_ids > 0 && base->auth_ids == NULL))
+		return mx_fail(err, MXDB_EINVAL, "sr_resolve_part: missing common part");
+	return resolve(rv, parts, n, base, lookup, out, err);
 }

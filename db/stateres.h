@@ -31,4 +31,25 @@ typedef struct sr_lookup {
 mxdb_status sr_resolve(const mx_room_version *rv, mx_map *const *state_sets, size_t n,
                        const sr_lookup *lookup, mx_map **out, mxdb_error *err);
 
+/* The state sets' common part, summarised: outside a key set K every set
+ * holds the same event (or none), and the resolution there is that event.
+ * get() answers it for a key (NULL: no set holds the key; must be NULL for
+ * the keys of K that no set holds). auth_ids: the distinct auth events cited
+ * by the events outside K (their auth chains lie in every set's full auth
+ * chain, the only thing the auth difference needs from that part). */
+typedef struct sr_base {
+	const char *(*get)(void *ctx, const char *key, size_t klen);
+	void *ctx;
+	char *const *auth_ids;
+	size_t n_auth_ids;
+} sr_base;
+
+/* sr_resolve over the part that may differ: parts[i] is state set i
+ * restricted to K. *out gets the resolved state restricted to K plus the
+ * keys outside K the resolution adds (those no set holds); every other key
+ * resolves to base->get(key). Exactly sr_resolve's result otherwise. */
+mxdb_status sr_resolve_part(const mx_room_version *rv, mx_map *const *parts, size_t n,
+                            const sr_base *base, const sr_lookup *lookup, mx_map **out,
+                            mxdb_error *err);
+
 #endif

@@ -83,13 +83,14 @@ const char *sr_unconflicted(mx_map *const *sets, size_t n, const mx_map *conflic
                             const char *key, size_t klen);
 
 /* A partially resolved state: the admitted events (key -> const ev_t *)
- * over the unconflicted state (base = sets[0] without the conflicted keys)
- * or over nothing (base NULL). */
+ * over the unconflicted state (base = sets[0] without the conflicted keys,
+ * then common for the keys no set lists) or over nothing (base NULL). */
 typedef struct sr_partial {
 	const struct sr_ctx *c;
 	mx_map *over;
 	mx_map *base;
 	const mx_map *conflicted;
+	const sr_base *common; /* NULL: the sets are whole */
 } sr_partial;
 const ev_t *sr_partial_get(const sr_partial *p, const char *key, size_t klen);
 
@@ -110,6 +111,9 @@ static inline const uint32_t *sr_auth_of(const sr_ctx *c, uint32_t n)
  * unconflicted one) as common to every full auth chain. Call for each
  * unconflicted event before sr_auth_difference. */
 mxdb_status sr_mark_common(sr_ctx *c, const char *event_id);
+/* The same for an event cited by an unconflicted one: the event itself and
+ * its auth chain. */
+mxdb_status sr_mark_common_event(sr_ctx *c, const char *event_id);
 /* Full auth chain of a set of events: the union of their auth chains (an
  * event is in it only when another event of the set reaches it). Appends to out. */
 mxdb_status sr_full_auth_chain(sr_ctx *c, const uint32_t *set, size_t n, sr_list *out);

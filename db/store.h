@@ -60,7 +60,8 @@ char *store_col_str(sqlite3_stmt *st, int col);
 
 /* ---- state groups (store_sg.c) ----
  * A state group is the state after a state event: a map key_nid -> event_nid
- * (key_nid = the cur_state row of (room, type, state_key)). Each group
+ * (key_nid = the cur_state row of (room, type, state_key); event_nid 0 in
+ * a delta unsets the key). Each group
  * stores a delta against a base group: its parent, or at chain depths that
  * are multiples of SG_L^j an ancestor SG_L^j back. Storage is at most
  * (SG_LEVELS + 1) entries per change; reading walks at most
@@ -85,5 +86,12 @@ mxdb_status sg_add(store_conn *c, int64_t sg, int64_t room_nid, int64_t parent,
 mxdb_status sg_load(store_conn *c, int64_t sg, mx_map **out, mxdb_error *err);
 /* One key of a group's state: *pos is the event_nid, 0 when the key is unset. */
 mxdb_status sg_lookup(store_conn *c, int64_t sg, int64_t key_nid, int64_t *pos, mxdb_error *err);
+/* Where groups sgs[0..n) may differ: a key set K (every key whose event
+ * differs between two of them is in it) and each group's state over K:
+ * out[i] is a new map from the 8-byte key_nid to the event_nid (intptr_t,
+ * 0 for unset), with the same keys for every i. Outside K all the groups
+ * hold the same. Costs the deltas on each group's base chain down to the
+ * deepest group on all the chains, not the size of the state. */
+mxdb_status sg_diff(store_conn *c, const int64_t *sgs, size_t n, mx_map **out, mxdb_error *err);
 
 #endif

@@ -11,86 +11,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fed_pdu.h"
-#include "fed_queue.h"
-#include "fed_room.h"
-#include "fed_store.h"
-#include "testutil.h"
+#include "fed_nodes.h"
 
-typedef struct node {
-	const char *name;
-	char dir[256];
-	mxdb *db;
-	mx_key key;
-	sqlite3 *q; /* its fed tables, as the sender sees them */
-} node;
+typedef fed_node node;
 
 static node A = {.name = "a.test"}, B = {.name = "b.test"};
 static const mx_room_version *rv;
 static char room[256];
 
-static mxdb_status keys(void *ctx, const char *server, const char *key_id, long long ts,
-                        unsigned char pk[32], mxdb_error *err)
-{
-	node *n = strcmp(server, "a.test") == 0 ? &A : strcmp(server, "b.test") == 0 ? &B : NULL;
-	if (n == NULL || strcmp(key_id, n->key.key_id) != 0)
-		return mx_fail(err, MXDB_ENOTFOUND, "unknown key");
-	memcpy(pk, n->key.pk, 32);
-	return MXDB_OK;
-}
-
-static void node_open(node *n, const char *base)
-{
-	mxdb_error err;
-	char path[300];
-	snprintf(n->dir, sizeof(n->dir), "%s/%s", base, n->name);
-	mxdb_options o = {.server_name = n->name, .synchronous = MXDB_SYNC_NORMAL};
-	CHECK_MSG(mxdb_open(n->dir, &o, &n->db, &err) == MXDB_OK, "%s", err.message);
-	snprintf(path, sizeof(path), "%s/signing.key", n->dir);
-	CHECK(key_load(&n->key, path, &err) == MXDB_OK);
-	CHECK(fed_store_open(mxdb_sqlite_path(n->db), &n->q, &err) == MXDB_OK);
-}
-
-/* Checks and parses a PDU as a receiving server does. */
 static ev_t *receive(json_t *pdu, int *redacted)
 {
-	ev_t *ev = NULL;
-	int red = 0;
-	mxdb_error err;
-	if (fed_pdu_check(pdu, rv, keys, NULL, &ev, &red, &err) != MXDB_OK)
-		return NULL;
-	if (redacted)
-		*redacted = red;
-	return ev;
+	(void)redacted;
+	return fed_receive(rv, pdu);
 }
 
-/* Delivers everything queued on `from` for `to`; returns how many PDUs
- * were refused. */
 static int deliver(node *from, node *to)
 {
-	int refused = 0;
-	fed_txn t;
-	mxdb_error err;
-	for (int guard = 0; guard < 100 && fed_queue_take(from->q, to->name, &t, &err) == MXDB_OK; guard++) {
-		size_t n = json_array_size(t.pdus);
-		ev_t **evs = calloc(n + 1, sizeof(*evs));
-		fed_result *res = calloc(n + 1, sizeof(*res));
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++)
-			if ((evs[k] = receive(json_array_get(t.pdus, i), NULL)) != NULL)
-				k++;
-		CHECK(fed_room_ingest(to->db, evs, k, res, &err) == MXDB_OK);
-		for (size_t i = 0; i < k; i++)
-			if (res[i].status != MXDB_OK) {
-				fprintf(stderr, "refused: %s\n", res[i].why);
-				refused++;
-			}
-		CHECK(fed_queue_ack(from->q, &t, &err) == MXDB_OK);
-		fed_txn_free(&t);
-		free(evs);
-		free(res);
-	}
-	return refused;
+	return fed_deliver(rv, from, to);
 }
 
 static void put(node *n, const char *user, const char *key, const char *content)
@@ -587,8 +524,8 @@ int main(void)
 {
 	char base[] = "/tmp/test_fed_room_XXXXXX";
 	CHECK(mkdtemp(base) != NULL);
-	node_open(&A, base);
-	node_open(&B, base);
+	fed_node_open(&A, base, 0);
+	fed_node_open(&B, base, 1);
 	if (A.db && B.db) {
 		test_join();
 		if (rv) {
@@ -600,11 +537,8 @@ int main(void)
 			test_servers();
 		}
 	}
-	node *nodes[] = {&A, &B};
-	for (int i = 0; i < 2; i++) {
-		sqlite3_close(nodes[i]->q);
-		mxdb_close(nodes[i]->db);
-	}
+	fed_node_close(&A);
+	fed_node_close(&B);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
 	CHECK(system(cmd) == 0);

@@ -8,7 +8,10 @@
  *  - resolving a state with itself (once or twice) gives it back;
  *  - the indexed full conflicted set (common-chain pruning, per-set walks,
  *    pruned conflicted subgraph) equals a naive one computed from whole
- *    auth chains, exactly as the spec defines it. */
+ *    auth chains, exactly as the spec defines it;
+ *  - resolving only a key set K holding every key where the sets differ
+ *    (plus random equal ones), with the rest summarised (sr_resolve_part:
+ *    its events' auth events and a lookup), gives exactly the full result. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,8 @@
 
 #define USERS 6
 #define MAX_BRANCHES 4
-#define MAX_EVENTS 400
+#define MAX_EVENTS 700
+#define BULK_ROWS 250 /* rows written before the forks: the part that mostly stays common */
 
 typedef struct room {
 	const mx_room_version *rv;
@@ -214,6 +218,11 @@ static void grow(room *r, int steps)
 	emit(r, 0, "m.room.join_rules", "", users[0], json_pack("{s:s}", "join_rule", "public"));
 	for (int u = 1; u < USERS; u++)
 		emit(r, 0, "m.room.member", users[u], users[u], json_pack("{s:s}", "membership", "join"));
+	for (int i = 0; i < BULK_ROWS; i++) {
+		char sk[16];
+		snprintf(sk, sizeof(sk), "b%d", i);
+		emit(r, 0, "com.example.row", sk, users[rnd(r) % USERS], json_pack("{s:i}", "v", i));
+	}
 	for (int s = 0; s < steps; s++) {
 		size_t b = rnd(r) % r->n_branches;
 		const char *who = users[rnd(r) % USERS], *whom = users[rnd(r) % USERS];
@@ -226,8 +235,11 @@ static void grow(room *r, int steps)
 			}
 			break;
 		case 1:
-		case 2:
-			snprintf(sk, sizeof(sk), "r%d", (int)(rnd(r) % 8));
+		case 2: /* a few hot rows (conflicts) or one of the bulk (mostly not) */
+			if (rnd(r) % 2)
+				snprintf(sk, sizeof(sk), "r%d", (int)(rnd(r) % 8));
+			else
+				snprintf(sk, sizeof(sk), "b%d", (int)(rnd(r) % BULK_ROWS));
 			emit(r, b, "com.example.row", sk, who, json_pack("{s:i}", "v", (int)s));
 			break;
 		case 3:
@@ -368,6 +380,93 @@ static bool same_keys(const mx_map *a, const mx_map *b)
 	return true;
 }
 
+/* ---- resolution over the differing part only ------------------------------ */
+
+typedef struct common_part {
+	const mx_map *k;   /* K: key -> (void *)1 */
+	const mx_map *set; /* any set: equal to all outside K */
+} common_part;
+
+static const char *common_get(void *ctx, const char *key, size_t klen)
+{
+	common_part *cp = ctx;
+	return map_has(cp->k, key, klen) ? NULL : map_get(cp->set, key, klen);
+}
+
+/* sr_resolve_part on K = the differing keys plus every extra_in-th other
+ * key, checked against the full result. */
+static void check_part(room *r, mx_map **sets, size_t n, const mx_map *full, unsigned extra_in,
+                       const char *version, uint64_t seed)
+{
+	mx_map *k = map_new(64), *parts[MAX_BRANCHES], *ids = map_new(64);
+	size_t it, kl;
+	const char *key;
+	void *v;
+	for (size_t i = 0; i < n; i++) {
+		it = 0;
+		while (map_next(sets[i], &it, &key, &kl, &v)) {
+			bool same = true;
+			for (size_t j = 0; j < n && same; j++) {
+				const char *w = map_get(sets[j], key, kl);
+				same = w != NULL && strcmp(w, v) == 0;
+			}
+			if (!same || rnd(r) % extra_in == 0)
+				map_put(k, key, kl, (void *)1, NULL);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		parts[i] = map_new(16);
+		it = 0;
+		while (map_next(k, &it, &key, &kl, NULL)) {
+			const char *w = map_get(sets[i], key, kl);
+			if (w != NULL)
+				map_put(parts[i], key, kl, strdup(w), NULL);
+		}
+	}
+	/* The auth events the rows outside K cite. */
+	it = 0;
+	while (map_next(sets[0], &it, &key, &kl, &v)) {
+		const ev_t *ev = map_has(k, key, kl) ? NULL : room_get(r, v);
+		for (size_t a = 0; ev != NULL && a < ev->n_auth; a++)
+			map_put(ids, ev->auth_events[a], strlen(ev->auth_events[a]), (void *)ev->auth_events[a], NULL);
+	}
+	char **auth_ids = calloc(map_count(ids) + 1, sizeof(*auth_ids));
+	size_t n_ids = 0;
+	it = 0;
+	while (map_next(ids, &it, NULL, NULL, &v))
+		auth_ids[n_ids++] = v;
+	common_part cp = {k, sets[0]};
+	sr_base base = {.get = common_get, .ctx = &cp, .auth_ids = auth_ids, .n_auth_ids = n_ids};
+	sr_lookup lk = {room_get, r};
+	mx_map *out = NULL;
+	mxdb_error err;
+	CHECK_MSG(sr_resolve_part(r->rv, parts, n, &base, &lk, &out, &err) == MXDB_OK, "%s",
+	          err.message);
+	bool same = out != NULL;
+	/* Every key of the full result: from out inside K (or where no set has
+	 * it), else the common part's. Nothing else in out. */
+	it = 0;
+	while (same && map_next(full, &it, &key, &kl, &v)) {
+		const char *got = map_has(k, key, kl) || !map_has(sets[0], key, kl) ? map_get(out, key, kl)
+		                                                                     : map_get(sets[0], key, kl);
+		same = got != NULL && strcmp(got, v) == 0;
+	}
+	it = 0;
+	while (same && map_next(out, &it, &key, &kl, &v)) {
+		const char *want = map_get(full, key, kl);
+		same = want != NULL && strcmp(want, v) == 0 && (map_has(k, key, kl) || !map_has(sets[0], key, kl));
+	}
+	CHECK_MSG(same, "v%s seed %llu: part resolution (K %zu keys, %zu auth IDs) differs", version,
+	          (unsigned long long)seed, map_count(k), n_ids);
+	if (out)
+		map_free(out, free);
+	for (size_t i = 0; i < n; i++)
+		map_free(parts[i], free);
+	free(auth_ids);
+	map_free(ids, NULL);
+	map_free(k, NULL);
+}
+
 static int rooms_with_conflicts, rooms;
 
 static void check_room(const char *version, uint64_t seed)
@@ -406,6 +505,16 @@ static void check_room(const char *version, uint64_t seed)
 		          (unsigned long long)seed);
 		map_free(r.by_id, NULL);
 		r.by_id = saved;
+
+		/* Only the differing part, the rest summarised. */
+		check_part(&r, r.branch, n, base, 1000000, version, seed);
+		check_part(&r, r.branch, n, base, 4, version, seed);
+		for (size_t i = 0; i + 1 < n; i++) {
+			mx_map *two[2] = {r.branch[i], r.branch[i + 1]};
+			mx_map *full2 = resolve(&r, two, 2);
+			check_part(&r, two, 2, full2, 8, version, seed);
+			map_free(full2, free);
+		}
 
 		/* Indexed vs naive full conflicted set. */
 		mx_map *conf;
