@@ -55,6 +55,8 @@ static const struct key {
 	 "FILE:EXPIRED_TS: a retired signing key, still published (repeatable)"},
 	{"federation_listen", K_STR, S(federation_listen), "", NULL,
 	 "separate HOST:PORT for federation (empty: the main listener)"},
+	{"federation_max_gap_events", K_UINT, S(federation_max_gap_events), "2000", NULL,
+	 "events fetched (get_missing_events) to close one gap, at most"},
 	{"synchronous", K_CHOICE, S(synchronous), "full", "full|normal",
 	 "full: writes survive power loss; normal: survive a crash of the process"},
 #undef S

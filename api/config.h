@@ -33,6 +33,7 @@ typedef struct cfg {
 	char old_signing_key[4096];  /* FILE:EXPIRED_TS entries, ','-separated */
 	char federation_listen[256]; /* separate HOST:PORT for federation ("" = main listener) */
 	bool federation;           /* serve and send federation at all */
+	unsigned federation_max_gap_events; /* events fetched to close one gap in a room's graph */
 	char synchronous[16];    /* "full" or "normal" (mxdb_sync) */
 } cfg;
 

@@ -2,8 +2,8 @@
  * fed_routes.c: the server-server API's inbound side: keys, version, and
  * the X-Matrix-authenticated federation endpoints (transactions, events,
  * state, backfill, missing events, joins, leaves, invites, queries). Turns
- * HTTP into calls on db/ (fed_room.h, fed_pdu.h, fed_inbound.h); keeps no
- * state of its own.
+ * HTTP into calls on db/ (fed_room.h, fed_pdu.h, fed_inbound.h) and on
+ * fed_fetch.c (what a received PDU lacks); keeps no state of its own.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
@@ -12,6 +12,7 @@
 
 #include "acct.h"
 #include "cjson.h"
+#include "fed_fetch.h"
 #include "fed_inbound.h"
 #include "fed_keys.h"
 #include "fed_pdu.h"
@@ -199,94 +200,6 @@ static void version(http_req *r)
 
 /* ---- transactions ---- */
 
-static int by_depth(const void *a, const void *b)
-{
-	const ev_t *x = *(ev_t *const *)a, *y = *(ev_t *const *)b;
-	return x->depth < y->depth ? -1 : x->depth > y->depth;
-}
-
-/* The last room looked up: a transaction's PDUs are mostly of one room. */
-typedef struct room_memo {
-	char room_id[256];
-	const mx_room_version *rv;
-} room_memo;
-
-static const mx_room_version *room_version_of(fed_service *f, const char *room_id, room_memo *m)
-{
-	mxdb_room_info info;
-	if (m != NULL && m->rv != NULL && strcmp(m->room_id, room_id) == 0)
-		return m->rv;
-	if (mxdb_room_info_get(f->db, room_id, &info, NULL) != MXDB_OK)
-		return NULL;
-	const mx_room_version *rv = rv_get(info.version);
-	if (m != NULL && strlen(room_id) < sizeof(m->room_id)) {
-		strcpy(m->room_id, room_id);
-		m->rv = rv;
-	}
-	return rv;
-}
-
-/* Checks one PDU of a transaction; NULL with *why set when it is dropped. */
-static ev_t *check_pdu(fed_service *f, json_t *pdu, room_memo *memo, char *why, size_t cap)
-{
-	const char *room_id = json_string_value(json_object_get(pdu, "room_id"));
-	const mx_room_version *rv = room_id ? room_version_of(f, room_id, memo) : NULL;
-	mxdb_error e;
-	ev_t *ev = NULL;
-	int red = 0;
-	if (rv == NULL)
-		snprintf(why, cap, "unknown room %s", room_id ? room_id : "(none)");
-	else if (fed_pdu_check(pdu, rv, fed_keyring_event_key, f->keyring, &ev, &red, &e) != MXDB_OK)
-		snprintf(why, cap, "%s", e.message);
-	else if (red)
-		log_warn("federation: %s had a wrong content hash; kept redacted", ev->event_id);
-	return ev;
-}
-
-/* Asks origin for the events between what we have and ev (one round of
- * get_missing_events); appends the ones that pass the checks. */
-static void fetch_missing(fed_service *f, const char *origin, ev_t *ev, ev_t ***list, size_t *n)
-{
-	bool missing = false;
-	for (size_t i = 0; i < ev->n_prev && !missing; i++) {
-		/* Usually the previous event of the same transaction. */
-		bool has = false;
-		for (size_t j = 0; j < *n && !has; j++)
-			has = strcmp((*list)[j]->event_id, ev->prev_events[i]) == 0;
-		if (!has)
-			fed_room_has_event(f->db, ev->prev_events[i], &has, NULL);
-		missing = !has;
-	}
-	if (!missing)
-		return;
-	char *room = url_escape(ev->room_id), *uri = NULL;
-	json_t *body = json_pack("{s:[], s:[s], s:i, s:i}", "earliest_events", "latest_events",
-	                         ev->event_id, "limit", 50, "min_depth", 0);
-	long status = 0;
-	json_t *resp = NULL;
-	if (room && body && asprintf(&uri, "/_matrix/federation/v1/get_missing_events/%s", room) >= 0 &&
-	    fed_request(f->client, origin, "POST", uri, body, &status, &resp, NULL) == MXDB_OK &&
-	    status == 200) {
-		json_t *pdu;
-		size_t i;
-		json_array_foreach(json_object_get(resp, "events"), i, pdu) {
-			char why[320];
-			ev_t *got = check_pdu(f, pdu, NULL, why, sizeof(why));
-			ev_t **grown = got ? realloc(*list, (*n + 1) * sizeof(**list)) : NULL;
-			if (grown == NULL) {
-				ev_free(got);
-				continue;
-			}
-			*list = grown;
-			(*list)[(*n)++] = got;
-		}
-	}
-	json_decref(resp);
-	json_decref(body);
-	free(uri);
-	free(room);
-}
-
 /* A user of the sending server who is joined to the room? */
 static bool edu_user_ok(fed_service *f, const char *origin, const char *room_id, const char *user)
 {
@@ -355,14 +268,14 @@ static void send_txn(http_req *r)
 	ev_t **evs = calloc(json_array_size(pdus) + 1, sizeof(*evs));
 	json_t *pdu;
 	size_t i;
-	room_memo memo = {"", NULL};
+	fed_room_memo memo = {"", NULL};
 	json_array_foreach(pdus, i, pdu) {
 		char why[320];
-		ev_t *ev = evs ? check_pdu(f, pdu, &memo, why, sizeof(why)) : NULL;
+		ev_t *ev = evs ? fed_check_pdu(f, pdu, &memo, why, sizeof(why)) : NULL;
 		if (ev == NULL) {
 			char id[EV_ID_SIZE] = "";
 			const char *room_id = json_string_value(json_object_get(pdu, "room_id"));
-			const mx_room_version *rv = room_id ? room_version_of(f, room_id, &memo) : NULL;
+			const mx_room_version *rv = room_id ? fed_room_version(f, room_id, &memo) : NULL;
 			if (rv != NULL)
 				ev_compute_id(pdu, rv, id, NULL);
 			if (id[0])
@@ -371,25 +284,7 @@ static void send_txn(http_req *r)
 		}
 		evs[n++] = ev;
 	}
-	/* Ancestors we lack come first; then everything oldest first. */
-	size_t given = n;
-	for (size_t k = 0; k < given; k++)
-		fetch_missing(f, origin, evs[k], &evs, &n);
-	qsort(evs, n, sizeof(*evs), by_depth);
-	char **ids = calloc(n + 1, sizeof(*ids));
-	fed_result *res = calloc(n + 1, sizeof(*res));
-	for (size_t k = 0; ids && k < n; k++)
-		ids[k] = strdup(evs[k]->event_id);
-	s = ids && res ? fed_room_ingest(f->db, evs, n, res, &e) : mx_fail(&e, MXDB_ENOMEM, "txn");
-	for (size_t k = 0; ids && res && k < n; k++)
-		json_object_set_new(results, ids[k] ? ids[k] : "",
-		                    res[k].status == MXDB_OK ? json_object()
-		                                             : json_pack("{s:s}", "error", res[k].why));
-	for (size_t k = 0; ids && k < n; k++)
-		free(ids[k]);
-	free(ids);
-	free(res);
-	free(evs);
+	s = evs ? fed_take_pdus(f, origin, evs, n, results, &e) : mx_fail(&e, MXDB_ENOMEM, "txn");
 	if (s != MXDB_OK) { /* storage failed: the sender retries the same transaction */
 		json_decref(results);
 		http_reply_status(r, s, e.message);
@@ -458,7 +353,7 @@ static void state_ids(http_req *r)
 /* Walks prev_events back from the events in `from`, breadth first, up to
  * limit events, never past those in `stop`. */
 static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json_t *stop, size_t limit,
-                         bool include_from)
+                         json_int_t min_depth, bool include_from)
 {
 	json_t *out = json_array(), *queue = json_copy(from), *seen = json_object();
 	size_t i;
@@ -477,7 +372,9 @@ static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json
 		char derived[EV_ID_SIZE]; /* a v12 create event: its ID names the room */
 		if (pdu != NULL && rid == NULL && ev_room_id_from_create(pdu, rv_get("12"), derived, NULL) == MXDB_OK)
 			rid = derived;
-		if (pdu == NULL || rid == NULL || strcmp(rid, room_id) != 0) {
+		/* Below min_depth the asking server had nothing: no use walking there. */
+		if (pdu == NULL || rid == NULL || strcmp(rid, room_id) != 0 ||
+		    json_integer_value(json_object_get(pdu, "depth")) < min_depth) {
 			json_decref(pdu);
 			continue;
 		}
@@ -503,7 +400,7 @@ static void backfill(http_req *r)
 	}
 	json_t *from = json_pack("[s]", v);
 	reply_pdu_list(r, "pdus", walk_back(F(r), r->param[0], from, NULL,
-	                                    limit < MAX_WALK ? limit : MAX_WALK, true));
+	                                    limit < MAX_WALK ? limit : MAX_WALK, 0, true));
 	json_decref(from);
 }
 
@@ -514,12 +411,15 @@ static void missing_events(http_req *r)
 	json_t *latest = json_object_get(r->body, "latest_events");
 	json_t *earliest = json_object_get(r->body, "earliest_events");
 	json_int_t limit = json_integer_value(json_object_get(r->body, "limit"));
+	json_int_t min_depth = json_integer_value(json_object_get(r->body, "min_depth"));
 	if (!json_is_array(latest)) {
 		http_reply_error(r, 400, "M_BAD_JSON", "latest_events is required");
 		return;
 	}
+	/* The spec's default is 10; a larger ask gets MAX_WALK at most. */
 	json_t *evs = walk_back(F(r), r->param[0], latest, earliest,
-	                        limit > 0 && limit < MAX_WALK ? (size_t)limit : 10, false);
+	                        limit <= 0 ? 10 : limit < MAX_WALK ? (size_t)limit : MAX_WALK, min_depth,
+	                        false);
 	/* Oldest first, as the receiver applies them. */
 	json_t *sorted = json_array();
 	for (size_t k = json_array_size(evs); k-- > 0;)

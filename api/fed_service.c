@@ -94,6 +94,7 @@ mxdb_status fed_start(mxdb *db, const char *data_dir, const fed_options *opt, fe
 		return mx_fail(err, MXDB_ENOMEM, "federation");
 	f->db = db;
 	f->server_name = mxdb_server_name(db);
+	f->max_gap_events = opt->max_gap_events ? opt->max_gap_events : 2000;
 	pthread_mutex_init(&f->lock, NULL);
 	char path[1100];
 	snprintf(path, sizeof(path), "%s/signing.key", data_dir);

@@ -21,6 +21,7 @@ typedef struct fed_options {
 	const char *peers;   /* --peer NAME=HOST:PORT, several joined by ',' */
 	const char *notaries; /* --trusted-key-server NAME, several joined by ',' */
 	const char *old_keys; /* --old-signing-key FILE:EXPIRED_TS, joined by ',' */
+	unsigned max_gap_events; /* events fetched to close one gap, at most (0: 2,000) */
 } fed_options;
 
 typedef struct fed_service {
@@ -35,6 +36,7 @@ typedef struct fed_service {
 	sqlite3 *conn; /* inbound transaction log, queue pushes (under lock) */
 	pthread_mutex_t lock;
 	int commit_sub;
+	size_t max_gap_events; /* fed_fetch.c's bound on get_missing_events rounds */
 	struct acct_db *acct; /* profiles for query/profile; set by the daemon, may be NULL */
 	/* Received EDUs go to the client API through these (set by the daemon;
 	 * NULL: dropped). The user is checked to be of the sending server and

@@ -63,7 +63,8 @@ static mxdb_status start_federation(const cfg *c, cs_ctx *cs, const http_config 
 	fed_options fo = {.plain_http = c->federation_plain_http,
 	                  .ca_file = c->federation_ca[0] ? c->federation_ca : NULL,
 	                  .peers = c->peer, .notaries = c->trusted_key_server,
-	                  .old_keys = c->old_signing_key};
+	                  .old_keys = c->old_signing_key,
+	                  .max_gap_events = c->federation_max_gap_events};
 	mxdb_status s = fed_start(cs->db, c->data, &fo, &cs->fed, e);
 	if (s != MXDB_OK)
 		return s;

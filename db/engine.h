@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "cjson.h"
 #include "ev.h"
 #include "keys.h"
 #include "map.h"
@@ -164,6 +165,12 @@ json_t *eng_auth_events_for(eng_room *room, const eng_spec *spec);
  * inside its own SAVEPOINT so that its failure undoes only itself. */
 mxdb_status eng_submit_atomic(mxdb *db, eng_fn fn, void *arg, mxdb_write_result *res,
                               mxdb_error *err);
+/* The events row of ev at pos in state group sg (0: none, an outlier:
+ * events.outlier, fed_outlier.h);
+ * content and skel: its content and the PDU without it, dumped. */
+mxdb_status eng_insert_event(store_conn *w, int64_t pos, int64_t room_nid, const ev_t *ev, int64_t sg,
+                             const char *txn_id, const char *content, const cj_buf *skel,
+                             mxdb_error *err);
 /* Persists an authorized event (takes ev), room_write.c. */
 mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const char *txn_id,
                         const eng_row *cur, mxdb_write_result *res, mxdb_error *err);

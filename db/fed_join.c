@@ -12,6 +12,7 @@
 
 #include "cjson.h"
 #include "engine.h"
+#include "fed_outlier.h"
 #include "fed_pdu.h"
 #include "fed_queue.h"
 #include "fed_room.h"
@@ -73,9 +74,6 @@ mxdb_status fed_room_queue_local(mxdb *db, eng_room *room, const ev_t *ev, mxdb_
 
 static const char SQL_NEW_ROOM[] =
 	"INSERT INTO rooms(room_id, version, creator, create_pos, public) VALUES (?,?,?,?,0)";
-static const char SQL_OUTLIER[] =
-	"INSERT INTO events(pos, event_id, room_nid, type, state_key, sender, ts, depth, sg,"
-	" redacts, content, skel, outlier) VALUES (?,?,?,?,?,?,?,?,0,?,?,?,1)";
 static const char SQL_CUR_ROW[] =
 	"INSERT INTO cur_state(room_nid, type, state_key, pos) VALUES (?, ?, ?, ?)";
 /* The join's only prev event: the state after it is the state before the join. */
@@ -112,38 +110,10 @@ static mxdb_status step(store_conn *w, sqlite3_stmt *st, const char *what, mxdb_
 static mxdb_status put_outlier(mxdb *db, eng_room *room, const ev_t *ev, mx_map *pos_of,
                                mxdb_error *err)
 {
-	static const char *const no_content[] = {"content", NULL};
-	store_conn *w = &db->st->writer;
-	cj_buf skel = {0};
-	char *content = eng_dumps(ev->content);
-	mxdb_status s = content ? cj_dump_buf_without(ev->json, no_content, &skel, err)
-	                        : mx_fail(err, MXDB_ENOMEM, "content");
-	sqlite3_stmt *st = s == MXDB_OK ? store_stmt(w, SQL_OUTLIER, err) : NULL;
-	if (s == MXDB_OK && st == NULL)
-		s = MXDB_EIO;
-	if (st != NULL) {
-		int64_t pos = (int64_t)db->next_pos;
-		sqlite3_bind_int64(st, 1, pos);
-		sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, room->nid);
-		sqlite3_bind_text(st, 4, ev->type, -1, SQLITE_STATIC);
-		if (ev->state_key != NULL)
-			sqlite3_bind_text(st, 5, ev->state_key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, ev->sender, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, ev->origin_server_ts);
-		sqlite3_bind_int64(st, 8, ev->depth);
-		if (ev->redacts != NULL)
-			sqlite3_bind_text(st, 9, ev->redacts, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 10, content, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 11, skel.data, (int)skel.len, SQLITE_STATIC);
-		if ((s = step(w, st, "outlier", err)) == MXDB_OK) {
-			db->next_pos++;
-			if (map_put(pos_of, ev->event_id, strlen(ev->event_id), (void *)(intptr_t)pos, NULL) != 0)
-				s = mx_fail(err, MXDB_ENOMEM, "outliers");
-		}
-	}
-	free(content);
-	cj_buf_free(&skel);
+	int64_t pos = (int64_t)db->next_pos;
+	mxdb_status s = fed_outlier_insert(db, room, ev, err);
+	if (s == MXDB_OK && map_put(pos_of, ev->event_id, strlen(ev->event_id), (void *)(intptr_t)pos, NULL) != 0)
+		s = mx_fail(err, MXDB_ENOMEM, "outliers");
 	return s;
 }
 

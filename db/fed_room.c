@@ -11,6 +11,7 @@
 
 #include "cjson.h"
 #include "engine.h"
+#include "fed_outlier.h"
 #include "fed_pdu.h"
 #include "fed_queue.h"
 #include "fed_room.h"
@@ -24,6 +25,7 @@ typedef struct wctx {
 	const mx_room_version *rv;
 	mx_map *cache; /* event ID -> ev_t* (owned): stored or given events */
 	sr_lookup lookup;
+	mx_map *given; /* missing prev event ID -> the state after it (fed_room_ingest_gap) */
 } wctx;
 
 static const char SQL_EV_POS[] = "SELECT pos, sg FROM events WHERE event_id = ?";
@@ -86,13 +88,21 @@ static mxdb_status wctx_init(wctx *c, mxdb *db, const mx_room_version *rv, mxdb_
 	c->rv = rv;
 	c->cache = map_new(64);
 	c->lookup = (sr_lookup){w_get, c};
-	return c->cache ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "event cache");
+	c->given = map_new(4);
+	return c->cache && c->given ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "event cache");
+}
+
+static void state_free_v(void *v)
+{
+	map_free(v, free);
 }
 
 static void wctx_free(wctx *c)
 {
 	if (c->cache)
 		map_free(c->cache, ev_free_v);
+	if (c->given)
+		map_free(c->given, state_free_v);
 }
 
 /* The state in group sg as a state map (key -> event ID). */
@@ -140,6 +150,9 @@ static mxdb_status load_state(wctx *c, int64_t sg, mx_map **out, mxdb_error *err
 /* The state after a stored event. */
 static mxdb_status state_after(wctx *c, const char *event_id, mx_map **out, mxdb_error *err)
 {
+	const mx_map *given = map_get(c->given, event_id, strlen(event_id));
+	if (given != NULL)
+		return (*out = fed_state_copy(given)) ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "state");
 	int64_t pos, sg;
 	mxdb_status s = fed_event_pos(c->w, event_id, &pos, &sg, err);
 	if (s == MXDB_OK && pos == 0)
@@ -395,12 +408,13 @@ static bool is_extremity(const eng_room *room, const char *id)
 	return false;
 }
 
-/* Stores ev, which failed the auth rules, so that events citing it still
- * fit in the graph: its state is the state before it (room->sg on the fast
- * path, else `before`), it is no forward extremity, no row changes, and
- * fed_rejected marks it for every later auth check. Takes ev. */
-static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
-                                    const mx_map *before, mxdb_error *err)
+/* Stores ev aside, so that events citing it still fit in the graph: its
+ * state is the state before it (room->sg on the fast path, else `before`),
+ * it is no forward extremity and changes no row. rejected: it failed the
+ * auth rules, and fed_rejected marks it for every later auth check; else it
+ * is a late event (its descendants are here already: place_late). Takes ev. */
+static mxdb_status persist_aside(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
+                                 const mx_map *before, bool rejected, mxdb_error *err)
 {
 	mxdb *db = c->db;
 	char id[EV_ID_SIZE];
@@ -422,10 +436,11 @@ static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t 
 		}
 	}
 	if (s == MXDB_OK) {
-		req->rejected = true;
+		req->rejected = rejected;
+		req->detached = !rejected;
 		req->cause = MXDB_CAUSE_REMOTE;
 		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
-		req->rejected = false;
+		req->rejected = req->detached = false;
 	} else {
 		ev_free(ev);
 	}
@@ -439,16 +454,80 @@ static mxdb_status persist_rejected(wctx *c, eng_req *req, eng_room *room, ev_t 
 		sqlite3_bind_int64(st, 3, cur_sg);
 		s = step(c->w, st, "room state group", err);
 	}
-	if (s == MXDB_OK && (st = store_stmt(c->w, SQL_ADD_REJECTED, err)) != NULL) {
+	if (s == MXDB_OK && rejected && (st = store_stmt(c->w, SQL_ADD_REJECTED, err)) != NULL) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		s = step(c->w, st, "rejected", err);
 	}
+	if (s == MXDB_OK && !rejected)
+		s = fed_outlier_arrived(c->w, id, err);
 	forget_room(db, room);
 	for (size_t i = 0; ext && i < n_ext; i++)
 		free(ext[i]);
 	free(ext);
 	if (prev0)
 		map_free(prev0, free);
+	return s;
+}
+
+/* An event whose descendants are here already (fed_outlier.h): an outlier
+ * now arriving with its prev events gets its state group, a missing prev
+ * event of them is stored aside. Neither changes the forward extremities
+ * or current state: the state of the descendants has them already. Takes ev. */
+static mxdb_status place_late(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
+                              const mx_map *before, bool rejected, bool outlier, mxdb_error *err)
+{
+	/* The extremities it cites are none any more (it is their child); it
+	 * is none itself unless it cites them all. */
+	char room_id[EV_MAX_ID + 1];
+	snprintf(room_id, sizeof(room_id), "%s", room->room_id);
+	char **keep = calloc(room->n_extrem + 1, sizeof(*keep));
+	size_t n_keep = 0;
+	mxdb_status s = keep ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "extremities");
+	for (size_t i = 0; s == MXDB_OK && i < room->n_extrem; i++) {
+		bool cited = false;
+		for (size_t j = 0; j < ev->n_prev && !cited; j++)
+			cited = strcmp(ev->prev_events[j], room->extrem[i]) == 0;
+		if (!cited && (keep[n_keep++] = strdup(room->extrem[i])) == NULL)
+			s = mx_fail(err, MXDB_ENOMEM, "extremities");
+	}
+	bool changed = n_keep != room->n_extrem;
+	if (s == MXDB_OK && n_keep == 0 && (keep[n_keep++] = strdup(ev->event_id)) == NULL)
+		s = mx_fail(err, MXDB_ENOMEM, "extremities");
+	mx_map *prev0 = NULL, *after = NULL;
+	int64_t pos, prev_sg = 0, sg;
+	if (s != MXDB_OK) {
+		ev_free(ev);
+		ev = NULL;
+	} else if (!outlier) {
+		s = persist_aside(c, req, room, ev, before, rejected, err);
+	} else if ((after = fed_state_copy(before)) == NULL) {
+		s = mx_fail(err, MXDB_ENOMEM, "state");
+	}
+	/* As eng_persist groups them: the state before it, and for an accepted
+	 * state event a group on top holding it. */
+	bool on_top = outlier && !rejected && ev_is_state(ev);
+	if (s == MXDB_OK && outlier &&
+	    (s = fed_event_pos(c->w, ev->prev_events[0], &pos, &prev_sg, err)) == MXDB_OK &&
+	    (s = load_state(c, prev_sg, &prev0, err)) == MXDB_OK)
+		s = add_group(c, room, prev_sg, prev0, before, &sg, err);
+	if (s == MXDB_OK && on_top && (s = fed_state_apply(after, ev, err)) == MXDB_OK)
+		s = add_group(c, room, sg, before, after, &sg, err);
+	if (s == MXDB_OK && outlier)
+		s = fed_outlier_promote(c->w, room, ev, sg, rejected, err);
+	if (outlier)
+		ev_free(ev);
+	/* persist_aside dropped the cached room: look it up again. */
+	if (s == MXDB_OK && changed && (s = eng_room_get(c->db, room_id, &room, err)) == MXDB_OK) {
+		s = set_extremities(c->w, room, keep, n_keep, err);
+		forget_room(c->db, room);
+	}
+	for (size_t i = 0; keep && i < n_keep; i++)
+		free(keep[i]);
+	free(keep);
+	mx_map *maps[] = {prev0, after};
+	for (size_t i = 0; i < 2; i++)
+		if (maps[i])
+			map_free(maps[i], free);
 	return s;
 }
 
@@ -598,9 +677,15 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
                               mxdb_error *err)
 {
 	store_conn *w = &db->st->writer;
-	bool have;
-	mxdb_status s = known(w, ev->event_id, false, &have, err);
-	if (s != MXDB_OK || have) {
+	bool have, late = false;
+	int64_t pos = 0, sg = 0;
+	mxdb_status s = fed_event_pos(w, ev->event_id, &pos, &sg, err);
+	if (s != MXDB_OK || sg != 0) { /* stored with its state already */
+		ev_free(ev);
+		return s;
+	}
+	bool outlier = pos != 0; /* stored, the state after it unknown */
+	if (!outlier && (s = fed_outlier_is_backward(w, ev->event_id, &late, err)) != MXDB_OK) {
 		ev_free(ev);
 		return s;
 	}
@@ -614,6 +699,8 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	}
 	for (size_t i = 0; s == MXDB_OK && i < ev->n_prev + ev->n_auth; i++) {
 		const char *ref = i < ev->n_prev ? ev->prev_events[i] : ev->auth_events[i - ev->n_prev];
+		if (i < ev->n_prev && map_has(cp->given, ref, strlen(ref)))
+			continue;
 		if ((s = known(w, ref, i < ev->n_prev, &have, err)) == MXDB_OK && !have) {
 			out->status = MXDB_ENOTFOUND;
 			snprintf(out->why, sizeof(out->why), "missing %s event %s (or the state after it)",
@@ -631,7 +718,7 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	wctx c = *cp;
 	c.rv = room->rv;
 	c.lookup.ctx = &c;
-	bool fast = ev->n_prev == room->n_extrem;
+	bool fast = ev->n_prev == room->n_extrem && !outlier && !late;
 	for (size_t i = 0; fast && i < ev->n_prev; i++)
 		fast = is_extremity(room, ev->prev_events[i]);
 	mx_map *before = NULL;
@@ -647,7 +734,10 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 	}
 	if (s == MXDB_OK && (out->status = fed_authorize(ev, &as, &c.lookup, &why)) != MXDB_OK) {
 		snprintf(out->why, sizeof(out->why), "%s", why.message);
-		s = persist_rejected(&c, req, room, ev, fast ? NULL : before, err);
+		s = outlier ? place_late(&c, req, room, ev, before, true, true, err)
+		            : persist_aside(&c, req, room, ev, fast ? NULL : before, true, err);
+	} else if (s == MXDB_OK && (outlier || late)) {
+		s = place_late(&c, req, room, ev, before, false, outlier, err);
 	} else if (s == MXDB_OK && fast) {
 		req->cause = MXDB_CAUSE_REMOTE;
 		s = eng_persist(db, req, room, ev, NULL, NULL, NULL, err);
@@ -670,6 +760,7 @@ typedef struct ingest_arg {
 	ev_t **evs;
 	size_t n;
 	fed_result *out;
+	fed_gap_fill *fill;
 } ingest_arg;
 
 static mxdb_status ingest_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
@@ -677,6 +768,8 @@ static mxdb_status ingest_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 	ingest_arg *a = arg;
 	wctx c;
 	mxdb_status s = wctx_init(&c, db, NULL, err);
+	if (s == MXDB_OK && a->fill != NULL)
+		s = fed_outlier_take(db, &c.lookup, &c.rv, a->fill, c.given, err);
 	for (size_t i = 0; i < a->n; i++) {
 		ev_t *ev = a->evs[i];
 		a->evs[i] = NULL;
@@ -691,8 +784,14 @@ static mxdb_status ingest_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 
 mxdb_status fed_room_ingest(mxdb *db, ev_t **evs, size_t n, fed_result *out, mxdb_error *err)
 {
+	return fed_room_ingest_gap(db, evs, n, NULL, out, err);
+}
+
+mxdb_status fed_room_ingest_gap(mxdb *db, ev_t **evs, size_t n, fed_gap_fill *fill,
+                                fed_result *out, mxdb_error *err)
+{
 	memset(out, 0, n * sizeof(*out));
-	ingest_arg a = {evs, n, out};
+	ingest_arg a = {evs, n, out, fill};
 	mxdb_status s = eng_submit_atomic(db, ingest_fn, &a, NULL, err);
 	for (size_t i = 0; i < n; i++) {
 		ev_free(evs[i]); /* those the writer never reached */
@@ -701,6 +800,10 @@ mxdb_status fed_room_ingest(mxdb *db, ev_t **evs, size_t n, fed_result *out, mxd
 			out[i].status = s;
 			snprintf(out[i].why, sizeof(out[i].why), "%s", err ? err->message : "failed");
 		}
+	}
+	for (size_t i = 0; fill != NULL && i < fill->n_outliers; i++) {
+		ev_free(fill->outliers[i]);
+		fill->outliers[i] = NULL;
 	}
 	return s;
 }

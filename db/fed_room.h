@@ -25,6 +25,23 @@ typedef struct fed_result {
  * out[i] tells what happened to evs[i]. One group commit for all. */
 mxdb_status fed_room_ingest(mxdb *db, ev_t **evs, size_t n, fed_result *out, mxdb_error *err);
 
+/* What the fetcher learned about a gap it could not close (fed_fetch.c):
+ * events to store as outliers (fed_outlier.h), and the state after each
+ * prev event that stays missing. */
+typedef struct fed_gap_fill {
+	ev_t **outliers;  /* oldest first (auth events before the events citing them); taken */
+	size_t n_outliers;
+	json_t *states;   /* missing prev event ID -> JSON array of the IDs of the state after it */
+	size_t n_dropped; /* out: outliers not stored (an auth event missing) */
+} fed_gap_fill;
+
+/* fed_room_ingest, after storing fill's outliers: an event whose missing
+ * prev events all have a state in fill is placed with the state before it
+ * resolved from those states (and those of its stored prev events); the
+ * missing prev events stay a gap in the graph. */
+mxdb_status fed_room_ingest_gap(mxdb *db, ev_t **evs, size_t n, fed_gap_fill *fill,
+                                fed_result *out, mxdb_error *err);
+
 /* Creates the room locally from a send_join answer: auth chain and state
  * (PDUs, checked by the caller) are stored as outliers (events.outlier: no
  * state known at them, in no timeline), the answered state becomes the

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fed_gap.h"
 #include "fed_store.h"
 #include "store.h"
 
@@ -75,7 +76,8 @@ mxdb_status fed_store_exec(sqlite3 *db, const char *sql, mxdb_error *err)
 
 mxdb_status fed_store_migrate(sqlite3 *db, mxdb_error *err)
 {
-	return store_migrate(db, "fed", fed_steps, FED_SCHEMA_VERSION, err);
+	mxdb_status s = store_migrate(db, "fed", fed_steps, FED_SCHEMA_VERSION, err);
+	return s == MXDB_OK ? fed_gap_migrate(db, err) : s;
 }
 
 mxdb_status fed_store_open(const char *path, sqlite3 **out, mxdb_error *err)

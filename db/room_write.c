@@ -361,7 +361,8 @@ static mxdb_status step_done(store_conn *w, sqlite3_stmt *st, mxdb_error *err, c
 
 static const char SQL_INS_EVENT[] =
 	"INSERT INTO events(pos, event_id, room_nid, type, state_key, sender, ts, depth, sg,"
-	" redacts, txn_id, content, skel) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+	" redacts, txn_id, content, skel, outlier)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?9 = 0)";
 static const char SQL_INS_EDGE[] = "INSERT OR IGNORE INTO event_edges(prev_id, pos) VALUES (?, ?)";
 static const char SQL_UPD_EXTREM[] = "UPDATE extremities SET event_id = ? WHERE room_nid = ?";
 static const char SQL_DEL_EXTREM[] = "DELETE FROM extremities WHERE room_nid = ?";
@@ -486,6 +487,32 @@ static mxdb_status fed_gate(mxdb *db, eng_room *room, const ev_t *ev, bool *remo
 
 /* Persists ev (already authorized) in room and advances the room. Takes
  * ownership of ev. Local and remote events alike (see the top). */
+mxdb_status eng_insert_event(store_conn *w, int64_t pos, int64_t room_nid, const ev_t *ev, int64_t sg,
+                             const char *txn_id, const char *content, const cj_buf *skel,
+                             mxdb_error *err)
+{
+	sqlite3_stmt *st = store_stmt(w, SQL_INS_EVENT, err);
+	if (st == NULL)
+		return err ? err->code : MXDB_EIO;
+	sqlite3_bind_int64(st, 1, pos);
+	sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, room_nid);
+	sqlite3_bind_text(st, 4, ev->type, -1, SQLITE_STATIC);
+	if (ev->state_key != NULL)
+		sqlite3_bind_text(st, 5, ev->state_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, ev->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, ev->origin_server_ts);
+	sqlite3_bind_int64(st, 8, ev->depth);
+	sqlite3_bind_int64(st, 9, sg);
+	if (ev->redacts != NULL)
+		sqlite3_bind_text(st, 10, ev->redacts, -1, SQLITE_STATIC);
+	if (txn_id != NULL)
+		sqlite3_bind_text(st, 11, txn_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, content, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, skel->data, (int)skel->len, SQLITE_STATIC);
+	return step_done(w, st, err, "event");
+}
+
 mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const char *txn_id,
                         const eng_row *cur_in, mxdb_write_result *res, mxdb_error *err)
 {
@@ -564,25 +591,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		}
 	}
 
-	if ((st = store_stmt(w, SQL_INS_EVENT, err)) == NULL)
-		goto io;
-	sqlite3_bind_int64(st, 1, (int64_t)pos);
-	sqlite3_bind_text(st, 2, ev->event_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, room->nid);
-	sqlite3_bind_text(st, 4, ev->type, -1, SQLITE_STATIC);
-	if (ev->state_key != NULL)
-		sqlite3_bind_text(st, 5, ev->state_key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, ev->sender, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, ev->origin_server_ts);
-	sqlite3_bind_int64(st, 8, ev->depth);
-	sqlite3_bind_int64(st, 9, sg);
-	if (ev->redacts != NULL)
-		sqlite3_bind_text(st, 10, ev->redacts, -1, SQLITE_STATIC);
-	if (txn_id != NULL)
-		sqlite3_bind_text(st, 11, txn_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 12, content, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 13, skel.data, (int)skel.len, SQLITE_STATIC);
-	if ((s = step_done(w, st, err, "event")) != MXDB_OK)
+	if ((s = eng_insert_event(w, (int64_t)pos, room->nid, ev, sg, txn_id, content, &skel, err)) != MXDB_OK)
 		goto out;
 	for (size_t i = 0; i < ev->n_prev; i++) {
 		if ((st = store_stmt(w, SQL_INS_EDGE, err)) == NULL)

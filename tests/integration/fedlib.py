@@ -137,6 +137,24 @@ class Cluster:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+USERS = ["alice", "bob", "carol", "dave", "erin"]
+
+
+def shared_table(cl, name, joiners=None, visibility="public"):
+    """The usual start: one user per node (alice on the first, bob on the
+    second...), a table created on the first node, joined from joiners
+    (default: every other node). Returns the table's room ID."""
+    first = cl.nodes[0]
+    for n, user in zip(cl.nodes, USERS):
+        n.register(user)
+    _, t = first.call("POST", "/_mxdb/v1/tables", {"name": name, "visibility": visibility})
+    room = t["room_id"]
+    for n in cl.nodes[1:] if joiners is None else joiners:
+        _, out = n.client("POST", "/join/%s" % q("#%s:%s" % (name, first.name)), {})
+        assert out["room_id"] == room, out
+    return room
+
+
 def wait_for(what, fn, timeout=20.0):
     """Polls fn() until it returns a true value (bounded); returns it."""
     deadline = time.time() + timeout
@@ -147,3 +165,28 @@ def wait_for(what, fn, timeout=20.0):
         if time.time() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(0.05)
+
+
+def table_rows(node, room, typ=None):
+    """Every live row of a table on node, through the paged scan: a dict
+    (type, key) -> (content, event_id)."""
+    out, frm = {}, None
+    for _ in range(1000):  # pages of 1000: a million rows at most
+        path = "/_mxdb/v1/tables/%s/rows?limit=1000" % q(room)
+        if typ:
+            path += "&type=" + q(typ)
+        if frm:
+            path += "&from=" + q(frm)
+        _, page = node.call("GET", path)
+        for r in page["rows"]:
+            out[(r["type"], r["key"])] = (r["content"], r["event_id"])
+        frm = page.get("next")
+        if not frm:
+            return out
+    raise AssertionError("too many pages")
+
+
+def dead_port():
+    """A loopback port nobody listens on: a --peer entry pointing there
+    makes a server unreachable (connection refused at once)."""
+    return free_port()

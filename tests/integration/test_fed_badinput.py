@@ -22,18 +22,14 @@ import canonicaljson
 import nacl.signing
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, q, wait_for  # noqa: E402
+from fedlib import Cluster, q, shared_table, wait_for  # noqa: E402
 from keylib import Fed, b64, event_id, load_key, seal  # noqa: E402
 
 TYPE = "com.example.todo"
 def main():
     with Cluster(["a.test", "b.test", "c.test"]) as cl:
         a, b, c = cl.nodes
-        a.register("alice")
-        b.register("bob")
-        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "t", "visibility": "public"})
-        room = t["room_id"]
-        b.client("POST", "/join/%s" % q("#t:a.test"), {})
+        room = shared_table(cl, "t", joiners=[b])
         fed = Fed(a, "b.test", load_key(os.path.join(b.data, "signing.key")))
 
         # The room's state as A serves it, to cite the right auth events.

@@ -11,7 +11,7 @@ import os
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, q, wait_for  # noqa: E402
+from fedlib import Cluster, q, shared_table, wait_for  # noqa: E402
 
 TYPE = "com.example.todo"
 
@@ -41,14 +41,7 @@ def version(node, room, key):
 def main():
     with Cluster(["a.test", "b.test", "c.test"]) as cl:
         a, b, c = cl.nodes
-        a.register("alice")
-        b.register("bob")
-        c.register("carol")
-        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "todo", "visibility": "public"})
-        room = t["room_id"]
-        for n in (b, c):
-            _, out = n.client("POST", "/join/%s" % q("#todo:a.test"), {})
-            assert out["room_id"] == room, out
+        room = shared_table(cl, "todo")
         # Everyone knows everyone: C's join reached B through A.
         wait_for("B sees carol joined", lambda: b.client(
             "GET", "/rooms/%s/state/m.room.member/%s" % (q(room), q("@carol:c.test")), ok=())[0] == 200)

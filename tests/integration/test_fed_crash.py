@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, q, wait_for  # noqa: E402
+from fedlib import Cluster, q, shared_table, wait_for  # noqa: E402
 
 TYPE = "com.example.todo"
 N = 400
@@ -18,11 +18,7 @@ N = 400
 def main():
     with Cluster(["a.test", "b.test"]) as cl:
         a, b = cl.nodes
-        a.register("alice")
-        b.register("bob")
-        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "log", "visibility": "public"})
-        room = t["room_id"]
-        b.client("POST", "/join/%s" % q("#log:a.test"), {})
+        room = shared_table(cl, "log")
         versions = {}
         for i in range(N):
             if i == 100:

@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, q, wait_for  # noqa: E402
+from fedlib import Cluster, q, shared_table, wait_for  # noqa: E402
 from keylib import Fed, event_id, load_key, seal  # noqa: E402
 
 TYPE = "com.example.todo"
@@ -26,12 +26,7 @@ TYPE = "com.example.todo"
 def main():
     with Cluster(["a.test", "b.test", "c.test"]) as cl:
         a, b, c = cl.nodes
-        a.register("alice")
-        b.register("bob")
-        c.register("carol")
-        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "t", "visibility": "public"})
-        room = t["room_id"]
-        b.client("POST", "/join/%s" % q("#t:a.test"), {})
+        room = shared_table(cl, "t", joiners=[b])
         key = load_key(os.path.join(b.data, "signing.key"))
         fa, fc = Fed(a, "b.test", key), Fed(c, "b.test", key)
 

@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, q, wait_for  # noqa: E402
+from fedlib import Cluster, q, shared_table, wait_for  # noqa: E402
 
 
 def make_certs(d):
@@ -40,13 +40,7 @@ def main():
         with Cluster(["a.tls", "b.tls", "c.tls"], extra=tls, plain=False, cafile=ca,
                      per_node={"a.tls": trust, "b.tls": trust}) as cl:
             a, b, c = cl.nodes
-            a.register("alice")
-            b.register("bob")
-            c.register("carol")
-            _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "t", "visibility": "public"})
-            room = t["room_id"]
-            _, out = b.client("POST", "/join/%s" % q("#t:a.tls"), {})
-            assert out["room_id"] == room
+            room = shared_table(cl, "t", joiners=[b])
             path = "/_mxdb/v1/tables/%s/rows/com.example.todo/x" % q(room)
             a.call("PUT", path, {"v": 1})
             wait_for("the row on B", lambda: b.call("GET", path, ok=())[0] == 200)

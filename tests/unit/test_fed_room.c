@@ -5,7 +5,8 @@
  * concurrent writes fork the room and both sides converge on the winner
  * state resolution picks, with `remote` and `merge` change records; events
  * failing auth, replays and forged events are refused. B keeps the join's
- * answer as outliers; A's writes follow who is joined. */
+ * answer as outliers; A's writes follow who is joined. A gap is placed
+ * from the state at its missing prev event, and filled in later. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -473,6 +474,97 @@ static void test_extremities(void)
 	CHECK(dummies == 1);
 }
 
+/* The IDs in node's timeline of the room (mxdb_room_events, newest first),
+ * joined by ' ' into out. */
+static size_t timeline(node *n, char *out, size_t cap)
+{
+	mxdb_events evs;
+	mxdb_error err;
+	size_t count = 0;
+	out[0] = '\0';
+	CHECK(mxdb_room_events(n->db, room, 0, 1, 1000, &evs, &err) == MXDB_OK);
+	for (size_t i = 0; i < evs.n; i++, count++)
+		snprintf(out + strlen(out), cap - strlen(out), "%s ", evs.ev[i].event_id);
+	mxdb_events_free(&evs);
+	return count;
+}
+
+/* A gap: B gets A's newest event e4 only, with the state after its prev
+ * e3 (fed_room_ingest_gap; e3 itself is added to it): e2 and e3 become
+ * outliers, e1 (an older g) stays missing. B's rows equal A's at once, its timeline leaves the outliers and
+ * the gap out; when e1..e3 arrive after all, e1 is placed late, e2 and e3
+ * join the timeline, no row changes, and e4 is B's only forward extremity. */
+static void test_gap(void)
+{
+	mxdb_error err;
+	CHECK(deliver(&A, &B) == 0);
+	put(&A, "@alice:a.test", "g", "{\"v\":1}");
+	put(&A, "@alice:a.test", "h", "{\"v\":2}");
+	put(&A, "@alice:a.test", "g", "{\"v\":3}");
+	put(&A, "@alice:a.test", "k", "{\"v\":4}");
+	fed_txn t;
+	CHECK(fed_queue_take(A.q, "b.test", &t, &err) == MXDB_OK && json_array_size(t.pdus) == 4);
+	ev_t *e[4];
+	for (size_t i = 0; i < 4; i++)
+		CHECK((e[i] = receive(json_array_get(t.pdus, i), NULL)) != NULL);
+	if (json_array_size(t.pdus) != 4 || !e[0] || !e[1] || !e[2] || !e[3])
+		return;
+	char ids[4][EV_ID_SIZE], line[4096];
+	for (size_t i = 0; i < 4; i++)
+		snprintf(ids[i], EV_ID_SIZE, "%s", e[i]->event_id);
+	ev_free(e[0]); /* it comes again below */
+	json_t *state = NULL, *chain = NULL;
+	CHECK(fed_room_state(A.db, room, ids[2], true, &state, &chain, &err) == MXDB_OK);
+	/* The state after e3 (a server answering that): e3 replaces e1. */
+	for (size_t i = json_array_size(state); i-- > 0;)
+		if (strcmp(json_string_value(json_array_get(state, i)), ids[0]) == 0)
+			json_array_remove(state, i);
+	fed_gap_fill fill = {.outliers = (ev_t *[]){e[1], e[2]}, .n_outliers = 2,
+	                     .states = json_pack("{s:O}", ids[2], state)};
+	fed_result res[4];
+	size_t before = timeline(&B, line, sizeof(line));
+	CHECK(fed_room_ingest_gap(B.db, &e[3], 1, &fill, res, &err) == MXDB_OK);
+	CHECK_MSG(res[0].status == MXDB_OK, "%s", res[0].why);
+	CHECK(fill.n_dropped == 0);
+	const char *keys_[] = {"g", "h", "k"};
+	size_t want[] = {2, 1, 3};
+	char va[256], vb[256];
+	for (size_t i = 0; i < 3; i++) {
+		version(&A, keys_[i], va);
+		version(&B, keys_[i], vb);
+		CHECK_MSG(strcmp(va, ids[want[i]]) == 0 && strcmp(vb, va) == 0, "row %s", keys_[i]);
+	}
+	CHECK(timeline(&B, line, sizeof(line)) == before + 1 && strstr(line, ids[3]) == line);
+	for (size_t i = 0; i < 3; i++)
+		CHECK(strstr(line, ids[i]) == NULL);
+	/* The rest arrives: e1 late, e2 and e3 out of the outliers. */
+	ev_t *rest[3];
+	for (size_t i = 0; i < 3; i++)
+		rest[i] = receive(json_array_get(t.pdus, i), NULL);
+	CHECK(fed_room_ingest(B.db, rest, 3, res, &err) == MXDB_OK);
+	for (size_t i = 0; i < 3; i++)
+		CHECK_MSG(res[i].status == MXDB_OK, "%zu: %s", i, res[i].why);
+	CHECK(timeline(&B, line, sizeof(line)) == before + 4);
+	for (size_t i = 0; i < 4; i++)
+		CHECK(strstr(line, ids[i]) != NULL);
+	for (size_t i = 0; i < 3; i++) {
+		version(&B, keys_[i], vb);
+		CHECK_MSG(strcmp(vb, ids[want[i]]) == 0, "row %s after", keys_[i]);
+	}
+	json_t *tmpl = NULL;
+	const char *rv_id;
+	CHECK(fed_room_make_membership(B.db, room, "@bob:b.test", "leave", &tmpl, &rv_id, &err) == MXDB_OK);
+	json_t *heads = json_object_get(tmpl, "prev_events");
+	CHECK_MSG(json_array_size(heads) == 1 && strcmp(json_string_value(json_array_get(heads, 0)), ids[3]) == 0,
+	          "%zu heads", json_array_size(heads));
+	json_decref(tmpl);
+	CHECK(fed_queue_ack(A.q, &t, &err) == MXDB_OK);
+	fed_txn_free(&t);
+	json_decref(fill.states);
+	json_decref(state);
+	json_decref(chain);
+}
+
 /* The servers a local write goes to follow the memberships: bob leaving
  * takes b.test off A's list. */
 static void test_servers(void)
@@ -502,6 +594,7 @@ int main(void)
 		if (rv) {
 			test_rows();
 			test_fork();
+			test_gap();
 			test_bad();
 			test_extremities();
 			test_servers();
