@@ -33,11 +33,6 @@ static bool rule_restricts(const mx_room_version *rv, const char *rule)
 	       (rv->knock_restricted_join && strcmp(rule, "knock_restricted") == 0);
 }
 
-static bool rule_is_restricted(const auth_ctx *c, const char *rule)
-{
-	return rule_restricts(c->rv, rule);
-}
-
 bool auth_join_restricted(const auth_state *state, const mx_room_version *rv,
                           const json_t **allow)
 {
@@ -72,7 +67,7 @@ static mxdb_status check_join(auth_ctx *c, const char *target, const char *targe
 			return MXDB_OK;
 		return AUTH_DENY(c, "join: join rule is %s and sender is not invited", rule);
 	}
-	if (rule_is_restricted(c, rule)) {
+	if (rule_restricts(c->rv, rule)) {
 		if (invited_or_joined)
 			return MXDB_OK;
 		const char *via = auth_str(ev->content, "join_authorised_via_users_server");

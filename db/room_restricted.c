@@ -81,13 +81,14 @@ static mxdb_status joined_to(mxdb *db, int64_t nid, const char *user_id, bool *j
 }
 
 /* Walks the allow list: *met when user_id is joined to one of its rooms;
- * *known when we can judge at least one of them. A room counts as known
- * only while one of our users is joined to it: a room we left keeps the
- * memberships of the day we left. */
+ * *any when it holds a condition of the known schema; *known when we can
+ * judge at least one of those. A room counts as known only while one of
+ * our users is joined to it: a room we left keeps the memberships of the
+ * day we left. */
 static mxdb_status allow_met(mxdb *db, const json_t *allow, const char *user_id, bool *met,
-                             bool *known, mxdb_error *err)
+                             bool *any, bool *known, mxdb_error *err)
 {
-	*met = *known = false;
+	*met = *any = *known = false;
 	size_t i;
 	json_t *cond;
 	json_array_foreach(allow, i, cond) {
@@ -95,6 +96,7 @@ static mxdb_status allow_met(mxdb *db, const json_t *allow, const char *user_id,
 		const char *rid = json_string_value(json_object_get(cond, "room_id"));
 		if (type == NULL || strcmp(type, "m.room.membership") != 0 || rid == NULL || rid[0] != '!')
 			continue;
+		*any = true;
 		int64_t nid;
 		mxdb_error miss;
 		mxdb_status s = rd_room_nid(&db->st->writer, rid, &nid, NULL, &miss);
@@ -168,14 +170,15 @@ mxdb_status eng_join_authoriser(mxdb *db, eng_room *room, const char *user_id, c
 	const char *now = membership_in(&as, user_id);
 	if (strcmp(now, "invite") == 0 || strcmp(now, "join") == 0)
 		return MXDB_OK;
-	bool met = false, known = false;
-	mxdb_status s = allow ? allow_met(db, allow, user_id, &met, &known, err) : MXDB_OK;
+	bool met = false, any = false, known = false;
+	mxdb_status s = allow ? allow_met(db, allow, user_id, &met, &any, &known, err) : MXDB_OK;
 	if (s != MXDB_OK)
 		return s;
 	const char *server = fed_server_of(user_id);
 	bool ours = server && strcmp(server, db->server_name) == 0;
-	/* Our own users are in no room we lack: not knowing the rooms is a no. */
-	if (!met && !known && !ours)
+	/* No condition of a known schema fails everyone (spec); our own users
+	 * are in no room we lack: not knowing the rooms is a no for them. */
+	if (!met && any && !known && !ours)
 		return mx_fail(err, MXDB_EUNVERIFIABLE,
 		               "%s is restricted to members of rooms this server is not in", room->room_id);
 	if (!met)

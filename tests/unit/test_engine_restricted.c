@@ -131,6 +131,10 @@ static void test_version(mxdb *db, const char *rv)
 	                              NULL, 0);
 	EXPECT(fed_room_join_check(db, blind, FARAWAY, &err_), MXDB_EUNVERIFIABLE);
 	EXPECT(join(db, blind, JOE, &err_), MXDB_EFORBIDDEN);
+	/* No condition of a known schema: everyone fails them all. */
+	char *none = restricted_room(db, rv, "restricted", "[]", NULL, NULL, 0);
+	EXPECT(fed_room_join_check(db, none, FARAWAY, &err_), MXDB_EFORBIDDEN);
+	EXPECT(join(db, none, JOE, &err_), MXDB_EFORBIDDEN);
 
 	/* Invite level 100 and the creator gone: the moderator (50) may not
 	 * invite, so no user of ours may let Joe in. */
@@ -144,6 +148,7 @@ static void test_version(mxdb *db, const char *rv)
 	free(room);
 	free(knock);
 	free(blind);
+	free(none);
 	free(locked);
 }
 
