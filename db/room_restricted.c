@@ -13,15 +13,18 @@
 #include "engine.h"
 #include "fed_pdu.h"
 
-/* Our users joined to a room, by user ID (the tie-break of the choice). */
+/* Our users joined to a room, by user ID (the tie-break of the choice);
+ * ?3: at most that many (-1: all). */
 static const char SQL_JOINED_HERE[] =
 	"SELECT user_id FROM memberships WHERE room_nid = ?1 AND membership = 'join'"
-	" AND substr(user_id, -length(?2)) = ?2 ORDER BY user_id";
+	" AND substr(user_id, -length(?2)) = ?2 ORDER BY user_id LIMIT ?3";
 static const char SQL_MEMBERSHIP[] =
 	"SELECT membership FROM memberships WHERE room_nid = ?1 AND user_id = ?2";
 
-/* Our users joined to room nid (*n of them in *users, new strings). */
-static mxdb_status joined_here(mxdb *db, int64_t nid, char ***users, size_t *n, mxdb_error *err)
+/* Our users joined to room nid, at most limit (-1: all) (*n of them in
+ * *users, new strings). */
+static mxdb_status joined_here(mxdb *db, int64_t nid, int limit, char ***users, size_t *n,
+                               mxdb_error *err)
 {
 	store_conn *w = &db->st->writer;
 	char suffix[260];
@@ -33,6 +36,7 @@ static mxdb_status joined_here(mxdb *db, int64_t nid, char ***users, size_t *n, 
 		return MXDB_EIO;
 	sqlite3_bind_int64(st, 1, nid);
 	sqlite3_bind_text(st, 2, suffix, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 3, limit);
 	mxdb_status s = MXDB_OK;
 	size_t cap = 0;
 	int rc;
@@ -106,7 +110,7 @@ static mxdb_status allow_met(mxdb *db, const json_t *allow, const char *user_id,
 			return mx_fail(err, s, "%s", miss.message);
 		char **ours;
 		size_t n;
-		if ((s = joined_here(db, nid, &ours, &n, err)) != MXDB_OK)
+		if ((s = joined_here(db, nid, 1, &ours, &n, err)) != MXDB_OK)
 			return s;
 		users_free(ours, n);
 		if (n == 0)
@@ -127,13 +131,15 @@ static const char *membership_in(const auth_state *as, const char *user_id)
 }
 
 /* Of our users joined to room, the one with the most power, at least the
- * invite level (ties: the smallest user ID); *via NULL when none. */
+ * invite level (ties: the smallest user ID); *via NULL when none. The
+ * memberships table mirrors the current state, so no member event is
+ * loaded per user (a big room would fill the writer's cache). */
 static mxdb_status pick(mxdb *db, eng_room *room, char **via, mxdb_error *err)
 {
 	char **ours;
 	size_t n;
 	*via = NULL;
-	mxdb_status s = joined_here(db, room->nid, &ours, &n, err);
+	mxdb_status s = joined_here(db, room->nid, -1, &ours, &n, err);
 	if (s != MXDB_OK)
 		return s;
 	auth_state as;
@@ -142,8 +148,6 @@ static mxdb_status pick(mxdb *db, eng_room *room, char **via, mxdb_error *err)
 	size_t best = n;
 	int64_t best_power = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(membership_in(&as, ours[i]), "join") != 0)
-			continue;
 		int64_t p = auth_user_power(&as, room->rv, ours[i]);
 		if (p >= need && (best == n || p > best_power)) {
 			best = i;
