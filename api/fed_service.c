@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "cjson.h"
+#include "fed_fetch.h"
 #include "fed_pdu.h"
 #include "fed_queue.h"
 #include "fed_room.h"
@@ -262,25 +263,44 @@ static mxdb_status joined_event(fed_service *f, const mx_room_version *rv, json_
 	return s;
 }
 
+/* Our join to a room here, answered by the resident server via: stored
+ * like a received event, with the ancestors we lack fetched from via.
+ * Takes join. */
+static mxdb_status store_join(fed_service *f, const char *via, ev_t *join, const char *id,
+                              mxdb_error *err)
+{
+	ev_t **evs = malloc(sizeof(*evs));
+	json_t *results = json_object();
+	mxdb_status s = evs && results ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "join");
+	if (s == MXDB_OK) {
+		evs[0] = join;
+		s = fed_take_pdus(f, via, evs, 1, results, err);
+	} else {
+		ev_free(join);
+		free(evs);
+	}
+	const char *why = json_string_value(json_object_get(json_object_get(results, id), "error"));
+	if (s == MXDB_OK && (json_object_get(results, id) == NULL || why != NULL))
+		s = mx_fail(err, MXDB_EFORBIDDEN, "our join %s: %s", id, why ? why : "not stored");
+	json_decref(results);
+	return s;
+}
+
 /* What the send_join / send_leave answer does here: a join builds the room
  * from it (or, when the room is here already, is stored like any remote
  * event: the resident server sends it to everyone but us); a leave (an
  * invite declined) only forgets the invite. */
-static mxdb_status membership_done(fed_service *f, const mx_room_version *rv, json_t *event,
-                                   const char *id, json_t *answer, const char *membership,
-                                   const char *room_id, const char *user_id, bool here,
-                                   mxdb_error *err)
+static mxdb_status membership_done(fed_service *f, const char *via, const mx_room_version *rv,
+                                   json_t *event, const char *id, json_t *answer,
+                                   const char *membership, const char *room_id,
+                                   const char *user_id, bool here, mxdb_error *err)
 {
 	if (strcmp(membership, "leave") == 0)
 		return fed_invite_forget(f->db, user_id, room_id, err);
 	ev_t *join = NULL;
 	mxdb_status s = joined_event(f, rv, event, answer, id, &join, err);
-	if (s == MXDB_OK && here) {
-		fed_result r;
-		if ((s = fed_room_ingest(f->db, &join, 1, &r, err)) == MXDB_OK && r.status != MXDB_OK)
-			s = mx_fail(err, r.status, "our join: %s", r.why);
-		return s;
-	}
+	if (s == MXDB_OK && here)
+		return store_join(f, via, join, id, err);
 	if (s != MXDB_OK)
 		return s;
 	size_t ns, nc;
@@ -398,7 +418,8 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 		s = mx_fail(err, refusal(status, answer, MXDB_EIO), "send_%s at %s: %ld %s", membership,
 		            via, status, json_string_value(json_object_get(answer, "error")) ?: "");
 	if (s == MXDB_OK)
-		s = membership_done(f, rv, event, id, answer, membership, room_id, user_id, here, err);
+		s = membership_done(f, via, rv, event, id, answer, membership, room_id, user_id, here,
+		                    err);
 	if (s == MXDB_OK)
 		*room_id_out = room_id;
 	else
