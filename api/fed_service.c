@@ -76,14 +76,13 @@ static mxdb_status each_item(const char **p, fed_service *f,
 	const char *comma = strchr(*p, ',');
 	size_t n = comma ? (size_t)(comma - *p) : strlen(*p);
 	char item[1200];
-	mxdb_status s = n < sizeof(item) ? MXDB_OK : mx_fail(err, MXDB_EINVAL, "option value too long");
-	if (s == MXDB_OK) {
-		memcpy(item, *p, n);
-		item[n] = '\0';
-		s = fn(f, item, err);
-	}
+	const char *start = *p;
 	*p = comma ? comma + 1 : *p + n;
-	return s;
+	if (n >= sizeof(item))
+		return mx_fail(err, MXDB_EINVAL, "option value too long");
+	memcpy(item, start, n);
+	item[n] = '\0';
+	return fn(f, item, err);
 }
 
 mxdb_status fed_start(mxdb *db, const char *data_dir, const fed_options *opt, fed_service **out,
