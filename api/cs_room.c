@@ -219,6 +219,12 @@ static void join_room(http_req *r, const char *room)
 	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, NULL, MXDB_JOIN, NULL,
 	                                 content, NULL, &e);
 	free(content);
+	/* A restricted room none of our users may let the user into: through
+	 * a server that can (make_join there fills in its authorising user). */
+	if (st == MXDB_ENOGRANT && CS(r)->fed != NULL) {
+		join_remote(r, info.room_id);
+		return;
+	}
 	if (st != MXDB_OK)
 		cs_fail(r, st, &e);
 	else

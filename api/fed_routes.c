@@ -482,6 +482,28 @@ static void make_leave(http_req *r)
 	make_membership(r, "leave");
 }
 
+/* A join naming one of our users in join_authorised_via_users_server (a
+ * restricted room): when the joining user meets an allow condition, our
+ * signature goes on it (*out: the signed copy) before it is checked and
+ * stored, as the auth rules want the authorising server's signature. */
+static mxdb_status cosign_join(fed_service *f, json_t *body, const char *room_id,
+                               const char *sender, const mx_room_version *rv, json_t **out,
+                               mxdb_error *err)
+{
+	const char *via = json_string_value(
+		json_object_get(json_object_get(body, "content"), "join_authorised_via_users_server"));
+	const char *server = via ? fed_server_of(via) : NULL;
+	*out = NULL;
+	if (server == NULL || strcmp(server, f->server_name) != 0 || rv == NULL)
+		return MXDB_OK;
+	mxdb_status s = fed_room_join_check(f->db, room_id, sender, err);
+	if (s == MXDB_OK && (*out = json_deep_copy(body)) == NULL)
+		s = mx_fail(err, MXDB_ENOMEM, "join");
+	if (s == MXDB_OK)
+		s = ev_hash_and_sign(*out, rv, &f->key, f->server_name, err);
+	return s;
+}
+
 static void send_membership(http_req *r, const char *membership)
 {
 	fed_service *f = F(r);
@@ -501,30 +523,39 @@ static void send_membership(http_req *r, const char *membership)
 		http_reply_error(r, 400, "M_BAD_JSON", "a %s of a user of %s is expected", membership, origin);
 		return;
 	}
+	bool join = strcmp(membership, "join") == 0;
+	json_t *pdu = r->body, *cosigned = NULL;
+	mxdb_status s = join ? cosign_join(f, r->body, info.room_id, sender, rv_get(info.version),
+	                                   &cosigned, &e)
+	                     : MXDB_OK;
+	if (cosigned != NULL)
+		pdu = cosigned;
 	ev_t *ev = NULL;
 	int red;
-	mxdb_status s = fed_pdu_check(r->body, rv_get(info.version), fed_keyring_event_key, f->keyring, &ev,
-	                              &red, &e);
+	if (s == MXDB_OK)
+		s = fed_pdu_check(pdu, rv_get(info.version), fed_keyring_event_key, f->keyring, &ev, &red,
+		                  &e);
 	if (s == MXDB_OK && (strcmp(ev->event_id, r->param[1]) != 0 || red || strcmp(ev->room_id, info.room_id) != 0)) {
 		ev_free(ev);
 		s = mx_fail(&e, MXDB_EBADJSON, "the event does not match its ID or room");
 	}
 	json_t *state = NULL, *chain = NULL;
-	bool join = strcmp(membership, "join") == 0;
 	if (s == MXDB_OK)
 		s = fed_room_accept_membership(f->db, ev, join ? &state : NULL, join ? &chain : NULL, &e);
 	if (s != MXDB_OK) {
+		json_decref(cosigned);
 		http_reply_status(r, s, e.message);
 		return;
 	}
 	/* The resident server hands the event to the room's other servers. */
-	if (fed_forward(f, info.room_id, r->body, origin, &e) != MXDB_OK)
+	if (fed_forward(f, info.room_id, pdu, origin, &e) != MXDB_OK)
 		log_error("federation: forwarding a %s: %s", membership, e.message);
 	if (join)
 		http_reply_json(r, 200, json_pack("{s:s, s:o, s:o, s:O}", "origin", f->server_name, "state",
-		                                  state, "auth_chain", chain, "event", r->body));
+		                                  state, "auth_chain", chain, "event", pdu));
 	else
 		http_reply_json(r, 200, json_object());
+	json_decref(cosigned);
 }
 
 static void send_join(http_req *r)

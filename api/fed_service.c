@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "cjson.h"
+#include "fed_fetch.h"
 #include "fed_pdu.h"
 #include "fed_queue.h"
 #include "fed_room.h"
@@ -75,14 +76,13 @@ static mxdb_status each_item(const char **p, fed_service *f,
 	const char *comma = strchr(*p, ',');
 	size_t n = comma ? (size_t)(comma - *p) : strlen(*p);
 	char item[1200];
-	mxdb_status s = n < sizeof(item) ? MXDB_OK : mx_fail(err, MXDB_EINVAL, "option value too long");
-	if (s == MXDB_OK) {
-		memcpy(item, *p, n);
-		item[n] = '\0';
-		s = fn(f, item, err);
-	}
+	const char *start = *p;
 	*p = comma ? comma + 1 : *p + n;
-	return s;
+	if (n >= sizeof(item))
+		return mx_fail(err, MXDB_EINVAL, "option value too long");
+	memcpy(item, start, n);
+	item[n] = '\0';
+	return fn(f, item, err);
 }
 
 mxdb_status fed_start(mxdb *db, const char *data_dir, const fed_options *opt, fed_service **out,
@@ -242,27 +242,100 @@ static char *inviter_server(fed_service *f, const char *room, const char *user_i
 	return server;
 }
 
+/* The join to store: the send_join answer's `event` (a restricted join,
+ * now signed by the resident server too) when it is the same event as
+ * ours (id), else ours. *out: new. */
+static mxdb_status joined_event(fed_service *f, const mx_room_version *rv, json_t *ours,
+                                json_t *answer, const char *id, ev_t **out, mxdb_error *err)
+{
+	json_t *theirs = json_object_get(answer, "event");
+	*out = NULL;
+	if (!json_is_object(theirs))
+		return ev_from_json(ours, id, rv, out, err);
+	int red = 0;
+	mxdb_status s = fed_pdu_check(theirs, rv, fed_keyring_event_key, f->keyring, out, &red, err);
+	if (s == MXDB_OK && (red || strcmp((*out)->event_id, id) != 0)) {
+		ev_free(*out);
+		*out = NULL;
+		s = mx_fail(err, MXDB_EBADJSON, "send_join answered another event than %s", id);
+	}
+	return s;
+}
+
+/* Our join to a room here, answered by the resident server via: stored
+ * like a received event, with the ancestors we lack fetched from via.
+ * Takes join. */
+static mxdb_status store_join(fed_service *f, const char *via, ev_t *join, const char *id,
+                              mxdb_error *err)
+{
+	ev_t **evs = malloc(sizeof(*evs));
+	json_t *results = json_object();
+	mxdb_status s = evs && results ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "join");
+	if (s == MXDB_OK) {
+		evs[0] = join;
+		s = fed_take_pdus(f, via, evs, 1, results, err);
+	} else {
+		ev_free(join);
+		free(evs);
+	}
+	const char *why = json_string_value(json_object_get(json_object_get(results, id), "error"));
+	if (s == MXDB_OK && (json_object_get(results, id) == NULL || why != NULL))
+		s = mx_fail(err, MXDB_EFORBIDDEN, "our join %s: %s", id, why ? why : "not stored");
+	json_decref(results);
+	return s;
+}
+
 /* What the send_join / send_leave answer does here: a join builds the room
- * from it; a leave (an invite declined) only forgets the invite. */
-static mxdb_status membership_done(fed_service *f, const mx_room_version *rv, json_t *event,
-                                   json_t *answer, const char *membership, const char *room_id,
-                                   const char *user_id, mxdb_error *err)
+ * from it (or, when the room is here already, is stored like any remote
+ * event: the resident server sends it to everyone but us); a leave (an
+ * invite declined) only forgets the invite. */
+static mxdb_status membership_done(fed_service *f, const char *via, const mx_room_version *rv,
+                                   json_t *event, const char *id, json_t *answer,
+                                   const char *membership, const char *room_id,
+                                   const char *user_id, bool here, mxdb_error *err)
 {
 	if (strcmp(membership, "leave") == 0)
 		return fed_invite_forget(f->db, user_id, room_id, err);
+	ev_t *join = NULL;
+	mxdb_status s = joined_event(f, rv, event, answer, id, &join, err);
+	if (s == MXDB_OK && here)
+		return store_join(f, via, join, id, err);
+	if (s != MXDB_OK)
+		return s;
 	size_t ns, nc;
 	ev_t **st = check_all(f, json_object_get(answer, "state"), rv, &ns);
 	ev_t **ch = check_all(f, json_object_get(answer, "auth_chain"), rv, &nc);
-	ev_t *join = NULL;
-	mxdb_status s = st && ch ? ev_from_json(event, NULL, rv, &join, err) : mx_fail(err, MXDB_ENOMEM, "join");
-	if (s == MXDB_OK)
+	if (st && ch)
 		s = fed_room_join_remote(f->db, rv, ch, nc, st, ns, join, err);
-	else if (st && ch)
-		for (size_t i = 0; i < ns + nc; i++)
+	else {
+		s = mx_fail(err, MXDB_ENOMEM, "join");
+		ev_free(join);
+		for (size_t i = 0; st && ch && i < ns + nc; i++)
 			ev_free(i < ns ? st[i] : ch[i - ns]);
+	}
 	free(st);
 	free(ch);
 	return s;
+}
+
+/* The errcodes of a refused make_join / send_join that say more than the
+ * HTTP status. */
+static const struct {
+	const char *errcode;
+	mxdb_status status;
+} refusals[] = {
+	{"M_INCOMPATIBLE_ROOM_VERSION", MXDB_EVERSION},
+	{"M_UNABLE_TO_GRANT_JOIN", MXDB_ENOGRANT},
+	{"M_UNABLE_TO_AUTHORISE_JOIN", MXDB_EUNVERIFIABLE},
+};
+
+static mxdb_status refusal(long status, const json_t *answer, mxdb_status otherwise)
+{
+	const char *code = json_string_value(json_object_get(answer, "errcode"));
+	for (size_t i = 0; code && i < sizeof(refusals) / sizeof(refusals[0]); i++)
+		if (strcmp(code, refusals[i].errcode) == 0)
+			return refusals[i].status;
+	return status == 403 ? MXDB_EFORBIDDEN : otherwise;
 }
 
 /* "?ver=10&ver=11..." : every room version we support, for make_join. */
@@ -303,6 +376,8 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 		s = mx_fail(err, MXDB_EINVAL, "which server has %s? give server_name", room);
 	if (s == MXDB_OK && ((r = url_escape(room_id)) == NULL || (u = url_escape(user_id)) == NULL))
 		s = mx_fail(err, MXDB_ENOMEM, "uri");
+	mxdb_room_info info;
+	bool here = s == MXDB_OK && mxdb_room_info_get(f->db, room_id, &info, NULL) == MXDB_OK;
 	bool join = strcmp(membership, "join") == 0;
 	char vers[256] = "";
 	if (join)
@@ -314,12 +389,11 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 		s = fed_request(f->client, via, "GET", uri, NULL, &status, &made, err);
 	const mx_room_version *rv = rv_get(json_string_value(json_object_get(made, "room_version")) ?: "");
 	json_t *tmpl = json_object_get(made, "event");
-	const char *errcode = json_string_value(json_object_get(made, "errcode"));
-	if (s == MXDB_OK && errcode && strcmp(errcode, "M_INCOMPATIBLE_ROOM_VERSION") == 0)
+	if (s == MXDB_OK && refusal(status, made, MXDB_OK) == MXDB_EVERSION)
 		s = mx_fail(err, MXDB_EVERSION, "%s is a room of version %s, which we do not support", room,
 		            json_string_value(json_object_get(made, "room_version")) ?: "?");
 	else if (s == MXDB_OK && (status != 200 || rv == NULL || !json_is_object(tmpl)))
-		s = mx_fail(err, status == 403 ? MXDB_EFORBIDDEN : MXDB_ENOTFOUND, "make_%s at %s: %ld %s",
+		s = mx_fail(err, refusal(status, made, MXDB_ENOTFOUND), "make_%s at %s: %ld %s",
 		            membership, via, status, json_string_value(json_object_get(made, "error")) ?: "");
 	char id[EV_ID_SIZE];
 	if (s == MXDB_OK) {
@@ -340,11 +414,11 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 	if (s == MXDB_OK)
 		s = fed_request(f->client, via, "PUT", uri, event, &status, &answer, err);
 	if (s == MXDB_OK && status != 200)
-		s = mx_fail(err, status == 403 ? MXDB_EFORBIDDEN : MXDB_EIO, "send_%s at %s: %ld %s",
-		            membership, via, status,
-		            json_string_value(json_object_get(answer, "error")) ?: "");
+		s = mx_fail(err, refusal(status, answer, MXDB_EIO), "send_%s at %s: %ld %s", membership,
+		            via, status, json_string_value(json_object_get(answer, "error")) ?: "");
 	if (s == MXDB_OK)
-		s = membership_done(f, rv, event, answer, membership, room_id, user_id, err);
+		s = membership_done(f, via, rv, event, id, answer, membership, room_id, user_id, here,
+		                    err);
 	if (s == MXDB_OK)
 		*room_id_out = room_id;
 	else
@@ -359,9 +433,45 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 	return s;
 }
 
+/* A room here whose join another server must authorise (restricted, and
+ * none of our users may invite): each of the room's other servers in turn
+ * until one lets the user in. A refusal (the user meets no allow
+ * condition) is the answer unless a later server lets the user in. */
+static mxdb_status join_through_room(fed_service *f, const char *room_id, const char *user_id,
+                                     char **out, mxdb_error *err)
+{
+	char **servers = NULL;
+	size_t n = 0;
+	mxdb_error last, refused = {MXDB_OK, ""};
+	mxdb_status s = fed_room_servers(f->db, room_id, &servers, &n, &last);
+	if (s == MXDB_OK)
+		s = mx_fail(&last, MXDB_ENOGRANT, "no server of %s may authorise the join", room_id);
+	for (size_t i = 0; s != MXDB_OK && s != MXDB_ENOMEM && i < n; i++) {
+		if (strcmp(servers[i], f->server_name) == 0)
+			continue;
+		s = remote_membership(f, room_id, user_id, servers[i], "join", out, &last);
+		if (s == MXDB_EFORBIDDEN && refused.code == MXDB_OK)
+			refused = last;
+		if (s != MXDB_OK)
+			log_info("federation: join of %s to %s through %s: %s", user_id, room_id, servers[i],
+			         last.message);
+	}
+	if (s != MXDB_OK && refused.code != MXDB_OK)
+		last = refused;
+	if (s != MXDB_OK)
+		s = mx_fail(err, last.code, "%s", last.message);
+	for (size_t i = 0; i < n; i++)
+		free(servers[i]);
+	free(servers);
+	return s;
+}
+
 mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, const char *via,
                      char **room_id, mxdb_error *err)
 {
+	mxdb_room_info info;
+	if (via == NULL && mxdb_room_info_get(f->db, room, &info, NULL) == MXDB_OK)
+		return join_through_room(f, info.room_id, user_id, room_id, err);
 	return remote_membership(f, room, user_id, via, "join", room_id, err);
 }
 

@@ -68,6 +68,17 @@ size_t auth_types_for_event(const mx_room_version *rv, const char *type, const c
 #define AUTH_POWER_INFINITE INT64_MAX
 int64_t auth_user_power(const auth_state *state, const mx_room_version *rv, const char *user_id);
 
+/* A level of the state's power levels ("invite", "kick"...), or def. */
+int64_t auth_state_level(const auth_state *state, const mx_room_version *rv, const char *key,
+                         int64_t def);
+#define AUTH_INVITE_LEVEL_DEFAULT 0
+
+/* Does the state's join rule make joins restricted in room version rv
+ * ("restricted", or "knock_restricted" where the version has it)? *allow
+ * gets the rule's allow list (NULL when absent or not an array). */
+bool auth_join_restricted(const auth_state *state, const mx_room_version *rv,
+                          const json_t **allow);
+
 /* Spec "Handling redactions" (not an auth rule since room v3): whether a
  * redaction that passed auth_check may be applied to target. True when the
  * redaction's sender has the redact level in state (the state at the

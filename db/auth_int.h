@@ -47,7 +47,7 @@ bool auth_additional_creators_valid(const json_t *content);
 /* m.room.member (auth_member.c). */
 mxdb_status auth_check_member(auth_ctx *c);
 
-#define AUTH_INVITE_DEFAULT 0
+#define AUTH_INVITE_DEFAULT AUTH_INVITE_LEVEL_DEFAULT
 #define AUTH_KICK_DEFAULT 50
 #define AUTH_BAN_DEFAULT 50
 #define AUTH_REDACT_DEFAULT 50

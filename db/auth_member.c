@@ -27,10 +27,20 @@ static const char *join_rule(const auth_ctx *c)
 	return rule ? rule : (jr ? "" : "invite");
 }
 
-static bool rule_is_restricted(const auth_ctx *c, const char *rule)
+static bool rule_restricts(const mx_room_version *rv, const char *rule)
 {
-	return (c->rv->restricted_join && strcmp(rule, "restricted") == 0) ||
-	       (c->rv->knock_restricted_join && strcmp(rule, "knock_restricted") == 0);
+	return (rv->restricted_join && strcmp(rule, "restricted") == 0) ||
+	       (rv->knock_restricted_join && strcmp(rule, "knock_restricted") == 0);
+}
+
+bool auth_join_restricted(const auth_state *state, const mx_room_version *rv,
+                          const json_t **allow)
+{
+	const ev_t *jr = state->get ? state->get(state->ctx, "m.room.join_rules", "") : NULL;
+	const char *rule = jr ? auth_str(jr->content, "join_rule") : NULL;
+	json_t *list = jr ? json_object_get(jr->content, "allow") : NULL;
+	*allow = json_is_array(list) ? list : NULL;
+	return rule != NULL && rule_restricts(rv, rule);
 }
 
 static bool rule_allows_knock(const auth_ctx *c, const char *rule)
@@ -57,7 +67,7 @@ static mxdb_status check_join(auth_ctx *c, const char *target, const char *targe
 			return MXDB_OK;
 		return AUTH_DENY(c, "join: join rule is %s and sender is not invited", rule);
 	}
-	if (rule_is_restricted(c, rule)) {
+	if (rule_restricts(c->rv, rule)) {
 		if (invited_or_joined)
 			return MXDB_OK;
 		const char *via = auth_str(ev->content, "join_authorised_via_users_server");

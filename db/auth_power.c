@@ -120,6 +120,14 @@ int64_t auth_user_power(const auth_state *state, const mx_room_version *rv, cons
 	return power_of(rv, create, pl, user_id);
 }
 
+int64_t auth_state_level(const auth_state *state, const mx_room_version *rv, const char *key,
+                         int64_t def)
+{
+	const ev_t *pl = state->get ? state->get(state->ctx, "m.room.power_levels", "") : NULL;
+	int64_t v;
+	return pl && pl_get(rv, pl->content, key, &v) ? v : def;
+}
+
 int64_t auth_level(const auth_ctx *c, const char *key, int64_t def)
 {
 	int64_t v;

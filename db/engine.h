@@ -177,6 +177,22 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 /* Is user_id a local user ("@x:server_name"), well formed? */
 mxdb_status eng_check_user(mxdb *db, const char *user_id, mxdb_error *err);
 
+/* ---- room_restricted.c: joins to restricted rooms ---- */
+/* The user of ours who authorises user_id's join to room under a restricted
+ * join rule (*via: new string: joined, at least the invite level, the most
+ * power, then the smallest ID), or *via NULL when the join needs none (the
+ * rule is not restricted; user_id is invited or joined already). Fails
+ * with MXDB_EFORBIDDEN when no allow condition holds by the rooms here,
+ * MXDB_EUNVERIFIABLE when none of the allow rooms is here (users of other
+ * servers only: ours are in no room we lack), MXDB_ENOGRANT when one holds
+ * but no user of ours may invite. */
+mxdb_status eng_join_authoriser(mxdb *db, eng_room *room, const char *user_id, char **via,
+                                mxdb_error *err);
+/* Adds join_authorised_via_users_server to a join's content (changed in
+ * place) when the room wants it and the content has none. */
+mxdb_status eng_join_authorise(mxdb *db, eng_room *room, const char *user_id, json_t *content,
+                               mxdb_error *err);
+
 /* ---- fed_room.c, fed_join.c (federation) ---- */
 /* Queues a local event for every other server in the room (fed_outbox, in
  * the writer's transaction). */

@@ -320,6 +320,12 @@ static mxdb_status tmpl_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 	if (s != MXDB_OK)
 		return s;
 	json_t *content = json_pack("{s:s}", "membership", a->membership);
+	/* make_join of a restricted room: one of our users authorises it. */
+	if (content != NULL && strcmp(a->sender, a->user_id) == 0 &&
+	    (s = eng_join_authorise(db, room, a->user_id, content, err)) != MXDB_OK) {
+		json_decref(content);
+		return s;
+	}
 	eng_spec spec = {.sender = a->sender, .type = "m.room.member", .state_key = a->user_id,
 	                 .content = content};
 	json_t *prev = json_array();
@@ -377,6 +383,31 @@ mxdb_status fed_room_accept_membership(mxdb *db, ev_t *ev, json_t **state, json_
 		s = fed_room_state_before(db, room_id, id, false, auth, state, auth_chain, err);
 	json_decref(auth);
 	return s;
+}
+
+typedef struct check_arg {
+	const char *room_id, *user_id;
+} check_arg;
+
+static mxdb_status check_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
+{
+	check_arg *a = arg;
+	eng_room *room;
+	char *via = NULL;
+	mxdb_status s = eng_room_get(db, a->room_id, &room, err);
+	if (s == MXDB_OK)
+		s = eng_join_authoriser(db, room, a->user_id, &via, err);
+	free(via);
+	return s;
+}
+
+mxdb_status fed_room_join_check(mxdb *db, const char *room_id, const char *user_id,
+                                mxdb_error *err)
+{
+	check_arg a = {room_id, user_id};
+	if (room_id == NULL || fed_server_of(user_id) == NULL)
+		return mx_fail(err, MXDB_EINVAL, "bad room or user ID");
+	return eng_submit(db, check_fn, &a, NULL, err);
 }
 
 /* ---- invites of our users to rooms not here ---- */

@@ -78,6 +78,12 @@ mxdb_status fed_invite_forget(mxdb *db, const char *user_id, const char *room_id
 mxdb_status fed_room_accept_membership(mxdb *db, ev_t *ev, json_t **state, json_t **auth_chain,
                                        mxdb_error *err);
 
+/* send_join of a restricted room: does user_id meet one of its allow
+ * conditions (MXDB_OK also when the join needs none)? The errors of
+ * eng_join_authoriser (MXDB_EFORBIDDEN, MXDB_EUNVERIFIABLE, MXDB_ENOGRANT). */
+mxdb_status fed_room_join_check(mxdb *db, const char *room_id, const char *user_id,
+                                mxdb_error *err);
+
 /* Is the event stored? */
 mxdb_status fed_room_has_event(mxdb *db, const char *event_id, bool *has, mxdb_error *err);
 /* Is it stored as an outlier (state before it unknown; false when not stored)? */

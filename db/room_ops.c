@@ -99,6 +99,10 @@ static mxdb_status do_write(mxdb *db, eng_req *req, void *argp, mxdb_error *err)
 	}
 	if (s == MXDB_OK && w->redacts != NULL)
 		s = redaction_allowed(db, room, w, err);
+	/* A join to a restricted room names the user of ours who lets it in. */
+	if (s == MXDB_OK && w->state_key != NULL && strcmp(w->type, "m.room.member") == 0 &&
+	    strcmp(w->state_key, w->sender) == 0)
+		s = eng_join_authorise(db, room, w->sender, a->content, err);
 	if (s == MXDB_OK) {
 		eng_spec spec = {.sender = w->sender, .type = w->type, .state_key = w->state_key,
 		                 .redacts = w->redacts, .txn_id = w->txn_id, .content = a->content};

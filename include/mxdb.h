@@ -40,7 +40,14 @@ typedef enum mxdb_status {
 	MXDB_EIO,         /* storage failed (M_UNKNOWN, 500) */
 	MXDB_ENOMEM,      /* out of memory (M_UNKNOWN, 500) */
 	MXDB_ECLOSED,     /* the database is closing */
-	MXDB_EINTERNAL    /* a bug (M_UNKNOWN, 500) */
+	MXDB_EINTERNAL,   /* a bug (M_UNKNOWN, 500) */
+	/* A join to a restricted room whose allow condition holds, but no user
+	 * of this server may invite: another server must authorise it
+	 * (M_UNABLE_TO_GRANT_JOIN, 400). */
+	MXDB_ENOGRANT,
+	/* A join to a restricted room whose allow rooms this server does not
+	 * have, so it cannot tell (M_UNABLE_TO_AUTHORISE_JOIN, 400). */
+	MXDB_EUNVERIFIABLE
 } mxdb_status;
 
 typedef struct mxdb_error {
