@@ -144,7 +144,17 @@ void http_reply_error(http_req *r, int status, const char *errcode, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	http_reply_json(r, status, json_pack("{s:s, s:s}", "errcode", errcode, "error", msg));
+	/* The message may quote hostile input that is not UTF-8, or be cut in
+	 * the middle of a character: jansson refuses it, and the client would
+	 * get a 500 in place of its error. Then the non-ASCII bytes go. */
+	json_t *m = json_string(msg);
+	if (m == NULL) {
+		for (char *p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		m = json_string(msg);
+	}
+	http_reply_json(r, status, json_pack("{s:s, s:o}", "errcode", errcode, "error", m));
 }
 
 void http_reply_status(http_req *r, mxdb_status st, const char *message)
