@@ -14,11 +14,9 @@
 # the end: A stops cleanly on SIGTERM, the sanitizers printed nothing and
 # SQLite's integrity_check of A's database is ok.
 import copy
-import http.client
 import json
 import os
 import random
-import sqlite3
 import sys
 import time
 
@@ -26,6 +24,7 @@ import signedjson.sign
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fedlib import Cluster, q, shared_table, table_rows  # noqa: E402
+from fuzzlib import check_reply, final_checks, nested, raw, stats  # noqa: E402
 from keylib import Fed, event_id, key_id, load_key, now_ms, seal  # noqa: E402
 
 SEED = 20261125
@@ -33,56 +32,12 @@ TYPE = "com.example.todo"
 FED = "/_matrix/federation"
 
 rng = random.Random(SEED)
-stats = {"requests": 0}
-
-
-def raw(node, method, path, body=None, headers=None):
-    """One HTTP request with exactly these bytes: (status, parsed JSON).
-    A dropped connection or a non-JSON reply fails the test."""
-    c = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
-    try:
-        c.putrequest(method, path, skip_accept_encoding=True)
-        for k, v in (headers or {}).items():
-            c.putheader(k, v)
-        if body is not None:
-            c.putheader("Content-Length", str(len(body)))
-        c.endheaders(body)
-        r = c.getresponse()
-        data = r.read()
-    finally:
-        c.close()
-    stats["requests"] += 1
-    # libmicrohttpd answers a header over its memory limit itself (431,
-    # HTML) before mxdbd sees the request: the one non-JSON error allowed.
-    if r.status == 431 and len(repr(headers)) > 16384:
-        return r.status, {"errcode": "M_TOO_LARGE"}
-    try:
-        out = json.loads(data) if data else None
-    except ValueError:
-        raise AssertionError("%s %s: reply is not JSON: %r" % (method, path[:120], data[:200]))
-    return r.status, out
-
-
 def xmatrix(origin, dest, key, method, uri, content=None):
     j = {"method": method, "uri": uri, "origin": origin, "destination": dest}
     if content is not None:
         j["content"] = content
     sig = signedjson.sign.sign_json(j, origin, key)["signatures"][origin][key_id(key)]
     return 'X-Matrix origin="%s",destination="%s",key="%s",sig="%s"' % (origin, dest, key_id(key), sig)
-
-
-def check_reply(what, st, out):
-    assert st < 500, "%s -> %d %s" % (what, st, str(out)[:300])
-    if st >= 400:
-        assert isinstance(out, dict) and isinstance(out.get("errcode"), str) and \
-            out["errcode"].startswith("M_"), "%s -> %d without errcode: %s" % (what, st, str(out)[:300])
-
-
-def nested(depth, leaf=1):
-    v = leaf
-    for i in range(depth):
-        v = [v] if i % 2 else {"a": v}
-    return v
 
 
 JUNK = [None, True, False, 0, -1, 1.5, 2 ** 53, -(2 ** 63), 2 ** 64, "", "x" * 70000, "\u0000",
@@ -446,20 +401,7 @@ def main():
         assert rows[(TYPE, "seed")][0] == {"v": 1}
         print("federation fuzz: %d requests, %d events accepted" % (stats["requests"], len(accepted)))
 
-        # Clean stop, no sanitizer report, database intact.
-        proc = a.proc
-        a.stop()
-        assert proc.returncode == 0, proc.returncode
-        log = open(a.data + ".log", errors="replace").read()
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-            assert marker not in log, log[log.find(marker) - 200:][:4000]
-        dbs = [os.path.join(a.data, f) for f in os.listdir(a.data) if f.endswith((".db", ".sqlite", ".sqlite3"))]
-        assert dbs, os.listdir(a.data)
-        for path in dbs:
-            con = sqlite3.connect(path)
-            assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok", path
-            con.close()
-
+        final_checks(a)
 
 if __name__ == "__main__":
     t0 = time.time()
