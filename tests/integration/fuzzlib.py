@@ -60,10 +60,10 @@ def final_checks(node):
     report, every SQLite file in its data directory passes integrity_check."""
     proc = node.proc
     node.stop()
-    assert proc.returncode == 0, proc.returncode
     log = open(node.data + ".log", errors="replace").read()
     for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-        assert marker not in log, log[max(0, log.find(marker) - 200):][:4000]
+        assert marker not in log, log[max(0, log.find(marker) - 200):][:6000]
+    assert proc.returncode == 0, (proc.returncode, log[-3000:])
     dbs = [os.path.join(node.data, f) for f in os.listdir(node.data) if f.endswith((".db", ".sqlite", ".sqlite3"))]
     assert dbs, os.listdir(node.data)
     for path in dbs:

@@ -52,6 +52,10 @@ def main():
     with Cluster(["a.test", "b.test"]) as cl:
         a, b = cl.nodes
         room = shared_table(cl, "t", joiners=[b])
+        # A second table both servers are in: its events exist on A, in another room.
+        _, t2 = a.call("POST", "/_mxdb/v1/tables", {"name": "t2", "visibility": "public"})
+        room2 = t2["room_id"]
+        b.client("POST", "/join/%s?server_name=a.test" % q(room2), {})
         a.put_row(room, "seed", {"v": 1})
         key = load_key(os.path.join(b.data, "signing.key"))
         fed = Fed(a, "b.test", key)
@@ -153,16 +157,31 @@ def main():
                  "content": {}, "depth": 5, "prev_events": [], "auth_events": [], "origin_server_ts": now_ms()}
         seal(other, key, "b.test")
         other_id = event_id(other)
+        st, ids2 = req("GET", FED + "/v1/state_ids/%s" % q(room2))
+        assert st == 200, ids2
+        foreign = ids2["pdu_ids"]  # A has them all, in room2
         hostile = [
             [1, 2, 3], [None], [{"a": 1}], ["$" + "A" * 43] * 1000,
             ["$%d" % i for i in range(1000)], ["not-an-id"], ["$"], [""], ["$" + "x" * 5000],
             [other_id], [create_id, create_id], "$string", {}, [["$a"]], ["\u0000$x"],
+            foreign, foreign[:1], foreign * 40,
         ]
         for i, h in enumerate(hostile):
             for f in ("prev_events", "auth_events"):
                 ev = row_event("fz2-%d-%s" % (i, f), {"v": i})
-                ev[f] = h
+                ev[f] = h if f == "prev_events" or not isinstance(h, list) else \
+                    [x for x in ev["auth_events"]] + h if h is foreign else h
                 send([ev])
+                # Citing junk, unknown events or another room's events as
+                # auth events, or another room's as prev events: never taken.
+                if f == "auth_events" or h in (foreign, foreign[:1]):
+                    assert event_id(ev) not in accepted, (f, h[:3] if isinstance(h, list) else h)
+        # State and history asked at another room's event: nothing of it.
+        for path in ("/v1/state_ids/%s?event_id=%s", "/v1/state/%s?event_id=%s", "/v1/backfill/%s?v=%s&limit=5"):
+            st, out = req("GET", FED + path % (q(room), q(foreign[0])))
+            assert st >= 400 or foreign[0] not in json.dumps(out) or "backfill" not in path, (path, st, out)
+        st, out = req("POST", FED + "/v1/get_missing_events/%s" % q(room), {"latest_events": foreign, "limit": 50})
+        assert st >= 400 or all(e.get("room_id") == room for e in out["events"]), out
         send([other])  # an event of a room A does not have
         # A self-reference and a two-event cycle: IDs are hashes, so the
         # self reference is by a guessed ID and the cycle by each other's ID
