@@ -27,7 +27,7 @@ from fedlib import Cluster, q, shared_table, table_rows  # noqa: E402
 from fuzzlib import check_reply, final_checks, nested, raw, stats  # noqa: E402
 from keylib import Fed, event_id, key_id, load_key, now_ms, seal  # noqa: E402
 
-SEED = 20261125
+SEED = int(os.environ.get("MXDB_FUZZ_SEED", "20261125"))  # fixed unless exploring
 TYPE = "com.example.todo"
 FED = "/_matrix/federation"
 
