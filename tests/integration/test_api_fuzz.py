@@ -294,8 +294,6 @@ def main():
             assert k not in pl or type(pl[k]) is int, (k, pl)
         for k in ("users", "events", "notifications"):
             assert k not in pl or (isinstance(pl[k], dict) and all(type(v) is int for v in pl[k].values())), (k, pl)
-        st, jr = req("GET", CS + "/rooms/%s/state/m.room.join_rules/" % q(room))
-        assert st == 200 and isinstance(jr.get("join_rule"), str), jr
         after_batch("batch 7")
 
         # The good path still works, and the guard table is intact.

@@ -249,7 +249,7 @@ def main():
 
         # ---- batch 5: reading endpoints with junk parameters and bodies
         good_ev = by_key[("m.room.power_levels", "")]
-        junk_q = ["-1", "0", "99999999999999999999", "abc", "", "1e3", "%00", "%ff", "1.5", " 5"]
+        junk_q = ["-1", "0", "99999999999999999999", "abc", "", "1e3", "%00", "%ff", "1.5", "%205"]
         ids_ = [q(good_ev), q(other_id), "%24", "x", q("$" + "A" * 5000), "%ff%fe", "%", "%2", q("\u0000")]
         rooms = [q(room), q("!nope:a.test"), "%", q("!" + "r" * 3000 + ":x"), "%ff", ""]
         for r_ in rooms:
