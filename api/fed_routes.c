@@ -1,9 +1,10 @@
 /*
  * fed_routes.c: the server-server API's inbound side: keys, version, and
  * the X-Matrix-authenticated federation endpoints (transactions, events,
- * state, backfill, missing events, joins, leaves, invites, queries). Turns
- * HTTP into calls on db/ (fed_room.h, fed_pdu.h, fed_inbound.h) and on
- * fed_fetch.c (what a received PDU lacks); keeps no state of its own.
+ * state, backfill, missing events, joins, leaves, knocks, invites,
+ * queries). Turns HTTP into calls on db/ (fed_room.h, fed_pdu.h,
+ * fed_inbound.h) and on fed_fetch.c (what a received PDU lacks); keeps no
+ * state of its own.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
@@ -25,7 +26,7 @@
 #define KEY_VALIDITY_MS (24LL * 3600 * 1000)
 #define NOTARY_MAX_SERVERS 32 /* servers one key query may name */
 #define NOTARY_FETCH_BUDGET_MS 10000
-#define FED_MAX_VER 32 /* `ver` values of a make_join read at most */
+#define FED_MAX_VER 32 /* `ver` values of a make_join / make_knock read at most */
 #define MAX_WALK 1000 /* events one backfill / get_missing_events answer may hold */
 
 static fed_service *F(http_req *r)
@@ -462,7 +463,7 @@ static void make_membership(http_req *r, const char *membership)
 	mxdb_status s = fed_room_make_membership(F(r)->db, room, user, membership, &tmpl, &rv_id, &e);
 	if (s != MXDB_OK) {
 		http_reply_status(r, s, e.message);
-	} else if (strcmp(membership, "join") == 0 && !version_offered(r, rv_id)) {
+	} else if (strcmp(membership, "leave") != 0 && !version_offered(r, rv_id)) {
 		json_decref(tmpl);
 		http_reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION",
 		                                  "error", "your server does not support this room's version",
@@ -480,6 +481,11 @@ static void make_join(http_req *r)
 static void make_leave(http_req *r)
 {
 	make_membership(r, "leave");
+}
+
+static void make_knock(http_req *r)
+{
+	make_membership(r, "knock");
 }
 
 /* A join naming one of our users in join_authorised_via_users_server (a
@@ -502,6 +508,22 @@ static mxdb_status cosign_join(fed_service *f, json_t *body, const char *room_id
 	if (s == MXDB_OK)
 		s = ev_hash_and_sign(*out, rv, &f->key, f->server_name, err);
 	return s;
+}
+
+/* The stripped state a knocking user is shown (spec: knock_room_state):
+ * what the engine gives with a knock membership (create, join rules,
+ * name, avatar, canonical alias, encryption, the knock itself). New array. */
+static json_t *knock_room_state(mxdb *db, const char *room_id, const char *user_id)
+{
+	mxdb_user_room *rooms = NULL;
+	size_t n = 0;
+	json_t *out = NULL;
+	if (mxdb_user_rooms(db, user_id, "knock", &rooms, &n, NULL) == MXDB_OK)
+		for (size_t i = 0; i < n && out == NULL; i++)
+			if (strcmp(rooms[i].room_id, room_id) == 0 && rooms[i].invite_state != NULL)
+				out = json_loads(rooms[i].invite_state, 0, NULL);
+	mxdb_user_rooms_free(rooms, n);
+	return json_is_array(out) ? out : json_array();
 }
 
 static void send_membership(http_req *r, const char *membership)
@@ -542,6 +564,9 @@ static void send_membership(http_req *r, const char *membership)
 	json_t *state = NULL, *chain = NULL;
 	if (s == MXDB_OK)
 		s = fed_room_accept_membership(f->db, ev, join ? &state : NULL, join ? &chain : NULL, &e);
+	bool knock = strcmp(membership, "knock") == 0;
+	if (s == MXDB_OK && knock)
+		state = knock_room_state(f->db, info.room_id, sender);
 	if (s != MXDB_OK) {
 		json_decref(cosigned);
 		http_reply_status(r, s, e.message);
@@ -553,6 +578,8 @@ static void send_membership(http_req *r, const char *membership)
 	if (join)
 		http_reply_json(r, 200, json_pack("{s:s, s:o, s:o, s:O}", "origin", f->server_name, "state",
 		                                  state, "auth_chain", chain, "event", pdu));
+	else if (knock)
+		http_reply_json(r, 200, json_pack("{s:o}", "knock_room_state", state));
 	else
 		http_reply_json(r, 200, json_object());
 	json_decref(cosigned);
@@ -568,9 +595,12 @@ static void send_leave(http_req *r)
 	send_membership(r, "leave");
 }
 
-/* The invite_state shown to the invitee: the stripped state the inviting
- * server sent (junk left out), and the invite itself. New array. */
-static json_t *invite_state(const json_t *given, const json_t *event)
+static void send_knock(http_req *r)
+{
+	send_membership(r, "knock");
+}
+
+json_t *fed_stripped_state(const json_t *given, const json_t *event)
 {
 	json_t *out = json_array(), *e;
 	size_t i;
@@ -631,7 +661,7 @@ static void invite(http_req *r)
 	}
 	json_t *signed_ev = json_deep_copy(event);
 	mxdb_status s = ev_hash_and_sign(signed_ev, rv, &f->key, f->server_name, &e);
-	json_t *st = s == MXDB_OK ? invite_state(json_object_get(r->body, "invite_room_state"), event) : NULL;
+	json_t *st = s == MXDB_OK ? fed_stripped_state(json_object_get(r->body, "invite_room_state"), event) : NULL;
 	char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
 	if (s == MXDB_OK)
 		s = text ? fed_invite_store(f->db, target, ev->room_id, ev->event_id, ev->sender, text, &e)
@@ -722,6 +752,8 @@ static const http_route fed_table[] = {
 	{HTTP_PUT, "v2/send_join/*/*", send_join, 0},
 	{HTTP_GET, "v1/make_leave/*/*", make_leave, 0},
 	{HTTP_PUT, "v2/send_leave/*/*", send_leave, 0},
+	{HTTP_GET, "v1/make_knock/*/*", make_knock, 0},
+	{HTTP_PUT, "v1/send_knock/*/*", send_knock, 0},
 	{HTTP_PUT, "v2/invite/*/*", invite, 0},
 	{HTTP_GET, "v1/query/directory", query_directory, 0},
 	{HTTP_GET, "v1/query/profile", query_profile, 0},

@@ -1,0 +1,115 @@
+# test_fed_knock.py: knocking on a table of another server, and joins and
+# knocks through a list of servers, with real mxdbd on loopback. A holds
+# a knock-only table. bob of B knocks by room ID through server_name=a.test
+# (make_knock, send_knock): B keeps the knock and bob's /sync shows it under
+# rooms.knock with the knock_room_state A answered; A sees the knock; alice
+# invites bob (the invite replaces the knock), bob joins through the
+# inviter and rows flow. carol of C knocks, then rescinds (leave: make_leave
+# and send_leave at A). erin of C joins a public table naming first a server
+# that is down (dead.test: a dead port), then a.test: the second one lets
+# her in; dave of C knocks through the same list.
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fedlib import Cluster, dead_port, q, wait_for  # noqa: E402
+
+
+def register(node, name):
+    _, reg = node.client("POST", "/register", {"username": name, "password": "pw",
+                                               "auth": {"type": "m.login.dummy"}}, token=False)
+    return reg["user_id"], reg["access_token"]
+
+
+def as_user(node, tok, method, path, body=None, ok=(200,)):
+    saved, node.token = node.token, tok
+    try:
+        return node.client(method, path, body, ok=ok)
+    finally:
+        node.token = saved
+
+
+def member(node, room, user):
+    st, ev = node.client("GET", "/rooms/%s/state/m.room.member/%s" % (q(room), q(user)), ok=())
+    return ev.get("membership") if st == 200 else None
+
+
+def main():
+    dead = ["--peer", "dead.test=127.0.0.1:%d" % dead_port()]
+    with Cluster(["a.test", "b.test", "c.test"], per_node={"c.test": dead}) as cl:
+        a, b, c = cl.nodes
+        a.register("alice")
+        b.register("bob")
+        c.register("carol")
+        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "door", "visibility": "private",
+                                                  "topic": "knock first"})
+        room = t["room_id"]
+        # Invite-only: A refuses the knock, and B keeps nothing.
+        st, err = b.client("POST", "/knock/%s?server_name=a.test" % q(room), {}, ok=())
+        assert st == 403 and err["errcode"] == "M_FORBIDDEN", (st, err)
+        _, s0 = b.client("GET", "/sync?timeout=0")
+        assert room not in s0["rooms"]["knock"], s0["rooms"]
+
+        a.client("PUT", "/rooms/%s/state/m.room.join_rules/" % q(room), {"join_rule": "knock"})
+        _, out = b.client("POST", "/knock/%s?server_name=a.test" % q(room), {"reason": "hi"})
+        assert out == {"room_id": room}, out
+        assert member(a, room, "@bob:b.test") == "knock"
+        _, ev = a.client("GET", "/rooms/%s/state/m.room.member/%s" % (q(room), q("@bob:b.test")))
+        assert ev["reason"] == "hi", ev
+        _, s1 = b.client("GET", "/sync?timeout=0&since=%s" % q(s0["next_batch"]))
+        k = s1["rooms"]["knock"].get(room)
+        assert k is not None, s1["rooms"]
+        evs = k["knock_state"]["events"]
+        types = {(e["type"], e["state_key"]) for e in evs}
+        assert ("m.room.create", "") in types and ("m.room.join_rules", "") in types, types
+        mine = [e for e in evs if e["type"] == "m.room.member" and e["state_key"] == "@bob:b.test"]
+        assert mine and mine[0]["content"]["membership"] == "knock", evs
+        _, joined = b.client("GET", "/joined_rooms")
+        assert room not in joined["joined_rooms"]
+
+        # alice lets bob in: the invite takes the knock's place on B.
+        a.client("POST", "/rooms/%s/invite" % q(room), {"user_id": "@bob:b.test"})
+        _, s2 = b.client("GET", "/sync?timeout=0&since=%s" % q(s1["next_batch"]))
+        assert room in s2["rooms"]["invite"], s2["rooms"]
+        _, s2f = b.client("GET", "/sync?timeout=0")
+        assert room not in s2f["rooms"]["knock"] and room in s2f["rooms"]["invite"], s2f["rooms"]
+        _, out = b.client("POST", "/join/%s" % q(room), {})
+        assert out["room_id"] == room, out
+        wait_for("bob joined on A", lambda: member(a, room, "@bob:b.test") == "join")
+        b.put_row(room, "from-b", {"by": "b"})
+        wait_for("from-b on A", lambda: a.get_row(room, "from-b"))
+        _, s3 = b.client("GET", "/sync?timeout=0")
+        assert room in s3["rooms"]["join"] and room not in s3["rooms"]["knock"], s3["rooms"]
+
+        # carol knocks, then rescinds the knock (a leave through A).
+        _, out = c.client("POST", "/knock/%s?via=a.test" % q(room), {})
+        wait_for("carol's knock on A", lambda: member(a, room, "@carol:c.test") == "knock")
+        _, out = c.client("POST", "/rooms/%s/leave" % q(room), {})
+        assert out == {}, out
+        assert member(a, room, "@carol:c.test") == "leave"
+        _, s4 = c.client("GET", "/sync?timeout=0")
+        assert room not in s4["rooms"]["knock"], s4["rooms"]
+        st, _ = c.client("POST", "/rooms/%s/leave" % q(room), {}, ok=())
+        assert st == 404, st
+
+        # Through a list whose first server is down.
+        _, pub = a.call("POST", "/_mxdb/v1/tables", {"name": "hall", "visibility": "public"})
+        erin, etok = register(c, "erin")
+        _, out = as_user(c, etok, "POST", "/join/%s?server_name=dead.test&via=a.test"
+                         % q(pub["room_id"]), {})
+        assert out["room_id"] == pub["room_id"], out
+        wait_for("erin joined on A", lambda: member(a, pub["room_id"], erin) == "join")
+        dave, dtok = register(c, "dave")
+        _, out = as_user(c, dtok, "POST", "/knock/%s?server_name=dead.test&server_name=a.test"
+                         % q(room), {})
+        assert out["room_id"] == room, out
+        wait_for("dave's knock on A", lambda: member(a, room, dave) == "knock")
+        # Nobody to ask: every server named is down (and the room ID names none).
+        frank, ftok = register(c, "frank")
+        st, err = as_user(c, ftok, "POST", "/join/%s?server_name=dead.test" % q(room), {}, ok=())
+        assert st >= 400 and member(a, room, frank) is None, (st, err)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
