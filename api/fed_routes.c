@@ -446,6 +446,22 @@ static bool version_offered(http_req *r, const char *rv_id)
 	return false;
 }
 
+/* Does the room's join rule take knocks (knock, knock_restricted)? The
+ * spec wants make_knock refused before a template is made; send_knock is
+ * checked by the auth rules anyway. */
+static bool knocks_taken(mxdb *db, const char *room_id)
+{
+	char *text = NULL;
+	json_t *c = mxdb_get(db, room_id, "m.room.join_rules", "", &text, NULL, NULL) == MXDB_OK
+	                    ? json_loads(text, 0, NULL)
+	                    : NULL;
+	const char *rule = json_string_value(json_object_get(c, "join_rule"));
+	bool ok = rule && (strcmp(rule, "knock") == 0 || strcmp(rule, "knock_restricted") == 0);
+	json_decref(c);
+	mxdb_free(text);
+	return ok;
+}
+
 static void make_membership(http_req *r, const char *membership)
 {
 	char origin[256];
@@ -463,6 +479,9 @@ static void make_membership(http_req *r, const char *membership)
 	mxdb_status s = fed_room_make_membership(F(r)->db, room, user, membership, &tmpl, &rv_id, &e);
 	if (s != MXDB_OK) {
 		http_reply_status(r, s, e.message);
+	} else if (strcmp(membership, "knock") == 0 && !knocks_taken(F(r)->db, room)) {
+		json_decref(tmpl);
+		http_reply_error(r, 403, "M_FORBIDDEN", "%s takes no knocks", room);
 	} else if (strcmp(membership, "leave") != 0 && !version_offered(r, rv_id)) {
 		json_decref(tmpl);
 		http_reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION",

@@ -7,12 +7,15 @@
 # inviter and rows flow. carol of C knocks, then rescinds (leave: make_leave
 # and send_leave at A). erin of C joins a public table naming first a server
 # that is down (dead.test: a dead port), then a.test: the second one lets
-# her in; dave of C knocks through the same list.
+# her in; dave of C knocks through the same list. make_knock itself (signed
+# here with B's key): refused on a room without the knock join rule, reads
+# every `ver` and answers M_INCOMPATIBLE_ROOM_VERSION as make_join does.
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fedlib import Cluster, dead_port, q, wait_for  # noqa: E402
+from keylib import Fed, load_key  # noqa: E402
 
 
 def register(node, name):
@@ -94,6 +97,23 @@ def main():
 
         # Through a list whose first server is down.
         _, pub = a.call("POST", "/_mxdb/v1/tables", {"name": "hall", "visibility": "public"})
+
+        # make_knock as B would send it.
+        fa = Fed(a, "b.test", load_key(os.path.join(b.data, "signing.key")))
+
+        def make_knock(r, vers):
+            return fa.request("GET", "/_matrix/federation/v1/make_knock/%s/%s%s" % (
+                q(r), q("@zed:b.test"), "".join("%sver=%s" % ("&" if i else "?", v)
+                                                for i, v in enumerate(vers))))
+        st, made = make_knock(room, ["1", "10", "11", "12"])
+        assert st == 200 and made["event"]["content"] == {"membership": "knock"}, made
+        assert made["event"]["state_key"] == "@zed:b.test", made
+        version = made["room_version"]
+        st, bad = make_knock(room, ["1", "2"])
+        assert st == 400 and bad["errcode"] == "M_INCOMPATIBLE_ROOM_VERSION", bad
+        assert bad["room_version"] == version, bad
+        st, bad = make_knock(pub["room_id"], [version])
+        assert st == 403 and bad["errcode"] == "M_FORBIDDEN", bad
         erin, etok = register(c, "erin")
         _, out = as_user(c, etok, "POST", "/join/%s?server_name=dead.test&via=a.test"
                          % q(pub["room_id"]), {})
