@@ -236,24 +236,27 @@ static bool room_elsewhere(http_req *r, const char *room)
 	       (r->park != NULL || mxdb_room_info_get(CS(r)->db, room, &info, NULL) == MXDB_ENOTFOUND);
 }
 
-static void join_room(http_req *r, const char *room)
+/* A join or knock of the user themself: a room here takes it from the
+ * engine (the auth rules decide: a knock needs the join rule knock or
+ * knock_restricted); another server's room gets it over federation. */
+static void member_self(http_req *r, const char *room, mxdb_member_op op, const char *reason)
 {
 	mxdb_room_info info;
 	if (room_elsewhere(r, room)) {
-		remote_request(r, room, MXDB_JOIN, NULL);
+		remote_request(r, room, op, reason);
 		return;
 	}
 	if (!cs_room_resolve(r, room, &info))
 		return;
 	char *content = profile_content(CS(r), r->user_id);
 	mxdb_error e;
-	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, NULL, MXDB_JOIN, NULL,
+	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, NULL, op, reason,
 	                                 content, NULL, &e);
 	free(content);
 	/* A restricted room none of our users may let the user into: through
 	 * a server that can (make_join there fills in its authorising user). */
-	if (st == MXDB_ENOGRANT && CS(r)->fed != NULL) {
-		remote_request(r, info.room_id, MXDB_JOIN, NULL);
+	if (st == MXDB_ENOGRANT && op == MXDB_JOIN && CS(r)->fed != NULL) {
+		remote_request(r, info.room_id, op, reason);
 		return;
 	}
 	if (st != MXDB_OK)
@@ -262,30 +265,16 @@ static void join_room(http_req *r, const char *room)
 		http_reply_json(r, 200, json_pack("{s:s}", "room_id", info.room_id));
 }
 
-/* POST /knock/{roomIdOrAlias}: a room here takes the knock from the
- * engine (the auth rules refuse it unless the join rule is knock or
- * knock_restricted); another server's room gets it over federation. */
+static void join_room(http_req *r, const char *room)
+{
+	member_self(r, room, MXDB_JOIN, NULL);
+}
+
 void cs_knock(http_req *r)
 {
 	const char *reason;
-	if (!cs_body_str(r, "reason", false, &reason))
-		return;
-	if (room_elsewhere(r, r->param[0])) {
-		remote_request(r, r->param[0], MXDB_KNOCK, reason);
-		return;
-	}
-	mxdb_room_info info;
-	if (!cs_room_resolve(r, r->param[0], &info))
-		return;
-	char *content = profile_content(CS(r), r->user_id);
-	mxdb_error e;
-	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, NULL, MXDB_KNOCK, reason,
-	                                 content, NULL, &e);
-	free(content);
-	if (st != MXDB_OK)
-		cs_fail(r, st, &e);
-	else
-		http_reply_json(r, 200, json_pack("{s:s}", "room_id", info.room_id));
+	if (cs_body_str(r, "reason", false, &reason))
+		member_self(r, r->param[0], MXDB_KNOCK, reason);
 }
 
 void cs_join(http_req *r)

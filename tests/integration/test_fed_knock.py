@@ -4,7 +4,8 @@
 # (make_knock, send_knock): B keeps the knock and bob's /sync shows it under
 # rooms.knock with the knock_room_state A answered; A sees the knock; alice
 # invites bob (the invite replaces the knock), bob joins through the
-# inviter and rows flow. carol of C knocks, then rescinds (leave: make_leave
+# inviter and rows flow; gus of B then knocks on B's copy (an engine write
+# replicated to A). carol of C knocks, then rescinds (leave: make_leave
 # and send_leave at A). erin of C joins a public table naming first a server
 # that is down (dead.test: a dead port), then a.test: the second one lets
 # her in; dave of C knocks through the same list. make_knock itself (signed
@@ -14,22 +15,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, dead_port, q, wait_for  # noqa: E402
+from fedlib import Cluster, add_user, as_user, dead_port, q, wait_for  # noqa: E402
 from keylib import Fed, load_key  # noqa: E402
-
-
-def register(node, name):
-    _, reg = node.client("POST", "/register", {"username": name, "password": "pw",
-                                               "auth": {"type": "m.login.dummy"}}, token=False)
-    return reg["user_id"], reg["access_token"]
-
-
-def as_user(node, tok, method, path, body=None, ok=(200,)):
-    saved, node.token = node.token, tok
-    try:
-        return node.client(method, path, body, ok=ok)
-    finally:
-        node.token = saved
 
 
 def member(node, room, user):
@@ -84,6 +71,15 @@ def main():
         _, s3 = b.client("GET", "/sync?timeout=0")
         assert room in s3["rooms"]["join"] and room not in s3["rooms"]["knock"], s3["rooms"]
 
+        # Now that B has the room, a knock of B's is an engine write on B that
+        # replicates to A like any event.
+        gus, gtok = add_user(b, "gus")
+        _, out = as_user(b, gtok, "POST", "/knock/%s" % q(room), {})
+        assert out == {"room_id": room}, out
+        wait_for("gus's knock on A", lambda: member(a, room, gus) == "knock")
+        _, sg = as_user(b, gtok, "GET", "/sync?timeout=0")
+        assert room in sg["rooms"]["knock"], sg["rooms"]
+
         # carol knocks, then rescinds the knock (a leave through A).
         _, out = c.client("POST", "/knock/%s?via=a.test" % q(room), {})
         wait_for("carol's knock on A", lambda: member(a, room, "@carol:c.test") == "knock")
@@ -114,18 +110,18 @@ def main():
         assert bad["room_version"] == version, bad
         st, bad = make_knock(pub["room_id"], [version])
         assert st == 403 and bad["errcode"] == "M_FORBIDDEN", bad
-        erin, etok = register(c, "erin")
+        erin, etok = add_user(c, "erin")
         _, out = as_user(c, etok, "POST", "/join/%s?server_name=dead.test&via=a.test"
                          % q(pub["room_id"]), {})
         assert out["room_id"] == pub["room_id"], out
         wait_for("erin joined on A", lambda: member(a, pub["room_id"], erin) == "join")
-        dave, dtok = register(c, "dave")
+        dave, dtok = add_user(c, "dave")
         _, out = as_user(c, dtok, "POST", "/knock/%s?server_name=dead.test&server_name=a.test"
                          % q(room), {})
         assert out["room_id"] == room, out
         wait_for("dave's knock on A", lambda: member(a, room, dave) == "knock")
         # Nobody to ask: every server named is down (and the room ID names none).
-        frank, ftok = register(c, "frank")
+        frank, ftok = add_user(c, "frank")
         st, err = as_user(c, ftok, "POST", "/join/%s?server_name=dead.test" % q(room), {}, ok=())
         assert st >= 400 and member(a, room, frank) is None, (st, err)
     print("ok")

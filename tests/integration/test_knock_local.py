@@ -8,24 +8,14 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, q  # noqa: E402
-
-
-def as_user(node, tok, method, path, body=None, ok=(200,)):
-    saved, node.token = node.token, tok
-    try:
-        return node.client(method, path, body, ok=ok)
-    finally:
-        node.token = saved
+from fedlib import Cluster, add_user, as_user, q  # noqa: E402
 
 
 def main():
     with Cluster(["a.test"]) as cl:
         a = cl.nodes[0]
         a.register("alice")
-        _, reg = a.client("POST", "/register", {"username": "bob", "password": "pw",
-                                               "auth": {"type": "m.login.dummy"}}, token=False)
-        bob, tok = reg["user_id"], reg["access_token"]
+        bob, tok = add_user(a, "bob")
         _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "door", "visibility": "private"})
         room = t["room_id"]
         _, pub = a.call("POST", "/_mxdb/v1/tables", {"name": "open", "visibility": "public"})
