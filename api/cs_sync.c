@@ -265,7 +265,8 @@ static json_t *initial_room(cs_ctx *c, const sync_req *s, http_req *r, const cha
 static void add_pending(json_t *to, const char *key, const mxdb_user_room *ur)
 {
 	json_t *st = ur->invite_state ? json_loads(ur->invite_state, 0, NULL) : NULL;
-	json_object_set_new(to, ur->room_id, json_pack("{s:{s:o}}", key, "events", st ? st : json_array()));
+	json_object_set_new(to, ur->room_id,
+	                    json_pack("{s:{s:o}}", key, "events", st ? st : json_array()));
 }
 
 /* rooms.invite or rooms.knock takes ur; false for other memberships. */

@@ -628,7 +628,11 @@ json_t *fed_stripped_state(const json_t *given, const json_t *event)
 		const char *sk = json_string_value(json_object_get(e, "state_key"));
 		const char *sender = json_string_value(json_object_get(e, "sender"));
 		json_t *content = json_object_get(e, "content");
-		if (type && sk && sender && json_is_object(content))
+		/* the member event itself comes last, from event (a resident may
+		 * list it too: knock_room_state) */
+		bool own = json_equal(json_object_get(e, "type"), json_object_get(event, "type")) &&
+		           json_equal(json_object_get(e, "state_key"), json_object_get(event, "state_key"));
+		if (type && sk && sender && json_is_object(content) && !own)
 			json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:O}", "type", type, "state_key",
 			                                     sk, "sender", sender, "content", content));
 	}
@@ -680,7 +684,8 @@ static void invite(http_req *r)
 	}
 	json_t *signed_ev = json_deep_copy(event);
 	mxdb_status s = ev_hash_and_sign(signed_ev, rv, &f->key, f->server_name, &e);
-	json_t *st = s == MXDB_OK ? fed_stripped_state(json_object_get(r->body, "invite_room_state"), event) : NULL;
+	json_t *given = json_object_get(r->body, "invite_room_state");
+	json_t *st = s == MXDB_OK ? fed_stripped_state(given, event) : NULL;
 	char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
 	if (s == MXDB_OK)
 		s = text ? fed_invite_store(f->db, target, ev->room_id, ev->event_id, ev->sender, text, &e)

@@ -53,7 +53,7 @@ def main():
         types = {(e["type"], e["state_key"]) for e in evs}
         assert ("m.room.create", "") in types and ("m.room.join_rules", "") in types, types
         mine = [e for e in evs if e["type"] == "m.room.member" and e["state_key"] == "@bob:b.test"]
-        assert mine and mine[0]["content"]["membership"] == "knock", evs
+        assert len(mine) == 1 and mine[0]["content"] == {"membership": "knock", "reason": "hi"}, evs
         _, joined = b.client("GET", "/joined_rooms")
         assert room not in joined["joined_rooms"]
 
