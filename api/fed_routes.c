@@ -529,20 +529,29 @@ static mxdb_status cosign_join(fed_service *f, json_t *body, const char *room_id
 	return s;
 }
 
-/* The stripped state a knocking user is shown (spec: knock_room_state):
- * what the engine gives with a knock membership (create, join rules,
- * name, avatar, canonical alias, encryption, the knock itself). New array. */
-static json_t *knock_room_state(mxdb *db, const char *room_id, const char *user_id)
+/* The state events that identify a room to someone outside it (spec:
+ * "Stripped state"); m.room.create is required. */
+static const char *const stripped_types[] = {
+	"m.room.create", "m.room.name", "m.room.avatar", "m.room.topic",
+	"m.room.join_rules", "m.room.canonical_alias", "m.room.encryption",
+};
+
+/* knock_room_state: those of the room's current state events it has, as
+ * PDUs (spec v1.16: formatted as the room version says; the knocking
+ * server strips them for its client). New array. */
+static json_t *knock_room_state(fed_service *f, const char *room_id)
 {
-	mxdb_user_room *rooms = NULL;
-	size_t n = 0;
-	json_t *out = NULL;
-	if (mxdb_user_rooms(db, user_id, "knock", &rooms, &n, NULL) == MXDB_OK)
-		for (size_t i = 0; i < n && out == NULL; i++)
-			if (strcmp(rooms[i].room_id, room_id) == 0 && rooms[i].invite_state != NULL)
-				out = json_loads(rooms[i].invite_state, 0, NULL);
-	mxdb_user_rooms_free(rooms, n);
-	return json_is_array(out) ? out : json_array();
+	json_t *out = json_array();
+	for (size_t i = 0; out && i < sizeof(stripped_types) / sizeof(stripped_types[0]); i++) {
+		char *id = NULL;
+		json_t *pdu = NULL;
+		if (mxdb_get(f->db, room_id, stripped_types[i], "", NULL, &id, NULL) == MXDB_OK)
+			pdu = load_pdu(f, id);
+		if (pdu != NULL)
+			json_array_append_new(out, pdu);
+		mxdb_free(id);
+	}
+	return out;
 }
 
 static void send_membership(http_req *r, const char *membership)
@@ -585,7 +594,7 @@ static void send_membership(http_req *r, const char *membership)
 		s = fed_room_accept_membership(f->db, ev, join ? &state : NULL, join ? &chain : NULL, &e);
 	bool knock = strcmp(membership, "knock") == 0;
 	if (s == MXDB_OK && knock)
-		state = knock_room_state(f->db, info.room_id, sender);
+		state = knock_room_state(f, info.room_id);
 	if (s != MXDB_OK) {
 		json_decref(cosigned);
 		http_reply_status(r, s, e.message);

@@ -285,14 +285,41 @@ static mxdb_status store_join(fed_service *f, const char *via, ev_t *join, const
 	return s;
 }
 
+/* The entries of a knock_room_state worth showing: a PDU (spec v1.16)
+ * only when its hashes and signatures hold; a plain stripped state event
+ * (an older server's answer) as it is. New array. */
+static json_t *checked_room_state(fed_service *f, json_t *given, const mx_room_version *rv)
+{
+	json_t *out = json_array(), *pdu;
+	size_t i;
+	json_array_foreach(given, i, pdu) {
+		ev_t *ev = NULL;
+		int red = 0;
+		mxdb_error e;
+		bool ok = json_object_get(pdu, "signatures") == NULL ||
+		          (fed_pdu_check(pdu, rv, fed_keyring_event_key, f->keyring, &ev, &red, &e) ==
+		                   MXDB_OK &&
+		           !red);
+		if (ok)
+			json_array_append(out, pdu);
+		else
+			log_warn("federation: knock: dropped a state event: %s",
+			         red ? "wrong content hash" : e.message);
+		ev_free(ev);
+	}
+	return out;
+}
+
 /* A knock answered: kept for the user with the stripped state the
  * resident server gave (knock_room_state), until an invite or the room
  * replaces it. */
-static mxdb_status knock_done(fed_service *f, const char *via, json_t *event, const char *id,
-                              json_t *answer, const char *room_id, const char *user_id,
-                              mxdb_error *err)
+static mxdb_status knock_done(fed_service *f, const char *via, const mx_room_version *rv,
+                              json_t *event, const char *id, json_t *answer, const char *room_id,
+                              const char *user_id, mxdb_error *err)
 {
-	json_t *st = fed_stripped_state(json_object_get(answer, "knock_room_state"), event);
+	json_t *given = checked_room_state(f, json_object_get(answer, "knock_room_state"), rv);
+	json_t *st = given ? fed_stripped_state(given, event) : NULL;
+	json_decref(given);
 	char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
 	mxdb_status s = text ? fed_knock_store(f->db, user_id, room_id, id, via, text, err)
 	                     : mx_fail(err, MXDB_ENOMEM, "knock state");
@@ -314,7 +341,7 @@ static mxdb_status membership_done(fed_service *f, const char *via, const mx_roo
 	if (strcmp(membership, "leave") == 0)
 		return fed_invite_forget(f->db, user_id, room_id, err);
 	if (strcmp(membership, "knock") == 0)
-		return knock_done(f, via, event, id, answer, room_id, user_id, err);
+		return knock_done(f, via, rv, event, id, answer, room_id, user_id, err);
 	ev_t *join = NULL;
 	mxdb_status s = joined_event(f, rv, event, answer, id, &join, err);
 	if (s == MXDB_OK && here)

@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fedlib import Cluster, add_user, as_user, dead_port, q, wait_for  # noqa: E402
-from keylib import Fed, load_key  # noqa: E402
+from keylib import Fed, event_id, load_key, now_ms, seal  # noqa: E402
 
 
 def member(node, room, user):
@@ -52,6 +52,9 @@ def main():
         evs = k["knock_state"]["events"]
         types = {(e["type"], e["state_key"]) for e in evs}
         assert ("m.room.create", "") in types and ("m.room.join_rules", "") in types, types
+        topic = [e for e in evs if e["type"] == "m.room.topic"]
+        assert topic and topic[0]["content"] == {"topic": "knock first"}, evs
+        assert all(set(e) == {"type", "state_key", "sender", "content"} for e in evs), evs
         mine = [e for e in evs if e["type"] == "m.room.member" and e["state_key"] == "@bob:b.test"]
         assert len(mine) == 1 and mine[0]["content"] == {"membership": "knock", "reason": "hi"}, evs
         _, joined = b.client("GET", "/joined_rooms")
@@ -110,6 +113,21 @@ def main():
         assert bad["room_version"] == version, bad
         st, bad = make_knock(pub["room_id"], [version])
         assert st == 403 and bad["errcode"] == "M_FORBIDDEN", bad
+        # send_knock answers the room's identifying state as signed PDUs.
+        ev = dict(made["event"])
+        ev.pop("origin", None)
+        ev["origin_server_ts"] = now_ms()
+        ev = seal(ev, fa.key, "b.test")
+        st, out = fa.request("PUT", "/_matrix/federation/v1/send_knock/%s/%s"
+                             % (q(room), q(event_id(ev))), ev)
+        assert st == 200, out
+        got = {p["type"]: p for p in out["knock_room_state"]}
+        assert {"m.room.create", "m.room.join_rules", "m.room.topic"} <= set(got), out
+        assert all("signatures" in p and "hashes" in p for p in got.values()), out
+        assert member(a, room, "@zed:b.test") == "knock"
+        st, out = fa.request("PUT", "/_matrix/federation/v1/send_knock/%s/%s"
+                             % (q(pub["room_id"]), q(event_id(ev))), ev)
+        assert st == 400, (st, out)
         erin, etok = add_user(c, "erin")
         _, out = as_user(c, etok, "POST", "/join/%s?server_name=dead.test&via=a.test"
                          % q(pub["room_id"]), {})
