@@ -8,7 +8,9 @@
 # replicated to A). carol of C knocks, then rescinds (leave: make_leave
 # and send_leave at A). erin of C joins a public table naming first a server
 # that is down (dead.test: a dead port), then a.test: the second one lets
-# her in; dave of C knocks through the same list. make_knock itself (signed
+# her in; dave of C knocks through the same list. A restricted room that B
+# has but where none of B's users may invite: B answers
+# M_UNABLE_TO_GRANT_JOIN, and erin gets in through A, named next. make_knock itself (signed
 # here with B's key): refused on a room without the knock join rule, reads
 # every `ver` and answers M_INCOMPATIBLE_ROOM_VERSION as make_join does.
 import os
@@ -138,6 +140,26 @@ def main():
                          % q(room), {})
         assert out["room_id"] == room, out
         wait_for("dave's knock on A", lambda: member(a, room, dave) == "knock")
+        # A restricted room (members of the hall may join) that B has but where
+        # none of B's users may invite: B answers M_UNABLE_TO_GRANT_JOIN and
+        # the next server named, A, lets erin in.
+        rules = {"join_rule": "restricted",
+                 "allow": [{"type": "m.room_membership", "room_id": pub["room_id"]}]}
+        _, made = a.client("POST", "/createRoom", {
+            "preset": "private_chat", "power_level_content_override": {"invite": 50},
+            "initial_state": [{"type": "m.room.join_rules", "state_key": "", "content": rules}]})
+        locked = made["room_id"]
+        b.client("POST", "/join/%s?server_name=a.test" % q(pub["room_id"]), {})
+        b.client("POST", "/join/%s?server_name=a.test" % q(locked), {})
+        fb = Fed(b, "c.test", load_key(os.path.join(c.data, "signing.key")))
+        st, out = fb.request("GET", "/_matrix/federation/v1/make_join/%s/%s?ver=%s"
+                             % (q(locked), q(erin), version))
+        assert st == 400 and out["errcode"] == "M_UNABLE_TO_GRANT_JOIN", (st, out)
+        _, out = as_user(c, etok, "POST", "/join/%s?server_name=b.test&server_name=a.test"
+                         % q(locked), {})
+        assert out["room_id"] == locked, out
+        wait_for("erin in the locked room on A", lambda: member(a, locked, erin) == "join")
+
         # Nobody to ask: every server named is down (and the room ID names none).
         frank, ftok = add_user(c, "frank")
         st, err = as_user(c, ftok, "POST", "/join/%s?server_name=dead.test" % q(room), {}, ok=())
