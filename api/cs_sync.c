@@ -1,7 +1,7 @@
 /*
  * cs_sync.c: GET /sync: initial and incremental sync, filters (inline and
- * stored), timeline limits with limited/prev_batch, invites with their
- * stripped state, leaves, typing and receipts, account data, to-device
+ * stored), timeline limits with limited/prev_batch, invites and knocks
+ * with their stripped state, leaves, typing and receipts, account data, to-device
  * messages and key counts; and the long-poll (the request parks until
  * something for the user commits or the timeout passes).
  *

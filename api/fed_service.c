@@ -1,7 +1,8 @@
 /*
  * fed_service.c: federation's runtime in the daemon (client, keyring,
  * sender, the commit hook that wakes the sender) and the outbound side of
- * joining a room that lives on another server.
+ * joining, knocking on and leaving a room that lives on other servers
+ * (through each server the client named, in turn).
  */
 #define _GNU_SOURCE
 #include <stdio.h>

@@ -1,9 +1,10 @@
 /*
  * fed_join.c: joining and being joined: membership templates
- * (make_join/make_leave), accepting a remote membership (send_join/
- * send_leave) with the state before it, building a room here from a
- * send_join answer (its events stored as outliers), invites of our users to
- * rooms not here, and queueing local events for the room's servers (a
+ * (make_join/make_leave/make_knock), accepting a remote membership
+ * (send_join/send_leave/send_knock) with the state before it, building a
+ * room here from a send_join answer (its events stored as outliers),
+ * invites of our users to rooms not here and their knocks on them, and
+ * queueing local events for the room's servers (a
  * cached list). Writes run on the engine's writer thread; the endpoints'
  * reads are fed_read.c's. Never talks HTTP.
  */
