@@ -1,18 +1,22 @@
 # test_fed_knock.py: knocking on a table of another server, and joins and
-# knocks through a list of servers, with real mxdbd on loopback. A holds
-# a knock-only table. bob of B knocks by room ID through server_name=a.test
-# (make_knock, send_knock): B keeps the knock and bob's /sync shows it under
-# rooms.knock with the knock_room_state A answered; A sees the knock; alice
-# invites bob (the invite replaces the knock), bob (matrix-nio, which has
-# no knock call but must parse the sync) joins through the inviter and rows flow; gus of B then knocks on B's copy (an engine write
-# replicated to A). carol of C knocks, then rescinds (leave: make_leave
-# and send_leave at A). erin of C joins a public table naming first a server
-# that is down (dead.test: a dead port), then a.test: the second one lets
-# her in; dave of C knocks through the same list. A restricted room that B
-# has but where none of B's users may invite: B answers
-# M_UNABLE_TO_GRANT_JOIN, and erin gets in through A, named next. make_knock itself (signed
-# here with B's key): refused on a room without the knock join rule, reads
-# every `ver` and answers M_INCOMPATIBLE_ROOM_VERSION as make_join does.
+# knocks through a list of servers, with real mxdbd on loopback. A holds a
+# knock-only table.
+# - bob of B knocks by room ID through server_name=a.test (make_knock,
+#   send_knock): B keeps the knock and bob's /sync shows it under
+#   rooms.knock with the knock_room_state A answered; A sees the knock.
+# - alice invites bob (the invite replaces the knock); bob, through
+#   matrix-nio (no knock call in nio, but it must parse the sync), joins
+#   through the inviter and rows flow. gus of B then knocks on B's copy (an
+#   engine write replicated to A).
+# - carol of C knocks, then rescinds (leave: make_leave, send_leave at A).
+# - erin of C joins a public table naming first a server that is down
+#   (dead.test: a dead port), then a.test; dave of C knocks through the same
+#   list. A restricted room that B has but where none of B's users may
+#   invite: B answers M_UNABLE_TO_GRANT_JOIN, and erin gets in through A,
+#   named next.
+# - make_knock and send_knock signed here with B's key: refused on a room
+#   without the knock join rule, every `ver` read, M_INCOMPATIBLE_ROOM_VERSION
+#   as for make_join; knock_room_state holds signed PDUs.
 import asyncio
 import os
 import sys
