@@ -543,16 +543,17 @@ static bool try_next(mxdb_status s)
 	return s != MXDB_OK && s != MXDB_EFORBIDDEN && s != MXDB_EVERSION && s != MXDB_ENOMEM;
 }
 
-/* A join or knock through each server of via in turn, then the default
- * one (the inviter's, the alias's or the room ID's server), until one
- * answers. The first refusal that ends the walk is the answer. */
+/* A join or knock through each server of via in turn, then (fallback)
+ * the default one (the inviter's, the alias's or the room ID's server),
+ * until one answers. The first refusal that ends the walk is the answer. */
 static mxdb_status membership_through(fed_service *f, const char *room, const char *user_id,
-                                      const char *const *via, size_t n_via,
+                                      const char *const *via, size_t n_via, bool fallback,
                                       const char *membership, const char *reason, char **out,
                                       mxdb_error *err)
 {
-	mxdb_status s = MXDB_ENOTFOUND;
-	for (size_t i = 0; i <= n_via && (i == 0 || try_next(s)); i++) {
+	mxdb_status s = mx_fail(err, MXDB_ENOTFOUND, "no server to ask for %s", room);
+	size_t n = n_via + (fallback ? 1 : 0);
+	for (size_t i = 0; i < n && (i == 0 || try_next(s)); i++) {
 		const char *server = i < n_via ? via[i] : NULL;
 		if (server != NULL && strcmp(server, f->server_name) == 0)
 			continue;
@@ -564,20 +565,24 @@ static mxdb_status membership_through(fed_service *f, const char *room, const ch
 	return s;
 }
 
+/* A room here (a restricted join none of our users may authorise): the
+ * servers named first, then every server of the room. */
 mxdb_status fed_join(fed_service *f, const char *room, const char *user_id,
                      const char *const *via, size_t n_via, char **room_id, mxdb_error *err)
 {
 	mxdb_room_info info;
-	if (n_via == 0 && mxdb_room_info_get(f->db, room, &info, NULL) == MXDB_OK)
-		return join_through_room(f, info.room_id, user_id, room_id, err);
-	return membership_through(f, room, user_id, via, n_via, "join", NULL, room_id, err);
+	bool here = mxdb_room_info_get(f->db, room, &info, NULL) == MXDB_OK;
+	mxdb_status s = here && n_via == 0 ? MXDB_ENOGRANT
+	                : membership_through(f, room, user_id, via, n_via, !here, "join", NULL,
+	                                     room_id, err);
+	return here && try_next(s) ? join_through_room(f, info.room_id, user_id, room_id, err) : s;
 }
 
 mxdb_status fed_knock(fed_service *f, const char *room, const char *user_id,
                       const char *const *via, size_t n_via, const char *reason, char **room_id,
                       mxdb_error *err)
 {
-	return membership_through(f, room, user_id, via, n_via, "knock", reason, room_id, err);
+	return membership_through(f, room, user_id, via, n_via, true, "knock", reason, room_id, err);
 }
 
 /* An invite declined goes through the inviting server, a knock rescinded

@@ -13,7 +13,8 @@
 #   (dead.test: a dead port), then a.test; dave of C knocks through the same
 #   list. A restricted room that B has but where none of B's users may
 #   invite: B answers M_UNABLE_TO_GRANT_JOIN, and erin gets in through A,
-#   named next.
+#   named next; hal of B, asking B's copy, then C (named), ends at A (the
+#   room's servers).
 # - make_knock and send_knock signed here with B's key: refused on a room
 #   without the knock join rule, every `ver` read, M_INCOMPATIBLE_ROOM_VERSION
 #   as for make_join; knock_room_state holds signed PDUs.
@@ -189,6 +190,19 @@ def main():
                          % q(locked), {})
         assert out["room_id"] == locked, out
         wait_for("erin in the locked room on A", lambda: member(a, locked, erin) == "join")
+        # hal of B, in the hall: B has the locked room but may not let him in;
+        # C, named, may not either; then the room's own servers: A does.
+        hal, htok = add_user(b, "hal")
+        as_user(b, htok, "POST", "/join/%s" % q(pub["room_id"]), {})
+        wait_for("hal in the hall on C", lambda: as_user(
+            c, etok, "GET", "/rooms/%s/state/m.room.member/%s" % (q(pub["room_id"]), q(hal)),
+            ok=())[1].get("membership") == "join")
+        fc = Fed(c, "b.test", load_key(os.path.join(b.data, "signing.key")))
+        st, out = fc.request("GET", "/_matrix/federation/v1/make_join/%s/%s?ver=%s"
+                             % (q(locked), q(hal), version))
+        assert st == 400 and out["errcode"] == "M_UNABLE_TO_GRANT_JOIN", (st, out)
+        _, out = as_user(b, htok, "POST", "/join/%s?via=c.test" % q(locked), {})
+        assert out["room_id"] == locked and member(a, locked, hal) == "join", out
 
         # Nobody to ask: every server named is down (and the room ID names none).
         frank, ftok = add_user(c, "frank")
