@@ -316,7 +316,7 @@ void cs_membership(http_req *r)
 	if (member_ops[i].op == MXDB_LEAVE && room_elsewhere(r, r->param[0])) {
 		/* an invite from afar declined through the inviting server, or a
 		 * knock rescinded through the server that took it */
-		if (fed_decline_request(CS(r)->fed, r, r->param[0], r->user_id, &st, &e))
+		if (fed_decline_request(CS(r)->fed, r, r->param[0], r->user_id, reason, &st, &e))
 			cs_done(r, st, &e);
 		return;
 	}

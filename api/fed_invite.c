@@ -195,7 +195,7 @@ static mxdb_status run_knock(fed_job *j)
 
 static mxdb_status run_decline(fed_job *j)
 {
-	return fed_decline(j->f, j->room_id, j->sender, &j->e);
+	return fed_decline(j->f, j->room_id, j->sender, j->reason, &j->e);
 }
 
 static void job_drop(fed_job *j)
@@ -280,9 +280,10 @@ bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const 
 }
 
 bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const char *user_id,
-                         mxdb_status *st, mxdb_error *err)
+                         const char *reason, mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_decline, room_id, user_id, NULL, NULL, NULL, 0, false, NULL, st, err);
+	return job_request(f, r, run_decline, room_id, user_id, NULL, reason, NULL, 0, false, NULL, st,
+	                   err);
 }
 
 bool fed_join_request(fed_service *f, http_req *r, const char *room, const char *user_id,

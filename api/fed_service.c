@@ -587,13 +587,14 @@ mxdb_status fed_knock(fed_service *f, const char *room, const char *user_id,
 
 /* An invite declined goes through the inviting server, a knock rescinded
  * through the server that took it. */
-mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id, mxdb_error *err)
+mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id,
+                        const char *reason, mxdb_error *err)
 {
 	char *id = NULL;
 	char *via = inviter_server(f, room_id, user_id);
 	if (via == NULL)
 		fed_knock_via(f->db, user_id, room_id, &via, NULL);
-	mxdb_status s = via ? remote_membership(f, room_id, user_id, via, "leave", NULL, &id, err)
+	mxdb_status s = via ? remote_membership(f, room_id, user_id, via, "leave", reason, &id, err)
 	                    : mx_fail(err, MXDB_ENOTFOUND, "no invite to or knock on %s", room_id);
 	free(via);
 	free(id);

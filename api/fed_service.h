@@ -109,13 +109,14 @@ size_t fed_split_invitees(const char *server_name, const char **list, size_t n);
 /* Declines an invite received over federation to a room not here, or
  * rescinds a knock on one: a leave through the inviting server or the one
  * that took the knock (make_leave, send_leave), then the invite or knock is
- * forgotten. */
-mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id, mxdb_error *err);
+ * forgotten. reason: the leave's, or NULL. */
+mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id,
+                        const char *reason, mxdb_error *err);
 
 /* The same as fed_invite_request for fed_decline and fed_join (*room_id:
  * new, once done and MXDB_OK). */
 bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const char *user_id,
-                         mxdb_status *st, mxdb_error *err);
+                         const char *reason, mxdb_status *st, mxdb_error *err);
 bool fed_join_request(fed_service *f, http_req *r, const char *room, const char *user_id,
                       const char *const *via, size_t n_via, char **room_id, mxdb_status *st,
                       mxdb_error *err);

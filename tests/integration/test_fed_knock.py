@@ -119,9 +119,10 @@ def main():
         # carol knocks, then rescinds the knock (a leave through A).
         _, out = c.client("POST", "/knock/%s?via=a.test" % q(room), {})
         wait_for("carol's knock on A", lambda: member(a, room, "@carol:c.test") == "knock")
-        _, out = c.client("POST", "/rooms/%s/leave" % q(room), {})
+        _, out = c.client("POST", "/rooms/%s/leave" % q(room), {"reason": "never mind"})
         assert out == {}, out
-        assert member(a, room, "@carol:c.test") == "leave"
+        _, ev = a.client("GET", "/rooms/%s/state/m.room.member/%s" % (q(room), q("@carol:c.test")))
+        assert ev == {"membership": "leave", "reason": "never mind"}, ev
         _, s4 = c.client("GET", "/sync?timeout=0")
         assert room not in s4["rooms"]["knock"], s4["rooms"]
         st, _ = c.client("POST", "/rooms/%s/leave" % q(room), {}, ok=())
