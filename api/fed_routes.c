@@ -1,9 +1,10 @@
 /*
  * fed_routes.c: the server-server API's inbound side: keys, version, and
  * the X-Matrix-authenticated federation endpoints (transactions, events,
- * state, backfill, missing events, joins, leaves, invites, queries). Turns
- * HTTP into calls on db/ (fed_room.h, fed_pdu.h, fed_inbound.h) and on
- * fed_fetch.c (what a received PDU lacks); keeps no state of its own.
+ * state, backfill, missing events, joins, leaves, knocks, invites,
+ * queries). Turns HTTP into calls on db/ (fed_room.h, fed_pdu.h,
+ * fed_inbound.h) and on fed_fetch.c (what a received PDU lacks); keeps no
+ * state of its own.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
@@ -25,7 +26,7 @@
 #define KEY_VALIDITY_MS (24LL * 3600 * 1000)
 #define NOTARY_MAX_SERVERS 32 /* servers one key query may name */
 #define NOTARY_FETCH_BUDGET_MS 10000
-#define FED_MAX_VER 32 /* `ver` values of a make_join read at most */
+#define FED_MAX_VER 32 /* `ver` values of a make_join / make_knock read at most */
 #define MAX_WALK 1000 /* events one backfill / get_missing_events answer may hold */
 
 static fed_service *F(http_req *r)
@@ -445,6 +446,22 @@ static bool version_offered(http_req *r, const char *rv_id)
 	return false;
 }
 
+/* Does the room's join rule take knocks (knock, knock_restricted)? The
+ * spec wants make_knock refused before a template is made; send_knock is
+ * checked by the auth rules anyway. */
+static bool knocks_taken(mxdb *db, const char *room_id)
+{
+	char *text = NULL;
+	json_t *c = mxdb_get(db, room_id, "m.room.join_rules", "", &text, NULL, NULL) == MXDB_OK
+	                    ? json_loads(text, 0, NULL)
+	                    : NULL;
+	const char *rule = json_string_value(json_object_get(c, "join_rule"));
+	bool ok = rule && (strcmp(rule, "knock") == 0 || strcmp(rule, "knock_restricted") == 0);
+	json_decref(c);
+	mxdb_free(text);
+	return ok;
+}
+
 static void make_membership(http_req *r, const char *membership)
 {
 	char origin[256];
@@ -462,7 +479,10 @@ static void make_membership(http_req *r, const char *membership)
 	mxdb_status s = fed_room_make_membership(F(r)->db, room, user, membership, &tmpl, &rv_id, &e);
 	if (s != MXDB_OK) {
 		http_reply_status(r, s, e.message);
-	} else if (strcmp(membership, "join") == 0 && !version_offered(r, rv_id)) {
+	} else if (strcmp(membership, "knock") == 0 && !knocks_taken(F(r)->db, room)) {
+		json_decref(tmpl);
+		http_reply_error(r, 403, "M_FORBIDDEN", "%s takes no knocks", room);
+	} else if (strcmp(membership, "leave") != 0 && !version_offered(r, rv_id)) {
 		json_decref(tmpl);
 		http_reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION",
 		                                  "error", "your server does not support this room's version",
@@ -480,6 +500,11 @@ static void make_join(http_req *r)
 static void make_leave(http_req *r)
 {
 	make_membership(r, "leave");
+}
+
+static void make_knock(http_req *r)
+{
+	make_membership(r, "knock");
 }
 
 /* A join naming one of our users in join_authorised_via_users_server (a
@@ -502,6 +527,31 @@ static mxdb_status cosign_join(fed_service *f, json_t *body, const char *room_id
 	if (s == MXDB_OK)
 		s = ev_hash_and_sign(*out, rv, &f->key, f->server_name, err);
 	return s;
+}
+
+/* The state events that identify a room to someone outside it (spec:
+ * "Stripped state"); m.room.create is required. */
+static const char *const stripped_types[] = {
+	"m.room.create", "m.room.name", "m.room.avatar", "m.room.topic",
+	"m.room.join_rules", "m.room.canonical_alias", "m.room.encryption",
+};
+
+/* knock_room_state: those of the room's current state events it has, as
+ * PDUs (spec v1.16: formatted as the room version says; the knocking
+ * server strips them for its client). New array. */
+static json_t *knock_room_state(fed_service *f, const char *room_id)
+{
+	json_t *out = json_array();
+	for (size_t i = 0; out && i < sizeof(stripped_types) / sizeof(stripped_types[0]); i++) {
+		char *id = NULL;
+		json_t *pdu = NULL;
+		if (mxdb_get(f->db, room_id, stripped_types[i], "", NULL, &id, NULL) == MXDB_OK)
+			pdu = load_pdu(f, id);
+		if (pdu != NULL)
+			json_array_append_new(out, pdu);
+		mxdb_free(id);
+	}
+	return out;
 }
 
 static void send_membership(http_req *r, const char *membership)
@@ -542,6 +592,9 @@ static void send_membership(http_req *r, const char *membership)
 	json_t *state = NULL, *chain = NULL;
 	if (s == MXDB_OK)
 		s = fed_room_accept_membership(f->db, ev, join ? &state : NULL, join ? &chain : NULL, &e);
+	bool knock = strcmp(membership, "knock") == 0;
+	if (s == MXDB_OK && knock)
+		state = knock_room_state(f, info.room_id);
 	if (s != MXDB_OK) {
 		json_decref(cosigned);
 		http_reply_status(r, s, e.message);
@@ -553,6 +606,8 @@ static void send_membership(http_req *r, const char *membership)
 	if (join)
 		http_reply_json(r, 200, json_pack("{s:s, s:o, s:o, s:O}", "origin", f->server_name, "state",
 		                                  state, "auth_chain", chain, "event", pdu));
+	else if (knock)
+		http_reply_json(r, 200, json_pack("{s:o}", "knock_room_state", state));
 	else
 		http_reply_json(r, 200, json_object());
 	json_decref(cosigned);
@@ -568,9 +623,12 @@ static void send_leave(http_req *r)
 	send_membership(r, "leave");
 }
 
-/* The invite_state shown to the invitee: the stripped state the inviting
- * server sent (junk left out), and the invite itself. New array. */
-static json_t *invite_state(const json_t *given, const json_t *event)
+static void send_knock(http_req *r)
+{
+	send_membership(r, "knock");
+}
+
+json_t *fed_stripped_state(const json_t *given, const json_t *event)
 {
 	json_t *out = json_array(), *e;
 	size_t i;
@@ -579,7 +637,11 @@ static json_t *invite_state(const json_t *given, const json_t *event)
 		const char *sk = json_string_value(json_object_get(e, "state_key"));
 		const char *sender = json_string_value(json_object_get(e, "sender"));
 		json_t *content = json_object_get(e, "content");
-		if (type && sk && sender && json_is_object(content))
+		/* the member event itself comes last, from event (a resident may
+		 * list it too: knock_room_state) */
+		bool own = json_equal(json_object_get(e, "type"), json_object_get(event, "type")) &&
+		           json_equal(json_object_get(e, "state_key"), json_object_get(event, "state_key"));
+		if (type && sk && sender && json_is_object(content) && !own)
 			json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:O}", "type", type, "state_key",
 			                                     sk, "sender", sender, "content", content));
 	}
@@ -631,7 +693,8 @@ static void invite(http_req *r)
 	}
 	json_t *signed_ev = json_deep_copy(event);
 	mxdb_status s = ev_hash_and_sign(signed_ev, rv, &f->key, f->server_name, &e);
-	json_t *st = s == MXDB_OK ? invite_state(json_object_get(r->body, "invite_room_state"), event) : NULL;
+	json_t *given = json_object_get(r->body, "invite_room_state");
+	json_t *st = s == MXDB_OK ? fed_stripped_state(given, event) : NULL;
 	char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
 	if (s == MXDB_OK)
 		s = text ? fed_invite_store(f->db, target, ev->room_id, ev->event_id, ev->sender, text, &e)
@@ -722,6 +785,8 @@ static const http_route fed_table[] = {
 	{HTTP_PUT, "v2/send_join/*/*", send_join, 0},
 	{HTTP_GET, "v1/make_leave/*/*", make_leave, 0},
 	{HTTP_PUT, "v2/send_leave/*/*", send_leave, 0},
+	{HTTP_GET, "v1/make_knock/*/*", make_knock, 0},
+	{HTTP_PUT, "v1/send_knock/*/*", send_knock, 0},
 	{HTTP_PUT, "v2/invite/*/*", invite, 0},
 	{HTTP_GET, "v1/query/directory", query_directory, 0},
 	{HTTP_GET, "v1/query/profile", query_profile, 0},
