@@ -91,7 +91,7 @@ def main():
                 written.add(out["event_id"])
             # A profile or membership change answered 200 rewrites member rows.
             if st == 200 and method in ("PUT", "POST") and any(
-                    w in path for w in ("/profile/", "/join", "/leave", "/invite", "/kick", "/ban")):
+                    w in path for w in ("/profile/", "/join", "/leave", "/invite", "/kick", "/ban", "/knock")):
                 written.add("member")
             return st, out
 
@@ -124,6 +124,7 @@ def main():
             ("PUT", CS + "/devices/X"), ("POST", CS + "/user_directory/search"), ("POST", CS + "/publicRooms"),
             ("PUT", CS + "/sendToDevice/m.x/fz%d"), ("POST", CS + "/account/password"),
             ("PUT", CS + "/rooms/%s/redact/%s/fz%%d" % (q(room), q("$nope"))), ("POST", CS + "/join/%s" % q(room)),
+            ("POST", CS + "/knock/%s" % q(room)),
         ]
         for i, (m, p) in enumerate(writers):
             p = p.replace("%d", str(i)) if "%d" in p else p
@@ -151,7 +152,7 @@ def main():
             ("GET", CS + "/rooms/{s}/event/{s}"), ("GET", CS + "/rooms/%s/event/{s}" % q(room)),
             ("GET", CS + "/rooms/{s}/context/{s}"), ("PUT", CS + "/rooms/{s}/redact/{s}/{s}"),
             ("POST", CS + "/rooms/{s}/join"), ("POST", CS + "/rooms/{s}/leave"), ("POST", CS + "/rooms/{s}/forget"),
-            ("POST", CS + "/join/{s}"), ("PUT", CS + "/rooms/{s}/typing/{s}"),
+            ("POST", CS + "/join/{s}"), ("POST", CS + "/knock/{s}"), ("PUT", CS + "/rooms/{s}/typing/{s}"),
             ("POST", CS + "/rooms/{s}/receipt/{s}/{s}"), ("GET", CS + "/directory/room/{s}"),
             ("DELETE", CS + "/directory/room/{s}"), ("GET", CS + "/directory/list/room/{s}"),
             ("GET", CS + "/profile/{s}"), ("GET", CS + "/profile/{s}/{s}"), ("GET", CS + "/presence/{s}/status"),

@@ -283,6 +283,7 @@ def main():
                 for ver in ("", "?ver=10&ver=11&ver=12", "?ver=" + "x" * 1000, "?" + "&".join(["ver=1"] * 100)):
                     req("GET", FED + "/v1/make_join/%s/%s%s" % (r_, q(user) if user != "%ff" else user, ver))
                 req("GET", FED + "/v1/make_leave/%s/%s" % (r_, q(user)))
+                req("GET", FED + "/v1/make_knock/%s/%s?ver=%s" % (r_, q(user), version))
         st, m = req("GET", FED + "/v1/make_join/%s/%s?ver=%s" % (q(room), q("@eve:b.test"), version))
         assert st == 200, m
         tmpl = m["event"]
@@ -319,8 +320,8 @@ def main():
         for v in variants:
             ev, eid = join_variant(v)
             for r_, e_ in ((q(room), q(eid)), (q(room), q("$" + "C" * 43)), (q("!nope:a.test"), q(eid))):
-                for kind in ("send_join", "send_leave"):
-                    st, _ = req("PUT", FED + "/v2/%s/%s/%s" % (kind, r_, e_), ev)
+                for kind in ("send_join", "send_leave", "send_knock"):
+                    st, _ = req("PUT", FED + "/%s/%s/%s/%s" % ("v1" if kind == "send_knock" else "v2", kind, r_, e_), ev)
                     if st == 200:  # a well-formed membership of B's user: taken
                         assert e_ == q(eid) and r_ == q(room), (kind, ev)
                         assert ev["content"]["membership"] == kind[5:] and ev["sender"] == "@eve:b.test" \
