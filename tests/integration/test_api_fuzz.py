@@ -12,6 +12,7 @@
 import json
 import os
 import random
+import socket
 import sys
 import time
 
@@ -58,6 +59,26 @@ SINCE = ["", "s", "s-1", "-1", "99999999999999999999999", "%ff", "s1_2_3_4_5", "
          "s99999999999", "%00", "x" * 3000, "s_", "_", "1e5"]
 LIMITS = ["-1", "0", "abc", "99999999999999999999", "1.5", "", "%00", "-9223372036854775808", "1e9"]
 IF_MATCH = ['"$x"', "*", "", 'W/"x"', '"' * 1000, '"', '""', "$" + "x" * 5000, '"$a", "$b"', "\x7f"]
+
+
+def send_raw(port, data, wait=2.0):
+    """Bytes on a fresh connection; whatever comes back within wait (or a
+    reset: broken HTTP may be cut off)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    out, t0 = b"", time.time()
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        while time.time() - t0 < wait:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except (OSError, socket.timeout):
+        pass
+    finally:
+        s.close()
+    return out
 
 
 def main():
@@ -296,6 +317,30 @@ def main():
         for k in ("users", "events", "notifications"):
             assert k not in pl or (isinstance(pl[k], dict) and all(type(v) is int for v in pl[k].values())), (k, pl)
         after_batch("batch 7")
+
+        # ---- batch 8: broken HTTP itself (libmicrohttpd answers most of it;
+        # the daemon must live on and the row must stay as it was)
+        rp = (TB + "/tables/%s/rows/%s/r2" % (q(room), TYPE)).encode()
+        head = b"PUT " + rp + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode() + b"\r\n"
+        v = b'{"v":99}'  # none of these may write it
+        for data in (head + b"Content-Length: -1\r\n\r\n" + v, head + b"Content-Length: 99999999999999\r\n\r\n" + v,
+                     head + b"Content-Length: 99999999999999999999999\r\n\r\n" + v,
+                     head + b"Content-Length: 10\r\n\r\n" + v[:-1],
+                     # two lengths: a proxy may have framed it by the other one (smuggling)
+                     head + b"Content-Length: 8\r\nContent-Length: 9\r\n\r\n" + v,
+                     head + b"Content-Length: 8\r\ncontent-length: 8\r\n\r\n" + v,
+                     head + b"Content-Length: 8\r\nTransfer-Encoding: chunked\r\n\r\n" + v,
+                     head + b"Transfer-Encoding: chunked\r\n\r\n100000\r\n" + b"x" * 0x100000 + b"\r\n100000\r\n" +
+                     b"x" * 0x100000 + b"\r\n0\r\n\r\n",
+                     head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", head + b"Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc",
+                     head + b"Expect: 100-continue\r\nContent-Length: 5000000\r\n\r\n",
+                     b"GARBAGE\r\n\r\n", b"\x00\x01\x02\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                     b"GET " + b"/" * 100000 + b" HTTP/1.1\r\n\r\n",
+                     b"GET /_matrix/client/versions HTTP/1.1\r\n" + b"X-A: b\r\n" * 10000 + b"\r\n",
+                     b"GET /_matrix/client/versions HTTP/1.1\r\nHost: x\r\n\r\n" * 50):
+            send_raw(a.port, data)
+        after_batch("batch 8")
+        assert table_rows(a, room)[(TYPE, "r2")][0] == {"v": 2}
 
         # The good path still works, and the guard table is intact.
         st, out = req("PUT", TB + "/tables/%s/rows/%s/final" % (q(room), TYPE), b'{"ok":true}')
