@@ -418,6 +418,21 @@ static mxdb_status apply_redaction(mxdb *db, eng_req *req, eng_room *room, const
 	json_t *pdu = NULL, *red = NULL;
 	char *content = NULL, *target_id = NULL;
 	mxdb_status s = rd_pdu(w, pos, &pdu, &target_id, err);
+	/* Spec "Handling redactions" (rooms v3+): the auth rules let any
+	 * redaction into the room; it is applied only when its sender is of the
+	 * target sender's server or has the redact power level. */
+	ev_t *target = NULL;
+	auth_state as;
+	eng_auth_state(room, &as);
+	if (s == MXDB_OK && (ev_from_json(pdu, target_id, room->rv, &target, NULL) != MXDB_OK ||
+	                     !auth_redaction_applies(ev, target, &as))) {
+		ev_free(target);
+		json_decref(pdu);
+		free(target_id);
+		free(sender);
+		return MXDB_OK;
+	}
+	ev_free(target);
 	if (s == MXDB_OK && (red = ev_redact(pdu, room->rv)) != NULL)
 		content = eng_dumps(json_object_get(red, "content"));
 	json_decref(pdu);

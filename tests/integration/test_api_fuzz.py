@@ -21,6 +21,7 @@ from fedlib import Cluster, q, table_rows  # noqa: E402
 from fuzzlib import check_reply, final_checks, nested, raw, stats  # noqa: E402
 
 SEED = int(os.environ.get("MXDB_FUZZ_SEED", "4242"))  # fixed unless exploring
+SCALE = int(os.environ.get("MXDB_FUZZ_SCALE", "1"))  # cases x SCALE when exploring
 TYPE = "com.example.todo"
 CS = "/_matrix/client/v3"
 TB = "/_mxdb/v1"
@@ -254,7 +255,7 @@ def main():
 
         # ---- batch 6: random mixes of all of the above
         every = [p for _, p in writers] + [p.replace("{s}", "x") for _, p in paths]
-        for i in range(150):
+        for i in range(150 * SCALE):
             m = rng.choice(["GET", "PUT", "POST", "DELETE", "OPTIONS", "PATCH", "HEAD"])
             p = rng.choice(every).replace("%d", str(i))
             if rng.random() < 0.5:

@@ -276,7 +276,18 @@ def main():
             st, out = send([nxt])
             assert out["pdus"] == {event_id(nxt): {}}, out
             accepted.add(a.put_row(room, "local-after-red", {"v": 3}))
+        # Bob (power 0, another server) redacting alice's row and the power
+        # levels: the event is taken (the auth rules allow any redaction)
+        # but not applied (spec "Handling redactions").
+        for target in (by_key[("m.room.power_levels", "")], a.put_row(room, "alice-row", {"v": 1})):
+            red = row_event("x", {"redacts": target})
+            red["type"] = "m.room.redaction"
+            red.pop("state_key")
+            send([red])
         rows = table_rows(a, room)
+        assert rows[(TYPE, "alice-row")][0] == {"v": 1}, rows
+        accepted.add(rows[(TYPE, "alice-row")][1])
+        assert rows[("m.room.power_levels", "")] == before[("m.room.power_levels", "")], rows
         assert (TYPE, "fz3-red") not in rows and rows[(TYPE, "fz3-after-red")][0] == {"v": 2}, rows
         _, ch = a.call("GET", "/_mxdb/v1/changes?since=0&limit=10000&room=%s" % q(room))
         rs = [c["room_seq"] for c in ch["changes"]]
