@@ -226,6 +226,61 @@ def run(a, evil):
         if answer is right:  # the fetch path works: the whole chain landed
             assert all((TYPE, "c%d-%d" % (r, i)) in now for i in range(4)) and (TYPE, "last%d" % r) in now, \
                 sorted(now)
+    # ---- evil as the resident of a room alice joins: its make_join and
+    # send_join answers are junk. A must answer alice (an error: a 4xx, or
+    # 502/504 for the remote's fault) and keep nothing of a failed join.
+    vroom = "!vroom:evil.test"
+    vcreate = {"type": "m.room.create", "state_key": "", "sender": mal, "content": {"room_version": "11"},
+               "room_id": vroom, "depth": 1, "prev_events": [], "auth_events": [], "origin_server_ts": now_ms()}
+    seal(vcreate, evil.key, "evil.test")
+
+    def template(user):
+        return {"type": "m.room.member", "state_key": user, "sender": user, "room_id": vroom,
+                "content": {"membership": "join"}, "depth": 2, "prev_events": [event_id(vcreate)],
+                "auth_events": [event_id(vcreate)], "origin_server_ts": now_ms()}
+    make_answers = [
+        (200, {"room_version": "11", "event": "x"}), (200, {"room_version": "999", "event": {}}),
+        (200, {"room_version": None}), (200, b"\xff"), (200, []), (500, b"oops"),
+        (200, {"room_version": "11", "event": {"type": 5, "content": [], "prev_events": "x"}}),
+        (200, {"room_version": "11", "event": {"room_id": "!other:evil.test"}}),
+        (200, b'{"room_version":"11","event":' + b"[" * 3000 + b"]" * 3000 + b"}"),
+        # Templates we must not sign: another user's membership, a ban, power levels.
+        (200, {"room_version": "11", "event": dict(template("@alice:a.test"), state_key="@bob:a.test")}),
+        (200, {"room_version": "11", "event": dict(template("@alice:a.test"), content={"membership": "ban"})}),
+        (200, {"room_version": "11", "event": dict(template("@alice:a.test"), type="m.room.power_levels",
+                                                   state_key="", content={"users": {mal: 100}})}),
+        (200, "TEMPLATE"), (200, "TEMPLATE"), (200, "TEMPLATE"), (200, "TEMPLATE"), (200, "TEMPLATE"),
+    ]
+    send_answers = [None] * 12 + [
+        (200, {"state": "x", "auth_chain": None, "event": 5}),
+        (200, {"state": [junk_event() for _ in range(5)], "auth_chain": [1, None, {}]}),
+        (200, {"state": [vcreate] * 2000, "auth_chain": [vcreate]}),
+        (200, {"state": [dict(vcreate, room_id="!other:evil.test")], "auth_chain": []}),
+        (200, b'{"state":' + b"[" * 3000 + b"]" * 3000 + b"}"),
+    ]
+    a_rooms_before = a.client("GET", "/joined_rooms")[1]["joined_rooms"]
+    signed = []  # what A signed and sent to evil's send_join
+    for i, (mk, sj) in enumerate(zip(make_answers, send_answers)):
+        def respond(path, body, mk=mk, sj=sj):
+            if "/make_join/" in path:
+                code, data = mk
+                return code, ({"room_version": "11", "event": template(unquote(path.split("/")[-1].split("?")[0]))}
+                              if data == "TEMPLATE" else data)
+            if "/send_join/" in path:
+                signed.append(json.loads(body))
+                if sj is not None:
+                    return sj
+            return 404, {"errcode": "M_NOT_FOUND", "error": "no"}
+        evil.answer = respond
+        st, out = a.client("POST", "/join/%s?server_name=evil.test" % q(vroom), {}, ok=())
+        assert (400 <= st < 500 or st in (502, 504)) and isinstance(out, dict) and "errcode" in out, (i, st, out)
+        st, _ = raw(a, "GET", FED + "/v1/version")
+        assert st == 200, i
+    assert a.client("GET", "/joined_rooms")[1]["joined_rooms"] == a_rooms_before
+    assert len(signed) >= 5, len(signed)  # the five good templates (retries too), and only they
+    for ev in signed:
+        assert ev["type"] == "m.room.member" and ev["state_key"] == ev["sender"] == "@alice:a.test" and \
+            ev["content"]["membership"] == "join" and ev["room_id"] == vroom, ev
     print("hostile peer: %d rounds, %d fetches answered, %d events accepted" % (
         len(answers), len(evil.asked), len(accepted)))
     assert evil.asked, "A never asked evil for anything"
