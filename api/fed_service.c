@@ -385,6 +385,23 @@ static mxdb_status refusal(long status, const json_t *answer, mxdb_status otherw
 	return status == 403 ? MXDB_EFORBIDDEN : otherwise;
 }
 
+/* Is the make_<membership> template what we asked for: the membership of
+ * user_id, sent by them, in room_id? We sign it: a resident server must not
+ * get our signature on anything else (another user's membership, a ban, a
+ * power levels event). */
+static bool template_ok(const json_t *t, const char *room_id, const char *user_id,
+                        const char *membership)
+{
+	const char *type = json_string_value(json_object_get(t, "type"));
+	const char *sk = json_string_value(json_object_get(t, "state_key"));
+	const char *sender = json_string_value(json_object_get(t, "sender"));
+	const char *rid = json_string_value(json_object_get(t, "room_id"));
+	const char *m = json_string_value(json_object_get(json_object_get(t, "content"), "membership"));
+	return type && sk && sender && rid && m && strcmp(type, "m.room.member") == 0 &&
+	       strcmp(sk, user_id) == 0 && strcmp(sender, user_id) == 0 && strcmp(rid, room_id) == 0 &&
+	       strcmp(m, membership) == 0;
+}
+
 /* How each membership goes over federation: whether make_<m> lists our
  * room versions (`ver`), and the version of the send_<m> path. */
 static const struct {
@@ -461,6 +478,9 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 	else if (s == MXDB_OK && (status != 200 || rv == NULL || !json_is_object(tmpl)))
 		s = mx_fail(err, refusal(status, made, MXDB_ENOTFOUND), "make_%s at %s: %ld %s",
 		            membership, via, status, json_string_value(json_object_get(made, "error")) ?: "");
+	else if (s == MXDB_OK && !template_ok(tmpl, room_id, user_id, membership))
+		s = mx_fail(err, MXDB_EFORBIDDEN, "make_%s at %s: the template is not a %s of %s in %s",
+		            membership, via, membership, user_id, room_id);
 	char id[EV_ID_SIZE];
 	if (s == MXDB_OK) {
 		event = json_deep_copy(tmpl);
@@ -483,7 +503,9 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 	if (s == MXDB_OK)
 		s = fed_request(f->client, via, "PUT", uri, event, &status, &answer, err);
 	if (s == MXDB_OK && status != 200)
-		s = mx_fail(err, refusal(status, answer, MXDB_EIO), "send_%s at %s: %ld %s", membership,
+		/* A 4xx: the resident refused (404: it lacks the room or the event). */
+		s = mx_fail(err, refusal(status, answer, status / 100 == 4 ? MXDB_ENOTFOUND : MXDB_EIO),
+		            "send_%s at %s: %ld %s", membership,
 		            via, status, json_string_value(json_object_get(answer, "error")) ?: "");
 	if (s == MXDB_OK)
 		s = membership_done(f, via, rv, event, id, answer, membership, room_id, user_id, here,

@@ -131,7 +131,7 @@ class Cluster:
             for n in self.nodes:
                 try:
                     print("---- %s log (tail)" % n.name)
-                    print(open(n.data + ".log").read()[-3000:])
+                    print(open(n.data + ".log", errors="replace").read()[-3000:])
                 except OSError:
                     pass
         shutil.rmtree(self.base, ignore_errors=True)
