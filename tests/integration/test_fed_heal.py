@@ -7,9 +7,10 @@
 # rejoining), heal (real addresses again) and wait until quiet. Then every
 # node must return the same rows at the same versions and the same current
 # state (/state_ids), no write of one side may be lost unless the resolved
-# power levels forbid its sender, each row whose winner changed at the heal
-# must have a `merge` record, and replaying a node's change feed must give
-# its table. The last round writes more events on A than B may fetch
+# power levels forbid its sender, a row a node's side wrote whose winner
+# became the other side's at the heal must have a `merge` record there,
+# every row changed at the heal a record, and replaying a node's change
+# feed must give its table. The last round writes more events on A than B may fetch
 # (federation_max_gap_events) while C relays them: B places C's row from the
 # state at the gap, and A's events arrive late at the heal.
 # Then a fixed case: after such a fallback B keeps its old extremity beside
@@ -52,7 +53,7 @@ class World:
         self.a, self.b, self.c = cl.nodes
         self.ports = {n.name: n.port for n in cl.nodes}
         self.cut = set()
-        self.extra = {}  # node name -> (user id, token) of a second user, who leaves and rejoins
+        self.extra = {}  # node name -> (user id, token, joined): a second user, who leaves and rejoins
 
     def node(self, name):
         return next(n for n in self.cl.nodes if n.name == name)
