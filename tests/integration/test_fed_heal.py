@@ -17,6 +17,8 @@
 # the event placed over the gap; A's late events must drop it and B's
 # state become the others' again (a row written in the gap and forbidden by
 # a level raised after it told them apart).
+# Last, D joins through A while cut from B: after the heal and one new
+# event, all four nodes hold the same rows and state.
 # MXDB_HEAL_SEED picks another scenario (the seed is printed),
 # MXDB_HEAL_ROUNDS how many pairs of rounds come before the gap (2).
 import os
@@ -50,7 +52,7 @@ def row_path(room, key):
 class World:
     def __init__(self, cl, room):
         self.cl, self.room = cl, room
-        self.a, self.b, self.c = cl.nodes
+        self.a, self.b, self.c = cl.nodes[:3]
         self.ports = {n.name: n.port for n in cl.nodes}
         self.cut = set()
         self.extra = {}  # node name -> (user id, token, joined): a second user, who leaves and rejoins
@@ -398,6 +400,57 @@ def late_events_reresolve():
     print("late events: the old extremity dropped, the state re-resolved (%.1f s)" % (time.time() - T0))
 
 
+def join_during_partition():
+    """D joins through A while B is cut from A and D: D's state comes from
+    A's send_join answer (outliers), B's branch reaches D only at the heal,
+    forking from events D never had (older than its join)."""
+    names = ["a.test", "b.test", "c.test", "d.test"]
+    with Cluster(names, extra=["--federation-max-gap-events", str(MAX_GAP)]) as cl:
+        a, b, c, d = cl.nodes
+        room = shared_table(cl, "jp", joiners=[b, c])
+        w = World(cl, room)
+        for n in (a, b, c):
+            req(n, n.token, "PUT", row_path(room, "same"), {"by": n.name})
+        wait_for("rows everywhere", lambda: all(len(table_rows(n, room, TYPE)) == 1 for n in (a, b, c)))
+        w.set_links({(a.name, b.name), (d.name, b.name)})
+        for i in range(5):
+            req(b, b.token, "PUT", row_path(room, "b%d" % i), {"i": i})
+            req(a, a.token, "PUT", row_path(room, "a%d" % i), {"i": i})
+        req(b, b.token, "PUT", row_path(room, "same"), {"by": "b again"})
+        _, out = d.client("POST", "/join/%s" % q("#jp:%s" % a.name), {})
+        assert out["room_id"] == room, out
+        req(d, d.token, "PUT", row_path(room, "d0"), {"by": "d"})
+        req(a, a.token, "PUT", row_path(room, "same"), {"by": "a again"})
+        wait_for("D's row on A", lambda: (TYPE, "d0") in table_rows(a, room, TYPE), timeout=30)
+        w.set_links(set())
+
+        def same():
+            rows = [table_rows(n, room) for n in cl.nodes]
+            return all(r == rows[0] for r in rows)
+        try:
+            w.quiet(cl.nodes)
+            # B's events of the partition went to the servers it knew then
+            # (not D): D gets them through the next event citing them.
+            req(a, a.token, "PUT", row_path(room, "after"), {"by": "a"})
+            deadline = time.time() + 20
+            while not same() and time.time() < deadline:
+                time.sleep(0.2)
+            rows = [table_rows(n, room, TYPE) for n in cl.nodes]
+            assert same(), "rows differ after the heal: %s" % {
+                k: [r.get(k) for r in rows] for k in set().union(*rows) if any(r.get(k) != rows[0].get(k)
+                                                                                 for r in rows)}
+            for k in ["b%d" % i for i in range(5)] + ["a%d" % i for i in range(5)] + ["d0"]:
+                assert (TYPE, k) in rows[0], k
+            sids = [w.state_ids(n) for n in cl.nodes]
+            assert all(x == sids[0] for x in sids), "state_ids differ"
+        except BaseException:
+            for n in cl.nodes:
+                lines = [x for x in open(n.data + ".log", errors="replace") if "failed (0 PUT" not in x]
+                print("---- %s log\n%s" % (n.name, "".join(lines[-30:])[-4000:]))
+            raise
+    print("a join during the partition: converged (%.1f s)" % (time.time() - T0))
+
+
 def main():
     rng = random.Random(SEED)
     print("test_fed_heal: seed %d" % SEED)
@@ -429,6 +482,7 @@ def main():
                 print("".join(lines[-40:])[-6000:])
             raise
     late_events_reresolve()
+    join_during_partition()
     print("test_fed_heal: ok (seed %d, %.1f s)" % (SEED, time.time() - T0))
 
 
