@@ -117,15 +117,17 @@ class Side:
     def __init__(self, w, nodes, rnd):
         self.w, self.nodes, self.rnd = w, nodes, rnd
         self.last = {}  # key -> (content or None, sender)
+        self.ids = {}  # key -> the last write's event ID
 
     def write(self, node, token, user, key, content):
         if content is None:
-            st, _ = req(node, token, "DELETE", row_path(self.w.room, key), ok=())
+            st, out = req(node, token, "DELETE", row_path(self.w.room, key), ok=())
         else:
-            st, _ = req(node, token, "PUT", row_path(self.w.room, key), content, ok=())
+            st, out = req(node, token, "PUT", row_path(self.w.room, key), content, ok=())
         assert st in (200, 403) or (st == 404 and content is None), (node.name, key, st)
         if st == 200:
             self.last[key] = (content, user)
+            self.ids[key] = out["event_id"]
 
     def writers(self):
         out = []
@@ -236,7 +238,14 @@ def check(w, sides, before, heads, label):
                 continue
             got = final.get((TYPE, key))
             if (got[0] if got else None) != content:
-                lost.append((key, content, user, got))
+                lost.append((key, content, user, got, s.ids.get(key)))
+    if lost:
+        for key, _, _, got, mine in lost[:2]:
+            for eid in (mine, got[1] if got else None):
+                if eid:
+                    _, ev = w.a.client("GET", "/rooms/%s/event/%s" % (q(w.room), q(eid)), ok=())
+                    print("event", eid, ev)
+        print("power levels", pl, "members", members)
     assert not lost, "%s: writes of one side lost: %s" % (label, lost[:5])
     # Feeds: a replay gives the table; a winner changed at the heal has a merge record.
     for n in nodes:
