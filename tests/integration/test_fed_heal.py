@@ -17,10 +17,12 @@
 # the event placed over the gap; A's late events must drop it and B's
 # state become the others' again (a row written in the gap and forbidden by
 # a level raised after it told them apart).
+# A new row of B's that loses its fork (A raised the level) shows nowhere.
 # Last, D joins through A while cut from B: after the heal and one new
 # event, all four nodes hold the same rows and state.
 # MXDB_HEAL_SEED picks another scenario (the seed is printed),
 # MXDB_HEAL_ROUNDS how many pairs of rounds come before the gap (2).
+import json
 import os
 import random
 import sys
@@ -91,12 +93,12 @@ class World:
         _, pl = node.client("GET", "/rooms/%s/state/%s/" % (q(self.room), PL))
         return pl
 
-    def state_ids(self, node):
+    def state_ids(self, node, full=False):
         other = next(n for n in self.cl.nodes if n is not node)
         fed = Fed(node, other.name, load_key(os.path.join(other.data, "signing.key")))
         st, out = fed.request("GET", "/_matrix/federation/v1/state_ids/%s" % q(self.room))
         assert st == 200, (node.name, st, out)
-        return sorted(out["pdu_ids"])
+        return out if full else sorted(out["pdu_ids"])
 
     def quiet(self, nodes, still=0.8, timeout=20):
         """Waits until no node's change head moves for `still` seconds."""
@@ -118,6 +120,7 @@ class Side:
         self.w, self.nodes, self.rnd = w, nodes, rnd
         self.last = {}  # key -> (content or None, sender)
         self.ids = {}  # key -> the last write's event ID
+        self.left = set()  # users who left (and came back) in this round
 
     def write(self, node, token, user, key, content):
         if content is None:
@@ -181,6 +184,7 @@ class Side:
         if joined:
             req(node, tok, "POST", "/_matrix/client/v3/rooms/%s/leave" % q(self.w.room), {})
             self.w.extra[name] = (uid, tok, False)
+            self.left.add(uid)
         req(node, tok, "POST", "/_matrix/client/v3/join/%s" % q(self.w.room), {})
         self.w.extra[name] = (uid, tok, True)
 
@@ -219,6 +223,9 @@ def check(w, sides, before, heads, label):
     if not rows:
         rows = [table_rows(n, w.room) for n in nodes]
         diff = {k for r in rows for k in r if any(o.get(k) != r.get(k) for o in rows)}
+        for n in nodes:
+            print(n.name, [(r["cause"], r["event"][:8], r["prev"] and r["prev"][:8], r["content"], r["seq"])
+                           for r in w.changes(n) if (r["type"], r["key"]) in diff])
         raise AssertionError("%s: rows differ after the heal: %s" % (
             label, {k: [r.get(k) for r in rows] for k in sorted(diff)[:6]}))
     w.quiet(nodes)
@@ -234,18 +241,52 @@ def check(w, sides, before, heads, label):
     for i, s in enumerate(sides):
         others = set().union(*(k for j, k in enumerate(keys) if j != i))
         for key, (content, user) in s.last.items():
-            if key in others or not sender_may_write(pl, members, user):
+            # A user who left in the round may lose the writes made before:
+            # a merge while they were out finds them not joined.
+            if key in others or user in s.left or not sender_may_write(pl, members, user):
                 continue
             got = final.get((TYPE, key))
             if (got[0] if got else None) != content:
                 lost.append((key, content, user, got, s.ids.get(key)))
     if lost:
+        other = w.b
+        fed = Fed(w.a, other.name, load_key(os.path.join(other.data, "signing.key")))
+
+        def pdu(eid):
+            st, out = fed.request("GET", "/_matrix/federation/v1/event/%s" % q(eid))
+            return out["pdus"][0] if st == 200 else None
+
+        def show(eid, depth=0):
+            ev = pdu(eid)
+            if ev is None or depth > 3:
+                return
+            print("  " * depth, eid, ev["type"], ev.get("state_key"), ev["sender"], ev["origin_server_ts"],
+                  "content" if ev["type"] != PL else ev["content"].get("users"), ev["content"].get("events", {}).get(TYPE) if ev["type"] == PL else ev["content"])
+            for a in ev["auth_events"]:
+                aev = pdu(a)
+                if aev and aev["type"] == PL:
+                    show(a, depth + 1)
         for key, _, _, got, mine in lost[:2]:
             for eid in (mine, got[1] if got else None):
                 if eid:
-                    _, ev = w.a.client("GET", "/rooms/%s/event/%s" % (q(w.room), q(eid)), ok=())
-                    print("event", eid, ev)
+                    show(eid)
         print("power levels", pl, "members", members)
+        # The resolution of the states before the heal, as a state-res fixture.
+        ids = set()
+        for x in w.pre_heal.values():
+            ids |= set(x["pdu_ids"]) | set(x["auth_chain_ids"])
+        evs = {i: pdu(i) for i in ids}
+        sets = []
+        for name, x in sorted(w.pre_heal.items()):
+            sets.append({"%s|%s" % (evs[i]["type"], evs[i]["state_key"]): i for i in x["pdu_ids"]})
+        fx = {"kind": "resolve", "room_version": w.version,
+              "events": [dict(e, event_id=i, prev_events=[]) for i, e in evs.items()],
+              "state_sets": sets}
+        path = os.environ.get("MXDB_HEAL_FIXTURE")
+        if path:
+            json.dump(fx, open(path, "w"))
+            print("fixture written to", path)
+        print("state PL", [x for x in w.state_ids(w.a) if pdu(x)["type"] == PL])
     assert not lost, "%s: writes of one side lost: %s" % (label, lost[:5])
     # Feeds: a replay gives the table; a winner changed at the heal has a merge record.
     for n in nodes:
@@ -336,6 +377,7 @@ def run_round(w, rng, rnd, shape, gap=0):
     w.quiet(w.cl.nodes)
     before = {n.name: table_rows(n, w.room, TYPE) for n in w.cl.nodes}
     heads = {n.name: w.head(n) for n in w.cl.nodes}
+    w.pre_heal = {n.name: w.state_ids(n, full=True) for n in w.cl.nodes}
     w.set_links(set())
     # C's side seeing both is neither side: its writes may be conflicts.
     check_sides = ss[:2] if shape == "A|B" else ss
@@ -460,6 +502,37 @@ def join_during_partition():
     print("a join during the partition: converged (%.1f s)" % (time.time() - T0))
 
 
+def losing_new_row():
+    """During A|B (C seeing both), A raises the rows' level above bob's
+    while bob writes new rows on B: the rows fail the auth checks wherever
+    both branches meet, so no node may show them (A stored bob's events
+    over the state before them, which named the keys)."""
+    with Cluster(["a.test", "b.test", "c.test"]) as cl:
+        a, b, c = cl.nodes
+        room = shared_table(cl, "lose")
+        w = World(cl, room)
+        req(a, a.token, "PUT", row_path(room, "base"), {"v": 0})
+        wait_for("base everywhere", lambda: all((TYPE, "base") in table_rows(n, room, TYPE) for n in cl.nodes))
+        w.set_links({(a.name, b.name)})
+        pl = w.power(a)
+        pl.setdefault("events", {})[TYPE] = 50
+        a.client("PUT", "/rooms/%s/state/%s/" % (q(room), PL), pl)
+        ids = [req(b, b.token, "PUT", row_path(room, "new%d" % i), {"i": i})[1]["event_id"] for i in range(3)]
+        req(a, a.token, "PUT", row_path(room, "by-a"), {"v": 1})
+        wait_for("B's events on C", lambda: c.client("GET", "/rooms/%s/event/%s" % (q(room), q(ids[-1])),
+                                                      ok=())[0] == 200)
+        # C cites B's events: A fetches them from C (a gap), B from C too.
+        req(c, c.token, "PUT", row_path(room, "by-c"), {"v": 1}, ok=(200, 403))
+        time.sleep(1)
+        w.set_links(set())
+        wait_for("the heal", lambda: all((TYPE, "by-a") in table_rows(n, room, TYPE) for n in cl.nodes), timeout=30)
+        w.quiet(cl.nodes)
+        for n in cl.nodes:
+            rows = table_rows(n, room, TYPE)
+            assert sorted(k for _, k in rows) == ["base", "by-a"], (n.name, rows)
+    print("a new row losing its fork: shown nowhere (%.1f s)" % (time.time() - T0))
+
+
 def main():
     rng = random.Random(SEED)
     print("test_fed_heal: seed %d" % SEED)
@@ -469,6 +542,7 @@ def main():
     with Cluster(["a.test", "b.test", "c.test"], extra=extra) as cl:
         room = shared_table(cl, "heal")
         w = World(cl, room)
+        w.version = cl.nodes[0].call("GET", "/_mxdb/v1/tables/%s" % q(room))[1].get("version")
         for n, u in zip(cl.nodes, ("xa", "xb", "xc")):
             _, out = n.client("POST", "/register", {"username": u, "password": "pw",
                                                    "auth": {"type": "m.login.dummy"}}, token=False)
@@ -492,6 +566,7 @@ def main():
             raise
     late_events_reresolve()
     join_during_partition()
+    losing_new_row()
     print("test_fed_heal: ok (seed %d, %.1f s)" % (SEED, time.time() - T0))
 
 
