@@ -195,6 +195,25 @@ def level(pl, user):
     return pl.get("users", {}).get(user, pl.get("users_default", 0))
 
 
+def all_same(cl, room):
+    rows = [table_rows(n, room) for n in cl.nodes]
+    return all(r == rows[0] for r in rows)
+
+
+def settle(cl, room, timeout=20):
+    """Waits (bounded) until every node holds the same rows."""
+    deadline = time.time() + timeout
+    while not all_same(cl, room) and time.time() < deadline:
+        time.sleep(0.2)
+
+
+def dump_logs(cl):
+    """Each node's log, without the partition's failed sends."""
+    for n in cl.nodes:
+        lines = [x for x in open(n.data + ".log", errors="replace") if "failed (0 PUT" not in x]
+        print("---- %s log, %d lines\n%s" % (n.name, len(lines), "".join(lines[-40:])[-6000:]))
+
+
 def sender_may_write(pl, members, user):
     if members.get(user) != "join":
         return False
@@ -425,28 +444,20 @@ def late_events_reresolve():
         wait_for("C's row on B", lambda: (TYPE, "over") in table_rows(b, room, TYPE), timeout=30)
         assert "is still open after" in open(b.data + ".log").read(), "B closed the gap by fetching"
         w.set_links(set())
-
-        def same():
-            rows = [table_rows(n, room) for n in cl.nodes]
-            return all(r == rows[0] for r in rows)
         try:
             w.quiet(cl.nodes)
-            deadline = time.time() + 20
-            while not same() and time.time() < deadline:
-                time.sleep(0.2)
+            settle(cl, room)
             got = {n.name: table_rows(n, room, TYPE).get((TYPE, "k")) for n in cl.nodes}
-            assert same(), "rows differ once A's events arrived late on B: k %s" % got
+            assert all_same(cl, room), "rows differ once A's events arrived late on B: k %s" % got
             req(b, b.token, "PUT", row_path(room, "after"), {"by": "b"}, ok=(200, 403))
             req(a, a.token, "PUT", row_path(room, "after2"), {"by": "a"})
             wait_for("after2 everywhere", lambda: all((TYPE, "after2") in table_rows(n, room, TYPE)
                                                        for n in cl.nodes), timeout=30)
             w.quiet(cl.nodes)
-            assert same(), "rows differ after new writes"
+            assert all_same(cl, room), "rows differ after new writes"
             assert w.state_ids(a) == w.state_ids(b) == w.state_ids(c), "state_ids differ"
         except BaseException:
-            for n in cl.nodes:
-                lines = [x for x in open(n.data + ".log", errors="replace") if "failed (0 PUT" not in x]
-                print("---- %s log\n%s" % (n.name, "".join(lines[-30:])[-4000:]))
+            dump_logs(cl)
             raise
     print("late events: the old extremity dropped, the state re-resolved (%.1f s)" % (time.time() - T0))
 
@@ -474,20 +485,14 @@ def join_during_partition():
         req(a, a.token, "PUT", row_path(room, "same"), {"by": "a again"})
         wait_for("D's row on A", lambda: (TYPE, "d0") in table_rows(a, room, TYPE), timeout=30)
         w.set_links(set())
-
-        def same():
-            rows = [table_rows(n, room) for n in cl.nodes]
-            return all(r == rows[0] for r in rows)
         try:
             w.quiet(cl.nodes)
             # B's events of the partition went to the servers it knew then
             # (not D): D gets them through the next event citing them.
             req(a, a.token, "PUT", row_path(room, "after"), {"by": "a"})
-            deadline = time.time() + 20
-            while not same() and time.time() < deadline:
-                time.sleep(0.2)
+            settle(cl, room)
             rows = [table_rows(n, room, TYPE) for n in cl.nodes]
-            assert same(), "rows differ after the heal: %s" % {
+            assert all_same(cl, room), "rows differ after the heal: %s" % {
                 k: [r.get(k) for r in rows] for k in set().union(*rows) if any(r.get(k) != rows[0].get(k)
                                                                                  for r in rows)}
             for k in ["b%d" % i for i in range(5)] + ["a%d" % i for i in range(5)] + ["d0"]:
@@ -495,9 +500,7 @@ def join_during_partition():
             sids = [w.state_ids(n) for n in cl.nodes]
             assert all(x == sids[0] for x in sids), "state_ids differ"
         except BaseException:
-            for n in cl.nodes:
-                lines = [x for x in open(n.data + ".log", errors="replace") if "failed (0 PUT" not in x]
-                print("---- %s log\n%s" % (n.name, "".join(lines[-30:])[-4000:]))
+            dump_logs(cl)
             raise
     print("a join during the partition: converged (%.1f s)" % (time.time() - T0))
 
@@ -559,10 +562,7 @@ def main():
             run_round(w, rng, len(shapes), "A|B", gap=3 * MAX_GAP)
             run_round(w, rng, len(shapes) + 1, "A|BC")
         except BaseException:
-            for n in cl.nodes:  # the logs without the partition's failed sends
-                lines = [x for x in open(n.data + ".log", errors="replace") if "failed (0 PUT" not in x]
-                print("---- %s log, %d lines" % (n.name, len(lines)))
-                print("".join(lines[-40:])[-6000:])
+            dump_logs(cl)
             raise
     late_events_reresolve()
     join_during_partition()
