@@ -68,6 +68,7 @@ void cs_send_to_device(http_req *r);
 /* cs_room.c */
 void cs_create_room(http_req *r);
 void cs_join(http_req *r);
+void cs_knock(http_req *r);
 void cs_membership(http_req *r);
 void cs_forget(http_req *r);
 void cs_joined_rooms(http_req *r);

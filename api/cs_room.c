@@ -1,6 +1,6 @@
 /*
  * cs_room.c: rooms over the client API: createRoom, membership (join,
- * invite, leave, kick, ban, unban, forget), joined_rooms, sending events
+ * knock, invite, leave, kick, ban, unban, forget), joined_rooms, sending events
  * and state, redactions, reading state, members and single events. Every
  * write goes through mxdb (the engine authorizes it); this file only maps
  * JSON bodies to mxdb calls and statuses to Matrix errors.
@@ -186,15 +186,39 @@ static char *profile_content(cs_ctx *c, const char *user)
 	return s;
 }
 
-/* A room this server does not have: joined through another server
- * (federation), asking server_name or the room's or alias's own server. */
-static void join_remote(http_req *r, const char *room)
+#define CS_MAX_VIA 16 /* server_name / via parameters of a join or knock read at most */
+
+/* The servers a join or knock names, in order: every server_name, then
+ * every via (both may repeat). Borrowed from r. */
+static size_t via_list(http_req *r, const char *via[CS_MAX_VIA])
 {
+	static const char *const names[] = {"server_name", "via"};
+	size_t n = 0;
+	for (size_t k = 0; k < 2; k++)
+		for (unsigned i = 0; n < CS_MAX_VIA; i++) {
+			const char *v = http_query_nth(r, names[k], i);
+			if (v == NULL)
+				break;
+			via[n++] = v;
+		}
+	return n;
+}
+
+/* A room this server does not have: joined or knocked on through other
+ * servers (federation): those the request names, then the inviter's, the
+ * room's or the alias's own server. */
+static void remote_request(http_req *r, const char *room, mxdb_member_op op, const char *reason)
+{
+	const char *via[CS_MAX_VIA];
+	size_t n = via_list(r, via);
 	char *room_id = NULL;
 	mxdb_error e;
 	mxdb_status st;
-	if (!fed_join_request(CS(r)->fed, r, room, r->user_id, http_query(r, "server_name"), &room_id,
-	                      &st, &e))
+	bool done = op == MXDB_KNOCK ? fed_knock_request(CS(r)->fed, r, room, r->user_id, via, n,
+	                                                 reason, &room_id, &st, &e)
+	                             : fed_join_request(CS(r)->fed, r, room, r->user_id, via, n,
+	                                                &room_id, &st, &e);
+	if (!done)
 		return; /* parked */
 	if (st != MXDB_OK)
 		cs_fail(r, st, &e);
@@ -203,32 +227,54 @@ static void join_remote(http_req *r, const char *room)
 	free(room_id);
 }
 
-static void join_room(http_req *r, const char *room)
+/* Is the room elsewhere, or a request for it under way (r->park: the room
+ * may be here by now)? */
+static bool room_elsewhere(http_req *r, const char *room)
 {
 	mxdb_room_info info;
-	/* r->park: a remote join under way (the room may be here by now). */
-	if (CS(r)->fed != NULL &&
-	    (r->park != NULL || mxdb_room_info_get(CS(r)->db, room, &info, NULL) == MXDB_ENOTFOUND)) {
-		join_remote(r, room);
+	return CS(r)->fed != NULL &&
+	       (r->park != NULL || mxdb_room_info_get(CS(r)->db, room, &info, NULL) == MXDB_ENOTFOUND);
+}
+
+/* A join or knock of the user themself: a room here takes it from the
+ * engine (the auth rules decide: a knock needs the join rule knock or
+ * knock_restricted); another server's room gets it over federation. */
+static void member_self(http_req *r, const char *room, mxdb_member_op op, const char *reason)
+{
+	mxdb_room_info info;
+	if (room_elsewhere(r, room)) {
+		remote_request(r, room, op, reason);
 		return;
 	}
 	if (!cs_room_resolve(r, room, &info))
 		return;
 	char *content = profile_content(CS(r), r->user_id);
 	mxdb_error e;
-	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, NULL, MXDB_JOIN, NULL,
+	mxdb_status st = mxdb_membership(CS(r)->db, info.room_id, r->user_id, NULL, op, reason,
 	                                 content, NULL, &e);
 	free(content);
 	/* A restricted room none of our users may let the user into: through
 	 * a server that can (make_join there fills in its authorising user). */
-	if (st == MXDB_ENOGRANT && CS(r)->fed != NULL) {
-		join_remote(r, info.room_id);
+	if (st == MXDB_ENOGRANT && op == MXDB_JOIN && CS(r)->fed != NULL) {
+		remote_request(r, info.room_id, op, reason);
 		return;
 	}
 	if (st != MXDB_OK)
 		cs_fail(r, st, &e);
 	else
 		http_reply_json(r, 200, json_pack("{s:s}", "room_id", info.room_id));
+}
+
+static void join_room(http_req *r, const char *room)
+{
+	member_self(r, room, MXDB_JOIN, NULL);
+}
+
+void cs_knock(http_req *r)
+{
+	const char *reason;
+	if (cs_body_str(r, "reason", false, &reason))
+		member_self(r, r->param[0], MXDB_KNOCK, reason);
 }
 
 void cs_join(http_req *r)
@@ -267,10 +313,10 @@ void cs_membership(http_req *r)
 	mxdb_room_info info;
 	mxdb_error e;
 	mxdb_status st;
-	if (member_ops[i].op == MXDB_LEAVE && CS(r)->fed != NULL &&
-	    (r->park != NULL || mxdb_room_info_get(CS(r)->db, r->param[0], &info, NULL) == MXDB_ENOTFOUND)) {
-		/* an invite from afar, declined through the inviting server */
-		if (fed_decline_request(CS(r)->fed, r, r->param[0], r->user_id, &st, &e))
+	if (member_ops[i].op == MXDB_LEAVE && room_elsewhere(r, r->param[0])) {
+		/* an invite from afar declined through the inviting server, or a
+		 * knock rescinded through the server that took it */
+		if (fed_decline_request(CS(r)->fed, r, r->param[0], r->user_id, reason, &st, &e))
 			cs_done(r, st, &e);
 		return;
 	}

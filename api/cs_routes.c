@@ -39,6 +39,7 @@ static const http_route client_routes[] = {
 	{PU, "presence/*/status", cs_presence_put, A},
 	{PO, "createRoom", cs_create_room, A},
 	{PO, "join/*", cs_join, A},
+	{PO, "knock/*", cs_knock, A},
 	{PO, "rooms/*/join", cs_membership, A},
 	{PO, "rooms/*/invite", cs_membership, A},
 	{PO, "rooms/*/leave", cs_membership, A},

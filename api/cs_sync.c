@@ -1,7 +1,7 @@
 /*
  * cs_sync.c: GET /sync: initial and incremental sync, filters (inline and
- * stored), timeline limits with limited/prev_batch, invites with their
- * stripped state, leaves, typing and receipts, account data, to-device
+ * stored), timeline limits with limited/prev_batch, invites and knocks
+ * with their stripped state, leaves, typing and receipts, account data, to-device
  * messages and key counts; and the long-poll (the request parks until
  * something for the user commits or the timeout passes).
  *
@@ -260,11 +260,25 @@ static json_t *initial_room(cs_ctx *c, const sync_req *s, http_req *r, const cha
 	return entry;
 }
 
-static void add_invite(json_t *invite, const mxdb_user_room *ur)
+/* An invited or knocked room: its stripped state under invite_state or
+ * knock_state (spec: rooms.invite, rooms.knock). */
+static void add_pending(json_t *to, const char *key, const mxdb_user_room *ur)
 {
 	json_t *st = ur->invite_state ? json_loads(ur->invite_state, 0, NULL) : NULL;
-	json_object_set_new(invite, ur->room_id,
-	                    json_pack("{s:{s:o}}", "invite_state", "events", st ? st : json_array()));
+	json_object_set_new(to, ur->room_id,
+	                    json_pack("{s:{s:o}}", key, "events", st ? st : json_array()));
+}
+
+/* rooms.invite or rooms.knock takes ur; false for other memberships. */
+static bool add_invite_or_knock(json_t *invite, json_t *knock, const mxdb_user_room *ur)
+{
+	if (strcmp(ur->membership, "invite") == 0)
+		add_pending(invite, "invite_state", ur);
+	else if (strcmp(ur->membership, "knock") == 0)
+		add_pending(knock, "knock_state", ur);
+	else
+		return false;
+	return true;
 }
 
 /* Ephemeral events and room account data of joined rooms. */
@@ -330,7 +344,7 @@ static json_t *shared_users(cs_ctx *c, const char *user, const mxdb_user_room *r
 /* Incremental timeline: groups events by room in order of appearance. */
 static void incremental_rooms(cs_ctx *c, const sync_req *s, http_req *r, mxdb_events *evs,
                               const mxdb_user_room *rooms, size_t nrooms, json_t *join,
-                              json_t *invite, json_t *leave)
+                              json_t *invite, json_t *knock, json_t *leave)
 {
 	for (size_t i = 0; i < nrooms; i++) {
 		const mxdb_user_room *ur = &rooms[i];
@@ -343,9 +357,10 @@ static void incremental_rooms(cs_ctx *c, const sync_req *s, http_req *r, mxdb_ev
 			if (strcmp(evs->ev[k].room_id, ur->room_id) == 0)
 				mine[n++] = evs->ev[k];
 		bool join_now = strcmp(ur->membership, "join") == 0;
-		if (strcmp(ur->membership, "invite") == 0) {
+		bool pending = strcmp(ur->membership, "invite") == 0 || strcmp(ur->membership, "knock") == 0;
+		if (pending) {
 			if (ur->pos > s->e)
-				add_invite(invite, ur);
+				add_invite_or_knock(invite, knock, ur);
 		} else if (join_now && (n > 0 || s->full_state)) {
 			json_object_set_new(join, ur->room_id,
 			                    joined_room(c, s, r, ur->room_id, mine, n, false, s->full_state));
@@ -379,7 +394,7 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 	mxdb_user_rooms(c->db, r->user_id, NULL, &rooms, &nrooms, NULL);
 	note_joined(s, rooms, nrooms);
 	json_t *join = json_object(), *invite = json_object(), *leave = json_object();
-	json_t *acct_res = NULL;
+	json_t *knock = json_object(), *acct_res = NULL;
 	acct_sync(c->acct, r->user_id, r->device_id, s->initial ? 0 : s->a, A, s->initial, &acct_res,
 	          NULL);
 	if (s->initial) {
@@ -389,13 +404,13 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 			if (strcmp(rooms[i].membership, "join") == 0)
 				json_object_set_new(join, rooms[i].room_id,
 				                    initial_room(c, s, r, rooms[i].room_id, E));
-			else if (strcmp(rooms[i].membership, "invite") == 0)
-				add_invite(invite, &rooms[i]);
+			else if (add_invite_or_knock(invite, knock, &rooms[i]))
+				continue;
 			else if (s->include_leave && strcmp(rooms[i].membership, "leave") == 0)
 				json_object_set_new(leave, rooms[i].room_id, room_entry(json_array(), false, 0));
 		}
 	} else {
-		incremental_rooms(c, s, r, &evs, rooms, nrooms, join, invite, leave);
+		incremental_rooms(c, s, r, &evs, rooms, nrooms, join, invite, knock, leave);
 	}
 	mxdb_events_free(&evs);
 	add_room_extras(c, s, r, join, rooms, nrooms, acct_res);
@@ -406,12 +421,14 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 	json_t *global = json_object_get(acct_res, "account_data");
 	json_t *todev = json_object_get(acct_res, "to_device");
 	bool empty = json_object_size(join) == 0 && json_object_size(invite) == 0 &&
+	             json_object_size(knock) == 0 &&
 	             json_object_size(leave) == 0 && json_array_size(global) == 0 &&
 	             json_array_size(todev) == 0 && json_array_size(changed) == 0;
 	if (!s->initial && empty && !s->full_state && http_now_ms() < s->deadline &&
 	    !http_closing(r->srv)) {
 		json_decref(join);
 		json_decref(invite);
+		json_decref(knock);
 		json_decref(leave);
 		json_decref(acct_res);
 		json_decref(changed);
@@ -423,8 +440,8 @@ static json_t *sync_compute(http_req *r, sync_req *s)
 	acct_otk_counts(c->acct, r->user_id, r->device_id, &counts, NULL);
 	acct_fallback_unused(c->acct, r->user_id, r->device_id, &fallback, NULL);
 	json_t *res = json_pack(
-		"{s:s, s:{s:o, s:o, s:o, s:{}}, s:{s:O}, s:{s:[]}, s:{s:O}, s:{s:o, s:[]}, s:o, s:o}",
-		"next_batch", next, "rooms", "join", join, "invite", invite, "leave", leave, "knock",
+		"{s:s, s:{s:o, s:o, s:o, s:o}, s:{s:O}, s:{s:[]}, s:{s:O}, s:{s:o, s:[]}, s:o, s:o}",
+		"next_batch", next, "rooms", "join", join, "invite", invite, "leave", leave, "knock", knock,
 		"account_data", "events", global, "presence", "events", "to_device", "events", todev,
 		"device_lists", "changed", changed, "left", "device_one_time_keys_count",
 		counts ? counts : json_object(), "device_unused_fallback_key_types",

@@ -183,12 +183,19 @@ static mxdb_status run_invite_list(fed_job *j)
 
 static mxdb_status run_join(fed_job *j)
 {
-	return fed_join(j->f, j->room_id, j->sender, j->target, &j->out, &j->e);
+	return fed_join(j->f, j->room_id, j->sender, (const char *const *)j->targets, j->ntargets,
+	                &j->out, &j->e);
+}
+
+static mxdb_status run_knock(fed_job *j)
+{
+	return fed_knock(j->f, j->room_id, j->sender, (const char *const *)j->targets, j->ntargets,
+	                 j->reason, &j->out, &j->e);
 }
 
 static mxdb_status run_decline(fed_job *j)
 {
-	return fed_decline(j->f, j->room_id, j->sender, &j->e);
+	return fed_decline(j->f, j->room_id, j->sender, j->reason, &j->e);
 }
 
 static void job_drop(fed_job *j)
@@ -273,15 +280,26 @@ bool fed_invite_request(fed_service *f, http_req *r, const char *room_id, const 
 }
 
 bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const char *user_id,
-                         mxdb_status *st, mxdb_error *err)
+                         const char *reason, mxdb_status *st, mxdb_error *err)
 {
-	return job_request(f, r, run_decline, room_id, user_id, NULL, NULL, NULL, 0, false, NULL, st, err);
+	return job_request(f, r, run_decline, room_id, user_id, NULL, reason, NULL, 0, false, NULL, st,
+	                   err);
 }
 
 bool fed_join_request(fed_service *f, http_req *r, const char *room, const char *user_id,
-                      const char *via, char **room_id, mxdb_status *st, mxdb_error *err)
+                      const char *const *via, size_t n_via, char **room_id, mxdb_status *st,
+                      mxdb_error *err)
 {
-	return job_request(f, r, run_join, room, user_id, via, NULL, NULL, 0, false, room_id, st, err);
+	return job_request(f, r, run_join, room, user_id, NULL, NULL, via, n_via, false, room_id, st,
+	                   err);
+}
+
+bool fed_knock_request(fed_service *f, http_req *r, const char *room, const char *user_id,
+                       const char *const *via, size_t n_via, const char *reason, char **room_id,
+                       mxdb_status *st, mxdb_error *err)
+{
+	return job_request(f, r, run_knock, room, user_id, NULL, reason, via, n_via, false, room_id,
+	                   st, err);
 }
 
 bool fed_invite_list_request(fed_service *f, http_req *r, const char *room_id, const char *sender,

@@ -1,9 +1,11 @@
 /*
- * fed_routes.c: the server-server API's inbound side: keys, version, and
- * the X-Matrix-authenticated federation endpoints (transactions, events,
- * state, backfill, missing events, joins, leaves, invites, queries). Turns
- * HTTP into calls on db/ (fed_room.h, fed_pdu.h, fed_inbound.h) and on
- * fed_fetch.c (what a received PDU lacks); keeps no state of its own.
+ * fed_routes.c: the server-server API's inbound side: keys, version, the
+ * X-Matrix gate, and the federation endpoints but the membership ones
+ * (transactions, events, state, backfill, missing events, queries; joins,
+ * leaves, knocks and invites are in fed_member.c), and the route tables.
+ * Turns HTTP into calls on db/ (fed_room.h, fed_pdu.h,
+ * fed_inbound.h) and on fed_fetch.c (what a received PDU lacks); keeps no
+ * state of its own.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "fed_keys.h"
 #include "fed_pdu.h"
 #include "fed_room.h"
+#include "fed_routes.h"
 #include "fed_service.h"
 #include "fed_store.h"
 #include "log.h"
@@ -25,23 +28,16 @@
 #define KEY_VALIDITY_MS (24LL * 3600 * 1000)
 #define NOTARY_MAX_SERVERS 32 /* servers one key query may name */
 #define NOTARY_FETCH_BUDGET_MS 10000
-#define FED_MAX_VER 32 /* `ver` values of a make_join read at most */
 #define MAX_WALK 1000 /* events one backfill / get_missing_events answer may hold */
-
-static fed_service *F(http_req *r)
-{
-	return fed_of(r->app);
-}
 
 static const char *method_name(int m)
 {
 	return m == HTTP_PUT ? "PUT" : m == HTTP_POST ? "POST" : m == HTTP_DELETE ? "DELETE" : "GET";
 }
 
-/* X-Matrix: fills origin, or replies 401 and returns false. */
-static bool authed(http_req *r, char origin[256])
+bool fed_route_authed(http_req *r, char origin[256])
 {
-	fed_service *f = F(r);
+	fed_service *f = fed_route_service(r);
 	char *target = http_target(r);
 	mxdb_error e;
 	mxdb_status s = target ? fed_keyring_check_request(f->keyring, f->server_name,
@@ -65,7 +61,7 @@ static bool origin_in_room(http_req *r, const char *origin, const char *room_id)
 	char **servers = NULL;
 	size_t n = 0;
 	bool in = false;
-	if (room_id != NULL && fed_room_servers(F(r)->db, room_id, &servers, &n, NULL) == MXDB_OK)
+	if (room_id != NULL && fed_room_servers(fed_route_service(r)->db, room_id, &servers, &n, NULL) == MXDB_OK)
 		for (size_t i = 0; i < n; i++)
 			in = in || strcmp(servers[i], origin) == 0;
 	for (size_t i = 0; i < n; i++)
@@ -81,17 +77,16 @@ static bool origin_in_room(http_req *r, const char *origin, const char *room_id)
 static bool history_allowed(http_req *r)
 {
 	char origin[256];
-	return authed(r, origin) && origin_in_room(r, origin, r->param[0]);
+	return fed_route_authed(r, origin) && origin_in_room(r, origin, r->param[0]);
 }
 
 static void reply_pdu_list(http_req *r, const char *key, json_t *pdus)
 {
-	http_reply_json(r, 200, json_pack("{s:s, s:I, s:o}", "origin", F(r)->server_name,
+	http_reply_json(r, 200, json_pack("{s:s, s:I, s:o}", "origin", fed_route_service(r)->server_name,
 	                                  "origin_server_ts", (json_int_t)fed_now_ms(), key, pdus));
 }
 
-/* A stored event as a PDU (new reference) or NULL. */
-static json_t *load_pdu(fed_service *f, const char *id)
+json_t *fed_route_load_pdu(fed_service *f, const char *id)
 {
 	char *text = NULL;
 	json_t *pdu = NULL;
@@ -105,7 +100,7 @@ static json_t *load_pdu(fed_service *f, const char *id)
 
 static void key_server(http_req *r)
 {
-	fed_service *f = F(r);
+	fed_service *f = fed_route_service(r);
 	json_t *resp;
 	mxdb_error e;
 	if (fed_keys_own_response(&f->key, f->old_keys, f->n_old_keys, f->server_name, fed_now_ms(),
@@ -123,7 +118,7 @@ static void key_server(http_req *r)
  * rest is answered from the cache) and one query names 32 servers at most. */
 static void key_query(http_req *r, json_t *wanted)
 {
-	fed_service *f = F(r);
+	fed_service *f = fed_route_service(r);
 	json_t *list = json_array();
 	long long until = fed_now_ms() + NOTARY_FETCH_BUDGET_MS;
 	const char *name;
@@ -188,7 +183,7 @@ static void version(http_req *r)
 	 * announces itself on start): its queue is retried at once. */
 	char origin[256];
 	if (http_header(r, "Authorization") != NULL) {
-		fed_service *f = F(r);
+		fed_service *f = fed_route_service(r);
 		char *target = http_target(r);
 		if (target && fed_keyring_check_request(f->keyring, f->server_name, http_header(r, "Authorization"),
 		                                        "GET", target, NULL, origin, NULL) == MXDB_OK)
@@ -238,9 +233,9 @@ static void take_edu(fed_service *f, const char *origin, json_t *edu)
 
 static void send_txn(http_req *r)
 {
-	fed_service *f = F(r);
+	fed_service *f = fed_route_service(r);
 	char origin[256];
-	if (!authed(r, origin))
+	if (!fed_route_authed(r, origin))
 		return;
 	const char *txn = r->param[0];
 	json_t *pdus = json_object_get(r->body, "pdus"), *edus = json_object_get(r->body, "edus");
@@ -308,9 +303,9 @@ static void send_txn(http_req *r)
 static void get_event(http_req *r)
 {
 	char origin[256];
-	if (!authed(r, origin))
+	if (!fed_route_authed(r, origin))
 		return;
-	json_t *pdu = load_pdu(F(r), r->param[0]);
+	json_t *pdu = fed_route_load_pdu(fed_route_service(r), r->param[0]);
 	if (pdu == NULL)
 		http_reply_error(r, 404, "M_NOT_FOUND", "no event %s", r->param[0]);
 	else {
@@ -331,8 +326,8 @@ static void get_state(http_req *r, bool ids)
 		return;
 	json_t *state, *chain;
 	mxdb_error e;
-	mxdb_status s = fed_room_state(F(r)->db, r->param[0], http_query(r, "event_id"), ids, &state,
-	                               &chain, &e);
+	mxdb_status s = fed_room_state(fed_route_service(r)->db, r->param[0], http_query(r, "event_id"),
+	                               ids, &state, &chain, &e);
 	if (s != MXDB_OK)
 		http_reply_status(r, s, e.message);
 	else
@@ -367,7 +362,7 @@ static json_t *walk_back(fed_service *f, const char *room_id, json_t *from, json
 		/* An outlier has no place in the history here: the walk ends there. */
 		bool outlier = false;
 		fed_room_is_outlier(f->db, id, &outlier, NULL);
-		json_t *pdu = outlier ? NULL : load_pdu(f, id);
+		json_t *pdu = outlier ? NULL : fed_route_load_pdu(f, id);
 		const char *rid = json_string_value(json_object_get(pdu, "room_id"));
 		char derived[EV_ID_SIZE]; /* a v12 create event: its ID names the room */
 		if (pdu != NULL && rid == NULL && ev_room_id_from_create(pdu, rv_get("12"), derived, NULL) == MXDB_OK)
@@ -399,7 +394,7 @@ static void backfill(http_req *r)
 		return;
 	}
 	json_t *from = json_pack("[s]", v);
-	reply_pdu_list(r, "pdus", walk_back(F(r), r->param[0], from, NULL,
+	reply_pdu_list(r, "pdus", walk_back(fed_route_service(r), r->param[0], from, NULL,
 	                                    limit < MAX_WALK ? limit : MAX_WALK, 0, true));
 	json_decref(from);
 }
@@ -417,7 +412,7 @@ static void missing_events(http_req *r)
 		return;
 	}
 	/* The spec's default is 10; a larger ask gets MAX_WALK at most. */
-	json_t *evs = walk_back(F(r), r->param[0], latest, earliest,
+	json_t *evs = walk_back(fed_route_service(r), r->param[0], latest, earliest,
 	                        limit <= 0 ? 10 : limit < MAX_WALK ? (size_t)limit : MAX_WALK, min_depth,
 	                        false);
 	/* Oldest first, as the receiver applies them. */
@@ -428,246 +423,27 @@ static void missing_events(http_req *r)
 	http_reply_json(r, 200, json_pack("{s:o}", "events", sorted));
 }
 
-/* ---- joins and leaves ---- */
-
-/* Is the room's version among the joining server's `ver` parameters (all
- * of them; none means ["1"], as the spec says)? */
-static bool version_offered(http_req *r, const char *rv_id)
-{
-	const char *v = http_query_nth(r, "ver", 0);
-	if (v == NULL)
-		return strcmp(rv_id, "1") == 0;
-	for (unsigned n = 1; v != NULL && n <= FED_MAX_VER; n++) {
-		if (strcmp(v, rv_id) == 0)
-			return true;
-		v = http_query_nth(r, "ver", n);
-	}
-	return false;
-}
-
-static void make_membership(http_req *r, const char *membership)
-{
-	char origin[256];
-	if (!authed(r, origin))
-		return;
-	const char *room = r->param[0], *user = r->param[1];
-	const char *server = fed_server_of(user);
-	if (server == NULL || strcmp(server, origin) != 0) {
-		http_reply_error(r, 403, "M_FORBIDDEN", "%s is not a user of %s", user, origin);
-		return;
-	}
-	json_t *tmpl;
-	const char *rv_id;
-	mxdb_error e;
-	mxdb_status s = fed_room_make_membership(F(r)->db, room, user, membership, &tmpl, &rv_id, &e);
-	if (s != MXDB_OK) {
-		http_reply_status(r, s, e.message);
-	} else if (strcmp(membership, "join") == 0 && !version_offered(r, rv_id)) {
-		json_decref(tmpl);
-		http_reply_json(r, 400, json_pack("{s:s, s:s, s:s}", "errcode", "M_INCOMPATIBLE_ROOM_VERSION",
-		                                  "error", "your server does not support this room's version",
-		                                  "room_version", rv_id));
-	} else {
-		http_reply_json(r, 200, json_pack("{s:s, s:o}", "room_version", rv_id, "event", tmpl));
-	}
-}
-
-static void make_join(http_req *r)
-{
-	make_membership(r, "join");
-}
-
-static void make_leave(http_req *r)
-{
-	make_membership(r, "leave");
-}
-
-/* A join naming one of our users in join_authorised_via_users_server (a
- * restricted room): when the joining user meets an allow condition, our
- * signature goes on it (*out: the signed copy) before it is checked and
- * stored, as the auth rules want the authorising server's signature. */
-static mxdb_status cosign_join(fed_service *f, json_t *body, const char *room_id,
-                               const char *sender, const mx_room_version *rv, json_t **out,
-                               mxdb_error *err)
-{
-	const char *via = json_string_value(
-		json_object_get(json_object_get(body, "content"), "join_authorised_via_users_server"));
-	const char *server = via ? fed_server_of(via) : NULL;
-	*out = NULL;
-	if (server == NULL || strcmp(server, f->server_name) != 0 || rv == NULL)
-		return MXDB_OK;
-	mxdb_status s = fed_room_join_check(f->db, room_id, sender, err);
-	if (s == MXDB_OK && (*out = json_deep_copy(body)) == NULL)
-		s = mx_fail(err, MXDB_ENOMEM, "join");
-	if (s == MXDB_OK)
-		s = ev_hash_and_sign(*out, rv, &f->key, f->server_name, err);
-	return s;
-}
-
-static void send_membership(http_req *r, const char *membership)
-{
-	fed_service *f = F(r);
-	char origin[256];
-	if (!authed(r, origin))
-		return;
-	mxdb_room_info info;
-	mxdb_error e;
-	const char *sender = json_string_value(json_object_get(r->body, "sender"));
-	const char *got = json_string_value(json_object_get(json_object_get(r->body, "content"), "membership"));
-	if (mxdb_room_info_get(f->db, r->param[0], &info, &e) != MXDB_OK) {
-		http_reply_error(r, 404, "M_NOT_FOUND", "no room %s", r->param[0]);
-		return;
-	}
-	if (sender == NULL || fed_server_of(sender) == NULL || strcmp(fed_server_of(sender), origin) != 0 ||
-	    got == NULL || strcmp(got, membership) != 0) {
-		http_reply_error(r, 400, "M_BAD_JSON", "a %s of a user of %s is expected", membership, origin);
-		return;
-	}
-	bool join = strcmp(membership, "join") == 0;
-	json_t *pdu = r->body, *cosigned = NULL;
-	mxdb_status s = join ? cosign_join(f, r->body, info.room_id, sender, rv_get(info.version),
-	                                   &cosigned, &e)
-	                     : MXDB_OK;
-	if (cosigned != NULL)
-		pdu = cosigned;
-	ev_t *ev = NULL;
-	int red;
-	if (s == MXDB_OK)
-		s = fed_pdu_check(pdu, rv_get(info.version), fed_keyring_event_key, f->keyring, &ev, &red,
-		                  &e);
-	if (s == MXDB_OK && (strcmp(ev->event_id, r->param[1]) != 0 || red || strcmp(ev->room_id, info.room_id) != 0)) {
-		ev_free(ev);
-		s = mx_fail(&e, MXDB_EBADJSON, "the event does not match its ID or room");
-	}
-	json_t *state = NULL, *chain = NULL;
-	if (s == MXDB_OK)
-		s = fed_room_accept_membership(f->db, ev, join ? &state : NULL, join ? &chain : NULL, &e);
-	if (s != MXDB_OK) {
-		json_decref(cosigned);
-		http_reply_status(r, s, e.message);
-		return;
-	}
-	/* The resident server hands the event to the room's other servers. */
-	if (fed_forward(f, info.room_id, pdu, origin, &e) != MXDB_OK)
-		log_error("federation: forwarding a %s: %s", membership, e.message);
-	if (join)
-		http_reply_json(r, 200, json_pack("{s:s, s:o, s:o, s:O}", "origin", f->server_name, "state",
-		                                  state, "auth_chain", chain, "event", pdu));
-	else
-		http_reply_json(r, 200, json_object());
-	json_decref(cosigned);
-}
-
-static void send_join(http_req *r)
-{
-	send_membership(r, "join");
-}
-
-static void send_leave(http_req *r)
-{
-	send_membership(r, "leave");
-}
-
-/* The invite_state shown to the invitee: the stripped state the inviting
- * server sent (junk left out), and the invite itself. New array. */
-static json_t *invite_state(const json_t *given, const json_t *event)
-{
-	json_t *out = json_array(), *e;
-	size_t i;
-	json_array_foreach(given, i, e) {
-		const char *type = json_string_value(json_object_get(e, "type"));
-		const char *sk = json_string_value(json_object_get(e, "state_key"));
-		const char *sender = json_string_value(json_object_get(e, "sender"));
-		json_t *content = json_object_get(e, "content");
-		if (type && sk && sender && json_is_object(content))
-			json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:O}", "type", type, "state_key",
-			                                     sk, "sender", sender, "content", content));
-	}
-	json_array_append_new(out, json_pack("{s:O, s:O, s:O, s:O}", "type",
-	                                     json_object_get(event, "type"), "state_key",
-	                                     json_object_get(event, "state_key"), "sender",
-	                                     json_object_get(event, "sender"), "content",
-	                                     json_object_get(event, "content")));
-	return out;
-}
-
-/* We sign an invite for one of our users, and keep it for them (their
- * /sync shows it; joining asks the inviting server); the inviting server
- * sends it to the room. */
-static void invite(http_req *r)
-{
-	fed_service *f = F(r);
-	char origin[256];
-	if (!authed(r, origin))
-		return;
-	json_t *event = json_object_get(r->body, "event");
-	const mx_room_version *rv = rv_get(json_string_value(json_object_get(r->body, "room_version")) ?: "");
-	const char *target = json_string_value(json_object_get(event, "state_key"));
-	if (!json_is_object(event) || rv == NULL) {
-		http_reply_error(r, 400, rv ? "M_BAD_JSON" : "M_INCOMPATIBLE_ROOM_VERSION", "bad invite");
-		return;
-	}
-	const char *ts = target ? fed_server_of(target) : NULL;
-	if (ts == NULL || strcmp(ts, f->server_name) != 0) {
-		http_reply_error(r, 403, "M_FORBIDDEN", "the invitee is not ours");
-		return;
-	}
-	ev_t *ev = NULL;
-	int red;
-	mxdb_error e;
-	if (fed_pdu_check(event, rv, fed_keyring_event_key, f->keyring, &ev, &red, &e) != MXDB_OK || red) {
-		http_reply_error(r, 403, "M_FORBIDDEN", "%s", red ? "wrong content hash" : e.message);
-		ev_free(ev);
-		return;
-	}
-	const char *membership = json_string_value(json_object_get(ev->content, "membership"));
-	if (strcmp(ev->type, "m.room.member") != 0 || membership == NULL ||
-	    strcmp(membership, "invite") != 0 || ev->room_id == NULL ||
-	    strcmp(ev->room_id, r->param[0]) != 0 || strcmp(ev->event_id, r->param[1]) != 0 ||
-	    fed_server_of(ev->sender) == NULL || strcmp(fed_server_of(ev->sender), origin) != 0) {
-		http_reply_error(r, 400, "M_BAD_JSON", "not an invite of this room and ID");
-		ev_free(ev);
-		return;
-	}
-	json_t *signed_ev = json_deep_copy(event);
-	mxdb_status s = ev_hash_and_sign(signed_ev, rv, &f->key, f->server_name, &e);
-	json_t *st = s == MXDB_OK ? invite_state(json_object_get(r->body, "invite_room_state"), event) : NULL;
-	char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
-	if (s == MXDB_OK)
-		s = text ? fed_invite_store(f->db, target, ev->room_id, ev->event_id, ev->sender, text, &e)
-		         : mx_fail(&e, MXDB_ENOMEM, "invite state");
-	free(text);
-	json_decref(st);
-	ev_free(ev);
-	if (s != MXDB_OK) {
-		json_decref(signed_ev);
-		http_reply_status(r, s, e.message);
-		return;
-	}
-	http_reply_json(r, 200, json_pack("{s:o}", "event", signed_ev));
-}
-
 /* ---- queries ---- */
 
 static void query_directory(http_req *r)
 {
 	char origin[256];
-	if (!authed(r, origin))
+	if (!fed_route_authed(r, origin))
 		return;
 	const char *alias = http_query(r, "room_alias");
 	char *room_id = NULL, **servers = NULL;
 	size_t n = 0;
 	mxdb_error e;
-	if (alias == NULL || mxdb_alias_resolve(F(r)->db, alias, &room_id, &e) != MXDB_OK) {
+	if (alias == NULL || mxdb_alias_resolve(fed_route_service(r)->db, alias, &room_id, &e) != MXDB_OK) {
 		http_reply_error(r, 404, "M_NOT_FOUND", "no room alias %s", alias ? alias : "");
 		return;
 	}
 	json_t *list = json_array();
-	if (fed_room_servers(F(r)->db, room_id, &servers, &n, &e) == MXDB_OK)
+	if (fed_room_servers(fed_route_service(r)->db, room_id, &servers, &n, &e) == MXDB_OK)
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(list, json_string(servers[i]));
 	if (json_array_size(list) == 0)
-		json_array_append_new(list, json_string(F(r)->server_name));
+		json_array_append_new(list, json_string(fed_route_service(r)->server_name));
 	for (size_t i = 0; i < n; i++)
 		free(servers[i]);
 	free(servers);
@@ -678,13 +454,14 @@ static void query_directory(http_req *r)
 static void query_profile(http_req *r)
 {
 	char origin[256];
-	if (!authed(r, origin))
+	if (!fed_route_authed(r, origin))
 		return;
+	fed_service *f = fed_route_service(r);
 	const char *user = http_query(r, "user_id"), *field = http_query(r, "field");
 	json_t *p = NULL;
 	const char *server = user ? fed_server_of(user) : NULL;
-	if (server == NULL || strcmp(server, F(r)->server_name) != 0 || F(r)->acct == NULL ||
-	    acct_profile_get(F(r)->acct, user, &p, NULL) != MXDB_OK) {
+	if (server == NULL || strcmp(server, f->server_name) != 0 || f->acct == NULL ||
+	    acct_profile_get(f->acct, user, &p, NULL) != MXDB_OK) {
 		http_reply_error(r, 404, "M_NOT_FOUND", "no such user");
 		return;
 	}
@@ -718,11 +495,13 @@ static const http_route fed_table[] = {
 	{HTTP_GET, "v1/state_ids/*", state_ids, 0},
 	{HTTP_GET, "v1/backfill/*", backfill, 0},
 	{HTTP_POST, "v1/get_missing_events/*", missing_events, 0},
-	{HTTP_GET, "v1/make_join/*/*", make_join, 0},
-	{HTTP_PUT, "v2/send_join/*/*", send_join, 0},
-	{HTTP_GET, "v1/make_leave/*/*", make_leave, 0},
-	{HTTP_PUT, "v2/send_leave/*/*", send_leave, 0},
-	{HTTP_PUT, "v2/invite/*/*", invite, 0},
+	{HTTP_GET, "v1/make_join/*/*", fed_route_make_join, 0},
+	{HTTP_PUT, "v2/send_join/*/*", fed_route_send_join, 0},
+	{HTTP_GET, "v1/make_leave/*/*", fed_route_make_leave, 0},
+	{HTTP_PUT, "v2/send_leave/*/*", fed_route_send_leave, 0},
+	{HTTP_GET, "v1/make_knock/*/*", fed_route_make_knock, 0},
+	{HTTP_PUT, "v1/send_knock/*/*", fed_route_send_knock, 0},
+	{HTTP_PUT, "v2/invite/*/*", fed_route_invite, 0},
 	{HTTP_GET, "v1/query/directory", query_directory, 0},
 	{HTTP_GET, "v1/query/profile", query_profile, 0},
 	{0, NULL, NULL, 0},

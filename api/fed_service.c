@@ -1,7 +1,8 @@
 /*
  * fed_service.c: federation's runtime in the daemon (client, keyring,
  * sender, the commit hook that wakes the sender) and the outbound side of
- * joining a room that lives on another server.
+ * joining, knocking on and leaving a room that lives on other servers
+ * (through each server the client named, in turn).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -285,10 +286,54 @@ static mxdb_status store_join(fed_service *f, const char *via, ev_t *join, const
 	return s;
 }
 
-/* What the send_join / send_leave answer does here: a join builds the room
- * from it (or, when the room is here already, is stored like any remote
- * event: the resident server sends it to everyone but us); a leave (an
- * invite declined) only forgets the invite. */
+/* The entries of a knock_room_state worth showing: a PDU (spec v1.16)
+ * only when its hashes and signatures hold; a plain stripped state event
+ * (an older server's answer) as it is. New array. */
+static json_t *checked_room_state(fed_service *f, json_t *given, const mx_room_version *rv)
+{
+	json_t *out = json_array(), *pdu;
+	size_t i;
+	json_array_foreach(given, i, pdu) {
+		ev_t *ev = NULL;
+		int red = 0;
+		mxdb_error e;
+		bool ok = json_object_get(pdu, "signatures") == NULL ||
+		          (fed_pdu_check(pdu, rv, fed_keyring_event_key, f->keyring, &ev, &red, &e) ==
+		                   MXDB_OK &&
+		           !red);
+		if (ok)
+			json_array_append(out, pdu);
+		else
+			log_warn("federation: knock: dropped a state event: %s",
+			         red ? "wrong content hash" : e.message);
+		ev_free(ev);
+	}
+	return out;
+}
+
+/* A knock answered: kept for the user with the stripped state the
+ * resident server gave (knock_room_state), until an invite or the room
+ * replaces it. */
+static mxdb_status knock_done(fed_service *f, const char *via, const mx_room_version *rv,
+                              json_t *event, const char *id, json_t *answer, const char *room_id,
+                              const char *user_id, mxdb_error *err)
+{
+	json_t *given = checked_room_state(f, json_object_get(answer, "knock_room_state"), rv);
+	json_t *st = given ? fed_stripped_state(given, event) : NULL;
+	json_decref(given);
+	char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
+	mxdb_status s = text ? fed_knock_store(f->db, user_id, room_id, id, via, text, err)
+	                     : mx_fail(err, MXDB_ENOMEM, "knock state");
+	free(text);
+	json_decref(st);
+	return s;
+}
+
+/* What the send_join / send_leave / send_knock answer does here: a join
+ * builds the room from it (or, when the room is here already, is stored
+ * like any remote event: the resident server sends it to everyone but
+ * us); a leave (an invite declined, a knock rescinded) only forgets the
+ * invite or knock; a knock is kept (knock_done). */
 static mxdb_status membership_done(fed_service *f, const char *via, const mx_room_version *rv,
                                    json_t *event, const char *id, json_t *answer,
                                    const char *membership, const char *room_id,
@@ -296,6 +341,8 @@ static mxdb_status membership_done(fed_service *f, const char *via, const mx_roo
 {
 	if (strcmp(membership, "leave") == 0)
 		return fed_invite_forget(f->db, user_id, room_id, err);
+	if (strcmp(membership, "knock") == 0)
+		return knock_done(f, via, rv, event, id, answer, room_id, user_id, err);
 	ev_t *join = NULL;
 	mxdb_status s = joined_event(f, rv, event, answer, id, &join, err);
 	if (s == MXDB_OK && here)
@@ -338,7 +385,37 @@ static mxdb_status refusal(long status, const json_t *answer, mxdb_status otherw
 	return status == 403 ? MXDB_EFORBIDDEN : otherwise;
 }
 
-/* "?ver=10&ver=11..." : every room version we support, for make_join. */
+/* Is the make_<membership> template what we asked for: the membership of
+ * user_id, sent by them, in room_id? We sign it: a resident server must not
+ * get our signature on anything else (another user's membership, a ban, a
+ * power levels event). */
+static bool template_ok(const json_t *t, const char *room_id, const char *user_id,
+                        const char *membership)
+{
+	const char *type = json_string_value(json_object_get(t, "type"));
+	const char *sk = json_string_value(json_object_get(t, "state_key"));
+	const char *sender = json_string_value(json_object_get(t, "sender"));
+	const char *rid = json_string_value(json_object_get(t, "room_id"));
+	const char *m = json_string_value(json_object_get(json_object_get(t, "content"), "membership"));
+	return type && sk && sender && rid && m && strcmp(type, "m.room.member") == 0 &&
+	       strcmp(sk, user_id) == 0 && strcmp(sender, user_id) == 0 && strcmp(rid, room_id) == 0 &&
+	       strcmp(m, membership) == 0;
+}
+
+/* How each membership goes over federation: whether make_<m> lists our
+ * room versions (`ver`), and the version of the send_<m> path. */
+static const struct {
+	const char *membership;
+	bool ver;
+	const char *send;
+} member_paths[] = {
+	{"join", true, "v2"},
+	{"leave", false, "v2"},
+	{"knock", true, "v1"},
+};
+
+/* "?ver=10&ver=11..." : every room version we support, for make_join and
+ * make_knock. */
 static void versions_query(char *buf, size_t cap)
 {
 	size_t len = 0;
@@ -350,11 +427,18 @@ static void versions_query(char *buf, size_t cap)
 }
 
 /* make_<membership>, sign, send_<membership> at via (NULL: the inviting
- * server, else the alias's or room ID's server). */
+ * server, else the alias's or room ID's server). reason: put in the
+ * event's content, or NULL. */
 static mxdb_status remote_membership(fed_service *f, const char *room, const char *user_id,
-                                     const char *via, const char *membership, char **room_id_out,
-                                     mxdb_error *err)
+                                     const char *via, const char *membership, const char *reason,
+                                     char **room_id_out, mxdb_error *err)
 {
+	size_t k = 0;
+	while (k < sizeof(member_paths) / sizeof(member_paths[0]) &&
+	       strcmp(member_paths[k].membership, membership) != 0)
+		k++;
+	if (k == sizeof(member_paths) / sizeof(member_paths[0]))
+		return mx_fail(err, MXDB_EINVAL, "no %s over federation", membership);
 	char *room_id = NULL, *uri = NULL, *r = NULL, *u = NULL;
 	json_t *made = NULL, *answer = NULL, *event = NULL; /* event: ours, signed */
 	long status = 0;
@@ -378,9 +462,8 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 		s = mx_fail(err, MXDB_ENOMEM, "uri");
 	mxdb_room_info info;
 	bool here = s == MXDB_OK && mxdb_room_info_get(f->db, room_id, &info, NULL) == MXDB_OK;
-	bool join = strcmp(membership, "join") == 0;
 	char vers[256] = "";
-	if (join)
+	if (member_paths[k].ver)
 		versions_query(vers, sizeof(vers));
 	if (s == MXDB_OK && asprintf(&uri, "/_matrix/federation/v1/make_%s/%s/%s%s", membership, r, u,
 	                             vers) < 0)
@@ -395,11 +478,16 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 	else if (s == MXDB_OK && (status != 200 || rv == NULL || !json_is_object(tmpl)))
 		s = mx_fail(err, refusal(status, made, MXDB_ENOTFOUND), "make_%s at %s: %ld %s",
 		            membership, via, status, json_string_value(json_object_get(made, "error")) ?: "");
+	else if (s == MXDB_OK && !template_ok(tmpl, room_id, user_id, membership))
+		s = mx_fail(err, MXDB_EFORBIDDEN, "make_%s at %s: the template is not a %s of %s in %s",
+		            membership, via, membership, user_id, room_id);
 	char id[EV_ID_SIZE];
 	if (s == MXDB_OK) {
 		event = json_deep_copy(tmpl);
 		json_object_del(event, "origin");
 		json_object_set_new(event, "origin_server_ts", json_integer(fed_now_ms()));
+		if (reason != NULL && json_is_object(json_object_get(event, "content")))
+			json_object_set_new(json_object_get(event, "content"), "reason", json_string(reason));
 		s = ev_hash_and_sign(event, rv, &f->key, f->server_name, err);
 	}
 	if (s == MXDB_OK)
@@ -408,13 +496,16 @@ static mxdb_status remote_membership(fed_service *f, const char *room, const cha
 	free(uri);
 	uri = NULL;
 	if (s == MXDB_OK &&
-	    (e == NULL || asprintf(&uri, "/_matrix/federation/v2/send_%s/%s/%s", membership, r, e) < 0))
+	    (e == NULL || asprintf(&uri, "/_matrix/federation/%s/send_%s/%s/%s", member_paths[k].send,
+	                           membership, r, e) < 0))
 		uri = NULL, s = mx_fail(err, MXDB_ENOMEM, "uri");
 	free(e);
 	if (s == MXDB_OK)
 		s = fed_request(f->client, via, "PUT", uri, event, &status, &answer, err);
 	if (s == MXDB_OK && status != 200)
-		s = mx_fail(err, refusal(status, answer, MXDB_EIO), "send_%s at %s: %ld %s", membership,
+		/* A 4xx: the resident refused (404: it lacks the room or the event). */
+		s = mx_fail(err, refusal(status, answer, status / 100 == 4 ? MXDB_ENOTFOUND : MXDB_EIO),
+		            "send_%s at %s: %ld %s", membership,
 		            via, status, json_string_value(json_object_get(answer, "error")) ?: "");
 	if (s == MXDB_OK)
 		s = membership_done(f, via, rv, event, id, answer, membership, room_id, user_id, here,
@@ -449,7 +540,7 @@ static mxdb_status join_through_room(fed_service *f, const char *room_id, const 
 	for (size_t i = 0; s != MXDB_OK && s != MXDB_ENOMEM && i < n; i++) {
 		if (strcmp(servers[i], f->server_name) == 0)
 			continue;
-		s = remote_membership(f, room_id, user_id, servers[i], "join", out, &last);
+		s = remote_membership(f, room_id, user_id, servers[i], "join", NULL, out, &last);
 		if (s == MXDB_EFORBIDDEN && refused.code == MXDB_OK)
 			refused = last;
 		if (s != MXDB_OK)
@@ -466,21 +557,67 @@ static mxdb_status join_through_room(fed_service *f, const char *room_id, const 
 	return s;
 }
 
-mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, const char *via,
-                     char **room_id, mxdb_error *err)
+/* Does a refusal from one server leave the others worth asking? An
+ * unreachable server, one that does not know the room or cannot grant the
+ * join does; the room's own answer (forbidden, a version we lack) does not. */
+static bool try_next(mxdb_status s)
 {
-	mxdb_room_info info;
-	if (via == NULL && mxdb_room_info_get(f->db, room, &info, NULL) == MXDB_OK)
-		return join_through_room(f, info.room_id, user_id, room_id, err);
-	return remote_membership(f, room, user_id, via, "join", room_id, err);
+	return s != MXDB_OK && s != MXDB_EFORBIDDEN && s != MXDB_EVERSION && s != MXDB_ENOMEM;
 }
 
-mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id, mxdb_error *err)
+/* A join or knock through each server of via in turn, then (fallback)
+ * the default one (the inviter's, the alias's or the room ID's server),
+ * until one answers. The first refusal that ends the walk is the answer. */
+static mxdb_status membership_through(fed_service *f, const char *room, const char *user_id,
+                                      const char *const *via, size_t n_via, bool fallback,
+                                      const char *membership, const char *reason, char **out,
+                                      mxdb_error *err)
+{
+	mxdb_status s = mx_fail(err, MXDB_ENOTFOUND, "no server to ask for %s", room);
+	size_t n = n_via + (fallback ? 1 : 0);
+	for (size_t i = 0; i < n && (i == 0 || try_next(s)); i++) {
+		const char *server = i < n_via ? via[i] : NULL;
+		if (server != NULL && strcmp(server, f->server_name) == 0)
+			continue;
+		s = remote_membership(f, room, user_id, server, membership, reason, out, err);
+		if (try_next(s))
+			log_info("federation: %s of %s to %s through %s: %s", membership, user_id, room,
+			         server ? server : "its own server", err->message);
+	}
+	return s;
+}
+
+/* A room here (a restricted join none of our users may authorise): the
+ * servers named first, then every server of the room. */
+mxdb_status fed_join(fed_service *f, const char *room, const char *user_id,
+                     const char *const *via, size_t n_via, char **room_id, mxdb_error *err)
+{
+	mxdb_room_info info;
+	bool here = mxdb_room_info_get(f->db, room, &info, NULL) == MXDB_OK;
+	mxdb_status s = here && n_via == 0 ? MXDB_ENOGRANT
+	                : membership_through(f, room, user_id, via, n_via, !here, "join", NULL,
+	                                     room_id, err);
+	return here && try_next(s) ? join_through_room(f, info.room_id, user_id, room_id, err) : s;
+}
+
+mxdb_status fed_knock(fed_service *f, const char *room, const char *user_id,
+                      const char *const *via, size_t n_via, const char *reason, char **room_id,
+                      mxdb_error *err)
+{
+	return membership_through(f, room, user_id, via, n_via, true, "knock", reason, room_id, err);
+}
+
+/* An invite declined goes through the inviting server, a knock rescinded
+ * through the server that took it. */
+mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id,
+                        const char *reason, mxdb_error *err)
 {
 	char *id = NULL;
 	char *via = inviter_server(f, room_id, user_id);
-	mxdb_status s = via ? remote_membership(f, room_id, user_id, via, "leave", &id, err)
-	                    : mx_fail(err, MXDB_ENOTFOUND, "no invite to %s", room_id);
+	if (via == NULL)
+		fed_knock_via(f->db, user_id, room_id, &via, NULL);
+	mxdb_status s = via ? remote_membership(f, room_id, user_id, via, "leave", reason, &id, err)
+	                    : mx_fail(err, MXDB_ENOTFOUND, "no invite to or knock on %s", room_id);
 	free(via);
 	free(id);
 	return s;

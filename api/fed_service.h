@@ -62,10 +62,24 @@ extern fed_service *(*fed_of)(void *app);
 
 /* Joins user_id to a room of another server (make_join, sign, send_join,
  * then the room is built here). room: a room ID or an alias; via: the
- * server to ask (NULL: the server that invited the user, else the alias's
- * or room ID's server). *room_id: new. */
-mxdb_status fed_join(fed_service *f, const char *room, const char *user_id, const char *via,
-                     char **room_id, mxdb_error *err);
+ * servers to ask, in order (the client's server_name / via), then the
+ * server that invited the user, else the alias's or room ID's server; an
+ * unreachable server or one that cannot grant the join passes to the
+ * next. *room_id: new. */
+mxdb_status fed_join(fed_service *f, const char *room, const char *user_id,
+                     const char *const *via, size_t n_via, char **room_id, mxdb_error *err);
+
+/* The same for a knock (make_knock, sign, send_knock): the knock is kept
+ * for the user (fed_knock_store) with the knock_room_state the resident
+ * server answered. reason: NULL or the knock's reason. */
+mxdb_status fed_knock(fed_service *f, const char *room, const char *user_id,
+                      const char *const *via, size_t n_via, const char *reason, char **room_id,
+                      mxdb_error *err);
+
+/* The stripped state shown with an invite or knock received over
+ * federation: the entries of given that are stripped state events (junk
+ * left out), then the membership event itself. New array. */
+json_t *fed_stripped_state(const json_t *given, const json_t *event);
 
 /* sender (ours) invites target, a user of another server, into room_id
  * (fed_invite.c): signed by both servers, stored, sent to the room.
@@ -92,17 +106,23 @@ bool fed_invite_list_request(fed_service *f, http_req *r, const char *room_id, c
  * ID) come first, each half in its given order; returns how many those are. */
 size_t fed_split_invitees(const char *server_name, const char **list, size_t n);
 
-/* Declines an invite received over federation to a room not here: a leave
- * through the inviting server (make_leave, send_leave), then the invite is
- * forgotten. */
-mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id, mxdb_error *err);
+/* Declines an invite received over federation to a room not here, or
+ * rescinds a knock on one: a leave through the inviting server or the one
+ * that took the knock (make_leave, send_leave), then the invite or knock is
+ * forgotten. reason: the leave's, or NULL. */
+mxdb_status fed_decline(fed_service *f, const char *room_id, const char *user_id,
+                        const char *reason, mxdb_error *err);
 
 /* The same as fed_invite_request for fed_decline and fed_join (*room_id:
  * new, once done and MXDB_OK). */
 bool fed_decline_request(fed_service *f, http_req *r, const char *room_id, const char *user_id,
-                         mxdb_status *st, mxdb_error *err);
+                         const char *reason, mxdb_status *st, mxdb_error *err);
 bool fed_join_request(fed_service *f, http_req *r, const char *room, const char *user_id,
-                      const char *via, char **room_id, mxdb_status *st, mxdb_error *err);
+                      const char *const *via, size_t n_via, char **room_id, mxdb_status *st,
+                      mxdb_error *err);
+bool fed_knock_request(fed_service *f, http_req *r, const char *room, const char *user_id,
+                       const char *const *via, size_t n_via, const char *reason, char **room_id,
+                       mxdb_status *st, mxdb_error *err);
 
 
 /* Queues an EDU {edu_type, content} for every other server in the room. */

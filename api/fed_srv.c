@@ -123,5 +123,9 @@ mxdb_status fed_srv_lookup(const char *name, fed_srv **out, size_t *n, uint32_t 
 		return herr == HOST_NOT_FOUND || herr == NO_DATA
 		               ? mx_fail(err, MXDB_ENOTFOUND, "no SRV records for %s", name)
 		               : mx_fail(err, MXDB_EIO, "SRV %s: %s", name, hstrerror(herr));
+	/* A truncated answer reports its full length (glibc's TCP path): only
+	 * what the buffer holds may be parsed. */
+	if (len > (int)sizeof(ans))
+		len = (int)sizeof(ans);
 	return parse(ans, len, name, out, n, ttl, err);
 }

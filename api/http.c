@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <microhttpd.h>
@@ -144,7 +145,17 @@ void http_reply_error(http_req *r, int status, const char *errcode, const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	http_reply_json(r, status, json_pack("{s:s, s:s}", "errcode", errcode, "error", msg));
+	/* The message may quote hostile input that is not UTF-8, or be cut in
+	 * the middle of a character: jansson refuses it, and the client would
+	 * get a 500 in place of its error. Then the non-ASCII bytes go. */
+	json_t *m = json_string(msg);
+	if (m == NULL) {
+		for (char *p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		m = json_string(msg);
+	}
+	http_reply_json(r, status, json_pack("{s:s, s:o}", "errcode", errcode, "error", m));
 }
 
 void http_reply_status(http_req *r, mxdb_status st, const char *message)
@@ -329,6 +340,16 @@ static bool run_handler(http_server *s, http_conn *c)
 	}
 }
 
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (key != NULL && strcasecmp(key, "Content-Length") == 0)
+		(*(int *)cls)++;
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
@@ -348,6 +369,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		c->body_limit = http_body_limit_for(s, url);
 		*con_cls = c;
 		atomic_fetch_add(&s->active, 1);
+		/* Two Content-Length headers: libmicrohttpd reads the body by the
+		 * first; a proxy before us may have read it by the other (request
+		 * smuggling). RFC 9112 6.3: an unrecoverable error. */
+		int lengths = 0;
+		MHD_get_connection_values(mc, MHD_HEADER_KIND, count_length, &lengths);
+		if (lengths > 1) {
+			http_reply_error(&c->req, 400, "M_INVALID_PARAM", "more than one Content-Length");
+			return queue(c);
+		}
 		const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
 		unsigned long long n = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 		/* A body somewhat over the limit is read and dropped so the client,

@@ -250,12 +250,127 @@ mxdb_status cbj_item_to_json(const cbor_item_t *item, json_t **out, mxdb_error *
 	return to_json(item, 0, &p, out, err);
 }
 
+/* ---- the pre-scan of the item heads ----
+ * cbor_load trusts the sizes the heads declare: five bytes declaring 2^31
+ * array entries make it allocate and clear gigabytes before it finds the
+ * data missing, and nesting past its stack reads as running out of memory.
+ * So the streaming decoder walks the heads first: a container may not
+ * declare more children than bytes remain (each takes one byte at least),
+ * nor nest deeper than the conversion would take anyway. */
+
+enum scan_event { SCAN_ITEM, SCAN_OPEN, SCAN_OPEN_INDEF, SCAN_BREAK, SCAN_TAG };
+#define SCAN_INDEF SIZE_MAX
+
+typedef struct cbj_scan {
+	enum scan_event ev;
+	size_t n;                         /* children a SCAN_OPEN head declared */
+	size_t left[CBJ_MAX_DEPTH + 2];   /* per open container: children to come */
+	int depth;
+} cbj_scan;
+
+static void scan_item(void *c) { ((cbj_scan *)c)->ev = SCAN_ITEM; }
+static void scan_u8(void *c, uint8_t v) { (void)v; scan_item(c); }
+static void scan_u16(void *c, uint16_t v) { (void)v; scan_item(c); }
+static void scan_u32(void *c, uint32_t v) { (void)v; scan_item(c); }
+static void scan_u64(void *c, uint64_t v) { (void)v; scan_item(c); }
+static void scan_str(void *c, cbor_data d, size_t n) { (void)d; (void)n; scan_item(c); }
+static void scan_f(void *c, float v) { (void)v; scan_item(c); }
+static void scan_d(void *c, double v) { (void)v; scan_item(c); }
+static void scan_b(void *c, bool v) { (void)v; scan_item(c); }
+static void scan_indef(void *c) { ((cbj_scan *)c)->ev = SCAN_OPEN_INDEF; }
+static void scan_break(void *c) { ((cbj_scan *)c)->ev = SCAN_BREAK; }
+static void scan_tag(void *c, uint64_t v) { (void)v; ((cbj_scan *)c)->ev = SCAN_TAG; }
+
+static void scan_array(void *c, size_t n)
+{
+	((cbj_scan *)c)->ev = SCAN_OPEN;
+	((cbj_scan *)c)->n = n;
+}
+
+static void scan_map(void *c, size_t n)
+{
+	((cbj_scan *)c)->ev = SCAN_OPEN;
+	((cbj_scan *)c)->n = n > SIZE_MAX / 2 ? SIZE_MAX : 2 * n;
+}
+
+static const struct cbor_callbacks scan_callbacks = {
+	.uint8 = scan_u8, .uint16 = scan_u16, .uint32 = scan_u32, .uint64 = scan_u64,
+	.negint8 = scan_u8, .negint16 = scan_u16, .negint32 = scan_u32, .negint64 = scan_u64,
+	.byte_string_start = scan_indef, .byte_string = scan_str, .string = scan_str,
+	.string_start = scan_indef, .indef_array_start = scan_indef, .array_start = scan_array,
+	.indef_map_start = scan_indef, .map_start = scan_map, .tag = scan_tag, .float2 = scan_f,
+	.float4 = scan_f, .float8 = scan_d, .undefined = scan_item, .null = scan_item,
+	.boolean = scan_b, .indef_break = scan_break,
+};
+
+/* One child of the innermost open container is complete: close those it
+ * completes. Returns false when the top-level item is complete. */
+static bool scan_done_item(cbj_scan *sc)
+{
+	while (sc->depth > 0) {
+		size_t *top = &sc->left[sc->depth - 1];
+		if (*top == SCAN_INDEF || --*top > 0)
+			return true;
+		sc->depth--; /* the container is complete: a child of its parent */
+	}
+	return false;
+}
+
+/* Checks the heads; malformed data is left for cbor_load to describe. */
+static mxdb_status scan_heads(const unsigned char *data, size_t len, mxdb_error *err)
+{
+	cbj_scan sc = {.depth = 0};
+	size_t off = 0;
+	while (off < len) {
+		struct cbor_decoder_result r = cbor_stream_decode(data + off, len - off, &scan_callbacks, &sc);
+		if (r.status != CBOR_DECODER_FINISHED || r.read == 0)
+			return MXDB_OK;
+		off += r.read;
+		bool more = true;
+		switch (sc.ev) {
+		case SCAN_TAG:
+			continue; /* its content is the next item */
+		case SCAN_OPEN:
+			if (sc.n > len - off)
+				return mx_fail(err, MXDB_ENOTJSON,
+				               "not well-formed CBOR (the container at byte %zu declares %zu items, "
+				               "more than the body holds)",
+				               off - r.read, sc.n);
+			if (sc.n == 0) {
+				more = scan_done_item(&sc);
+				break;
+			}
+			/* fall through */
+		case SCAN_OPEN_INDEF:
+			if (sc.depth > CBJ_MAX_DEPTH)
+				return mx_fail(err, MXDB_EBADJSON, "CBOR nested deeper than %d", CBJ_MAX_DEPTH);
+			sc.left[sc.depth++] = sc.ev == SCAN_OPEN ? sc.n : SCAN_INDEF;
+			break;
+		case SCAN_BREAK:
+			if (sc.depth == 0 || sc.left[sc.depth - 1] != SCAN_INDEF)
+				return MXDB_OK;
+			sc.depth--;
+			more = scan_done_item(&sc);
+			break;
+		case SCAN_ITEM:
+			more = scan_done_item(&sc);
+			break;
+		}
+		if (!more)
+			return MXDB_OK;
+	}
+	return MXDB_OK;
+}
+
 mxdb_status cbj_decode(const unsigned char *data, size_t len, json_t **out, mxdb_error *err)
 {
 	if ((data == NULL && len) || out == NULL)
 		return mx_fail(err, MXDB_EINVAL, "cbj_decode: NULL argument");
 	if (len == 0)
 		return mx_fail(err, MXDB_ENOTJSON, "empty CBOR body");
+	mxdb_status hs = scan_heads(data, len, err);
+	if (hs != MXDB_OK)
+		return hs;
 	struct cbor_load_result res;
 	cbor_item_t *item = cbor_load(data, len, &res);
 	if (item == NULL) {

@@ -1,9 +1,10 @@
 /*
  * fed_join.c: joining and being joined: membership templates
- * (make_join/make_leave), accepting a remote membership (send_join/
- * send_leave) with the state before it, building a room here from a
- * send_join answer (its events stored as outliers), invites of our users to
- * rooms not here, and queueing local events for the room's servers (a
+ * (make_join/make_leave/make_knock), accepting a remote membership
+ * (send_join/send_leave/send_knock) with the state before it, building a
+ * room here from a send_join answer (its events stored as outliers),
+ * invites of our users to rooms not here and their knocks on them, and
+ * queueing local events for the room's servers (a
  * cached list). Writes run on the engine's writer thread; the endpoints'
  * reads are fed_read.c's. Never talks HTTP.
  */
@@ -410,17 +411,21 @@ mxdb_status fed_room_join_check(mxdb *db, const char *room_id, const char *user_
 	return eng_submit(db, check_fn, &a, NULL, err);
 }
 
-/* ---- invites of our users to rooms not here ---- */
+/* ---- invites of our users to rooms not here, and their knocks ---- */
 
 static const char SQL_INVITE[] =
-	"INSERT OR REPLACE INTO fed_invites(user_id, room_id, event_id, sender, pos, invite_state)"
-	" VALUES (?,?,?,?,?,?)";
+	"INSERT OR REPLACE INTO fed_invites(user_id, room_id, event_id, sender, pos, invite_state,"
+	" membership, via) VALUES (?,?,?,?,?,?,?,?)";
 
 static const char SQL_INVITE_FORGET[] = "DELETE FROM fed_invites WHERE user_id = ? AND room_id = ?";
 
-/* An invite kept (event_id set) or forgotten (event_id NULL). */
+static const char SQL_KNOCK_VIA[] =
+	"SELECT via FROM fed_invites WHERE user_id = ? AND room_id = ? AND membership = 'knock'";
+
+/* An invite or knock kept (event_id set) or forgotten (event_id NULL). A
+ * new one replaces the old: an invite after a knock ends the knock. */
 typedef struct invite_arg {
-	const char *user_id, *room_id, *event_id, *sender, *invite_state;
+	const char *user_id, *room_id, *event_id, *sender, *invite_state, *membership, *via;
 } invite_arg;
 
 static mxdb_status invite_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
@@ -439,6 +444,8 @@ static mxdb_status invite_fn(mxdb *db, eng_req *req, void *arg, mxdb_error *err)
 		 * incremental /sync shows it once, like any new membership. */
 		sqlite3_bind_int64(st, 5, (sqlite3_int64)db->next_pos++);
 		sqlite3_bind_text(st, 6, a->invite_state, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, a->membership, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 8, a->via, -1, SQLITE_STATIC);
 	}
 	mxdb_status s = sqlite3_step(st) == SQLITE_DONE ? MXDB_OK : store_fail(w, err, "invite");
 	sqlite3_reset(st);
@@ -451,8 +458,38 @@ mxdb_status fed_invite_store(mxdb *db, const char *user_id, const char *room_id,
 {
 	if (!user_id || !room_id || !event_id || !sender || !invite_state)
 		return mx_fail(err, MXDB_EINVAL, "incomplete invite");
-	invite_arg a = {user_id, room_id, event_id, sender, invite_state};
+	invite_arg a = {user_id, room_id, event_id, sender, invite_state, "invite", NULL};
 	return eng_submit(db, invite_fn, &a, NULL, err);
+}
+
+mxdb_status fed_knock_store(mxdb *db, const char *user_id, const char *room_id,
+                            const char *event_id, const char *via, const char *knock_state,
+                            mxdb_error *err)
+{
+	if (!user_id || !room_id || !event_id || !via || !knock_state)
+		return mx_fail(err, MXDB_EINVAL, "incomplete knock");
+	invite_arg a = {user_id, room_id, event_id, user_id, knock_state, "knock", via};
+	return eng_submit(db, invite_fn, &a, NULL, err);
+}
+
+mxdb_status fed_knock_via(mxdb *db, const char *user_id, const char *room_id, char **via,
+                          mxdb_error *err)
+{
+	*via = NULL;
+	store_conn *c = store_reader(db->st);
+	sqlite3_stmt *st = store_stmt(c, SQL_KNOCK_VIA, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, room_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	mxdb_status s = rc == SQLITE_ROW   ? MXDB_OK
+	                : rc == SQLITE_DONE ? mx_fail(err, MXDB_ENOTFOUND, "no knock on %s", room_id)
+	                                    : store_fail(c, err, "knock");
+	if (s == MXDB_OK && (*via = store_col_str(st, 0)) == NULL)
+		s = mx_fail(err, MXDB_ENOTFOUND, "no server for the knock on %s", room_id);
+	sqlite3_reset(st);
+	return s;
 }
 
 mxdb_status fed_invite_forget(mxdb *db, const char *user_id, const char *room_id, mxdb_error *err)

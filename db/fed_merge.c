@@ -164,10 +164,12 @@ static mxdb_status name_key(merge *m, int64_t nid)
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? mx_fail(m->err, MXDB_EINTERNAL, "state key %lld unknown", (long long)nid)
 		                         : store_fail(m->w, m->err, "state key");
-	if (k == NULL || k->len == 0 || map_put(m->keys, k->key, k->len, k, NULL) != 0) {
+	void *old = NULL;
+	if (k == NULL || k->len == 0 || map_put(m->keys, k->key, k->len, k, &old) != 0) {
 		free(k);
 		return oom(m);
 	}
+	free(old); /* two nids of one key string (never in one room): the first goes */
 	return MXDB_OK;
 }
 

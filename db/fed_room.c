@@ -25,6 +25,7 @@
 
 static const char SQL_EV_POS[] = "SELECT pos, sg FROM events WHERE event_id = ?";
 static const char SQL_IS_REJECTED[] = "SELECT 1 FROM fed_rejected WHERE event_id = ?";
+static const char SQL_EV_ROOM[] = "SELECT room_nid FROM events WHERE event_id = ?";
 static void ev_free_v(void *v)
 {
 	ev_free(v);
@@ -225,6 +226,20 @@ static mxdb_status known(store_conn *w, const char *id, bool as_prev, bool *yes,
 	return s;
 }
 
+/* Is the stored event id one of room_nid's? An event citing another
+ * room's events would have that room's state merged into its own. */
+static mxdb_status in_room(store_conn *w, const char *id, int64_t room_nid, bool *yes, mxdb_error *err)
+{
+	sqlite3_stmt *st = store_stmt(w, SQL_EV_ROOM, err);
+	if (st == NULL)
+		return MXDB_EIO;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	*yes = rc == SQLITE_ROW && sqlite3_column_int64(st, 0) == room_nid;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? MXDB_OK : store_fail(w, err, "event room");
+}
+
 /* One remote event (takes it). Rejections land in out; the return value is
  * for failures that must undo the whole request (storage). */
 static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_result *out,
@@ -258,6 +273,13 @@ static mxdb_status ingest_one(mxdb *db, eng_req *req, wctx *cp, ev_t *ev, fed_re
 		if ((s = known(w, ref, i < ev->n_prev, &have, err)) == MXDB_OK && !have) {
 			out->status = MXDB_ENOTFOUND;
 			snprintf(out->why, sizeof(out->why), "missing %s event %s (or the state after it)",
+			         i < ev->n_prev ? "prev" : "auth", ref);
+			ev_free(ev);
+			return MXDB_OK;
+		}
+		if (s == MXDB_OK && (s = in_room(w, ref, room->nid, &have, err)) == MXDB_OK && !have) {
+			out->status = MXDB_EFORBIDDEN;
+			snprintf(out->why, sizeof(out->why), "%s event %s is of another room",
 			         i < ev->n_prev ? "prev" : "auth", ref);
 			ev_free(ev);
 			return MXDB_OK;

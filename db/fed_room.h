@@ -70,6 +70,16 @@ mxdb_status fed_invite_store(mxdb *db, const char *user_id, const char *room_id,
                              mxdb_error *err);
 
 /* Forgets user_id's invite to room_id (declined). */
+/* A knock of one of our users on a room we do not have (send_knock
+ * answered by via), kept in fed_invites like an invite (membership
+ * "knock"; knock_state: the stripped state) until an invite replaces it,
+ * the room is here or it is rescinded (fed_invite_forget). */
+mxdb_status fed_knock_store(mxdb *db, const char *user_id, const char *room_id,
+                            const char *event_id, const char *via, const char *knock_state,
+                            mxdb_error *err);
+/* The server a kept knock went through (*via: new); MXDB_ENOTFOUND when none. */
+mxdb_status fed_knock_via(mxdb *db, const char *user_id, const char *room_id, char **via,
+                          mxdb_error *err);
 mxdb_status fed_invite_forget(mxdb *db, const char *user_id, const char *room_id, mxdb_error *err);
 
 /* send_join / send_leave: stores the membership event, then *state gets the

@@ -74,9 +74,19 @@ mxdb_status fed_store_exec(sqlite3 *db, const char *sql, mxdb_error *err)
 	return MXDB_OK;
 }
 
+/* Module 'fed_knock', after 'fed': fed_invites keeps our users' knocks on
+ * rooms not here too (membership 'knock'; via: the server that took the
+ * knock, through which it is rescinded). */
+static const char *const knock_steps[] = {
+	"ALTER TABLE fed_invites ADD COLUMN membership TEXT NOT NULL DEFAULT 'invite';"
+	"ALTER TABLE fed_invites ADD COLUMN via TEXT;",
+};
+
 mxdb_status fed_store_migrate(sqlite3 *db, mxdb_error *err)
 {
 	mxdb_status s = store_migrate(db, "fed", fed_steps, FED_SCHEMA_VERSION, err);
+	if (s == MXDB_OK)
+		s = store_migrate(db, "fed_knock", knock_steps, 1, err);
 	return s == MXDB_OK ? fed_gap_migrate(db, err) : s;
 }
 

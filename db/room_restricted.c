@@ -98,7 +98,7 @@ static mxdb_status allow_met(mxdb *db, const json_t *allow, const char *user_id,
 	json_array_foreach(allow, i, cond) {
 		const char *type = json_string_value(json_object_get(cond, "type"));
 		const char *rid = json_string_value(json_object_get(cond, "room_id"));
-		if (type == NULL || strcmp(type, "m.room.membership") != 0 || rid == NULL || rid[0] != '!')
+		if (type == NULL || strcmp(type, "m.room_membership") != 0 || rid == NULL || rid[0] != '!')
 			continue;
 		*any = true;
 		int64_t nid;

@@ -219,14 +219,15 @@ static char *stripped_state(store_conn *c, int64_t nid, const char *user_id)
 	return out;
 }
 
-/* With the invites received over federation to rooms not here yet
- * (fed_invites, their stripped state given by the inviting server). */
+/* With the invites received over federation to rooms not here yet and
+ * our users' knocks on them (fed_invites, their stripped state given by
+ * the inviting server or the one that took the knock). */
 static const char SQL_USER_ROOMS[] =
 	"SELECT r.room_id, m.membership, e.event_id, e.sender, m.pos, m.room_nid, NULL FROM memberships m"
 	" JOIN rooms r ON r.nid = m.room_nid JOIN events e ON e.pos = m.pos"
 	" WHERE m.user_id = ?1 AND (?2 IS NULL OR m.membership = ?2)"
-	" UNION ALL SELECT i.room_id, 'invite', i.event_id, i.sender, i.pos, 0, i.invite_state"
-	" FROM fed_invites i WHERE i.user_id = ?1 AND (?2 IS NULL OR ?2 = 'invite')"
+	" UNION ALL SELECT i.room_id, i.membership, i.event_id, i.sender, i.pos, 0, i.invite_state"
+	" FROM fed_invites i WHERE i.user_id = ?1 AND (?2 IS NULL OR ?2 = i.membership)"
 	" AND NOT EXISTS (SELECT 1 FROM rooms r WHERE r.room_id = i.room_id) ORDER BY 5";
 
 void mxdb_user_rooms_free(mxdb_user_room *rooms, size_t n)

@@ -386,9 +386,10 @@ static const char SQL_REDACT[] = "UPDATE events SET content = ?, redacted_by = ?
  * becomes the redacted content, for every reader from now on. When the
  * target is a row's current version, the row's value changed: that is a
  * change record (event = prev = the target, content = what is left), with
- * seq *seq (0 otherwise). */
+ * seq *seq (0 otherwise). taken: change records ev itself took before this
+ * one (1 when the redaction is a state event too: a row of its own). */
 static mxdb_status apply_redaction(mxdb *db, eng_req *req, eng_room *room, const ev_t *ev,
-                                   uint64_t *seq, mxdb_error *err)
+                                   uint64_t taken, uint64_t *seq, mxdb_error *err)
 {
 	*seq = 0;
 	store_conn *w = &db->st->writer;
@@ -417,6 +418,21 @@ static mxdb_status apply_redaction(mxdb *db, eng_req *req, eng_room *room, const
 	json_t *pdu = NULL, *red = NULL;
 	char *content = NULL, *target_id = NULL;
 	mxdb_status s = rd_pdu(w, pos, &pdu, &target_id, err);
+	/* Spec "Handling redactions" (rooms v3+): the auth rules let any
+	 * redaction into the room; it is applied only when its sender is of the
+	 * target sender's server or has the redact power level. */
+	ev_t *target = NULL;
+	auth_state as;
+	eng_auth_state(room, &as);
+	if (s == MXDB_OK && (ev_from_json(pdu, target_id, room->rv, &target, NULL) != MXDB_OK ||
+	                     !auth_redaction_applies(ev, target, &as))) {
+		ev_free(target);
+		json_decref(pdu);
+		free(target_id);
+		free(sender);
+		return MXDB_OK;
+	}
+	ev_free(target);
 	if (s == MXDB_OK && (red = ev_redact(pdu, room->rv)) != NULL)
 		content = eng_dumps(json_object_get(red, "content"));
 	json_decref(pdu);
@@ -437,9 +453,9 @@ static mxdb_status apply_redaction(mxdb *db, eng_req *req, eng_room *room, const
 		if ((st = store_stmt(w, SQL_INS_CHANGE, err)) == NULL) {
 			s = MXDB_EIO;
 		} else {
-			sqlite3_bind_int64(st, 1, (int64_t)db->next_seq);
+			sqlite3_bind_int64(st, 1, (int64_t)(db->next_seq + taken));
 			sqlite3_bind_int64(st, 2, room->nid);
-			sqlite3_bind_int64(st, 3, (int64_t)room->room_seq + 1);
+			sqlite3_bind_int64(st, 3, (int64_t)(room->room_seq + taken + 1));
 			sqlite3_bind_int64(st, 4, pos);
 			sqlite3_bind_int64(st, 5, pos);
 			sqlite3_bind_int(st, 6, req->cause);
@@ -448,10 +464,12 @@ static mxdb_status apply_redaction(mxdb *db, eng_req *req, eng_room *room, const
 		const char *type, *skey;
 		map_state_key_split(key, kl, &type, &skey);
 		if (s == MXDB_OK && change_add(req, room, type, skey, target_id, target_id, sender, ts,
-		                               content, db->next_seq, (uint64_t)pos) != MXDB_OK)
+		                               content, db->next_seq + taken, (uint64_t)pos) != MXDB_OK)
 			s = mx_fail(err, MXDB_ENOMEM, "change");
-		if (s == MXDB_OK)
-			*seq = db->next_seq;
+		if (s == MXDB_OK) {
+			req->chg[req->n_chg - 1].c.room_seq += taken;
+			*seq = db->next_seq + taken;
+		}
 	}
 	free(content);
 	free(target_id);
@@ -521,7 +539,7 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	char *content = NULL;
 	cj_buf skel = {0};
 	static const char *const no_content[] = {"content", NULL};
-	uint64_t pos = db->next_pos, seq = 0;
+	uint64_t pos = db->next_pos, seq = 0, rseq = 0; /* rseq: the redacted row's change */
 	int64_t sg = room->sg, key_nid = 0, sg_depth = room->sg_depth;
 	sqlite3_stmt *st;
 	mxdb_status s = MXDB_OK;
@@ -624,8 +642,15 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	}
 	if ((s = step_done(w, st, err, "extremities")) != MXDB_OK)
 		goto out;
+	/* The row's own change first: a redaction with a state key takes seq,
+	 * and the row it redacts the next one. */
+	if (ev_is_state(ev) && seq != 0 &&
+	    eng_change_add(req, room, ev, cur.event_id, content, seq, pos) != MXDB_OK) {
+		s = mx_fail(err, MXDB_ENOMEM, "change");
+		goto out;
+	}
 	if (ev->redacts != NULL && !req->rejected &&
-	    (s = apply_redaction(db, req, room, ev, &seq, err)) != MXDB_OK)
+	    (s = apply_redaction(db, req, room, ev, seq != 0, &rseq, err)) != MXDB_OK)
 		goto out;
 	if (req->cause == MXDB_CAUSE_LOCAL && (s = fed_gate(db, room, ev, &remote, err)) == MXDB_OK &&
 	    remote)
@@ -638,15 +663,10 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 		sqlite3_bind_text(st, 1, ev->sender, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, txn_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (int64_t)pos);
-		sqlite3_bind_int64(st, 4, (int64_t)seq);
+		sqlite3_bind_int64(st, 4, (int64_t)(seq ? seq : rseq));
 		sqlite3_bind_int64(st, 5, room->nid);
 		if ((s = step_done(w, st, err, "transaction ID")) != MXDB_OK)
 			goto out;
-	}
-	if (ev_is_state(ev) && seq != 0 &&
-	    eng_change_add(req, room, ev, cur.event_id, content, seq, pos) != MXDB_OK) {
-		s = mx_fail(err, MXDB_ENOMEM, "change");
-		goto out;
 	}
 
 	/* Everything is written: now advance the room and the counters. */
@@ -668,13 +688,12 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 	db->next_pos++;
 	if (ev_is_state(ev) && !req->rejected)
 		db->next_sg++;
-	if (seq != 0) {
-		db->next_seq++;
-		room->room_seq++;
-	}
+	uint64_t taken = (seq != 0) + (rseq != 0);
+	db->next_seq += taken;
+	room->room_seq += taken;
 	if (res != NULL) {
 		snprintf(res->event_id, sizeof(res->event_id), "%s", ev->event_id);
-		res->seq = seq;
+		res->seq = seq ? seq : rseq;
 		res->pos = pos;
 	}
 	if (ev_is_state(ev) && !req->detached && !req->rejected) {

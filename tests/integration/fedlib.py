@@ -131,7 +131,7 @@ class Cluster:
             for n in self.nodes:
                 try:
                     print("---- %s log (tail)" % n.name)
-                    print(open(n.data + ".log").read()[-3000:])
+                    print(open(n.data + ".log", errors="replace").read()[-3000:])
                 except OSError:
                     pass
         shutil.rmtree(self.base, ignore_errors=True)
@@ -190,3 +190,20 @@ def dead_port():
     """A loopback port nobody listens on: a --peer entry pointing there
     makes a server unreachable (connection refused at once)."""
     return free_port()
+
+
+def add_user(node, name):
+    """Registers one more user on node without making it the node's own
+    (node.token stays); returns (user_id, access_token) for as_user."""
+    _, reg = node.client("POST", "/register", {"username": name, "password": "pw",
+                                               "auth": {"type": "m.login.dummy"}}, token=False)
+    return reg["user_id"], reg["access_token"]
+
+
+def as_user(node, tok, method, path, body=None, ok=(200,)):
+    """A client API call on node with another user's token."""
+    saved, node.token = node.token, tok
+    try:
+        return node.client(method, path, body, ok=ok)
+    finally:
+        node.token = saved

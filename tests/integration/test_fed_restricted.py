@@ -34,7 +34,7 @@ def restricted(node, allow, version=None, pl=None):
     body = {"preset": "private_chat",
             "initial_state": [{"type": "m.room.join_rules", "state_key": "",
                                "content": {"join_rule": "restricted",
-                                           "allow": [{"type": "m.room.membership", "room_id": r}
+                                           "allow": [{"type": "m.room_membership", "room_id": r}
                                                      for r in allow]}}]}
     if version:
         body["room_version"] = version

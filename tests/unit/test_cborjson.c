@@ -147,6 +147,15 @@ int main(void)
 	refused("0102", MXDB_ENOTJSON, "trailing");
 	refused("a2616101", MXDB_ENOTJSON, "well-formed");
 	refused("", MXDB_ENOTJSON, "empty");
+	/* heads declaring more items than the body holds: refused before
+	 * libcbor allocates for them (5 bytes once cost it 17 GB and 48 s) */
+	refused("9a7f000000", MXDB_ENOTJSON, "declares 2130706432 items");
+	refused("bbffffffffffffffff", MXDB_ENOTJSON, "declares");
+	refused("a1616182010203", MXDB_ENOTJSON, "trailing");
+	refused("a16161830102", MXDB_ENOTJSON, "declares 3 items");
+	decodes("8401020304", "[1,2,3,4]");                /* exactly as many as remain */
+	decodes("83a080a0", "[{},[],{}]");
+	decodes("bf61619f8080ff6162a0ff", "{\"a\":[[],[]],\"b\":{}}");
 
 	/* depth: CBJ_MAX_DEPTH nested arrays pass, one more fails */
 	{
@@ -161,6 +170,18 @@ int main(void)
 		mxdb_error err;
 		CHECK(cbj_decode(deep, CBJ_MAX_DEPTH + 2, &v, &err) == MXDB_EBADJSON &&
 		      strstr(err.message, "deeper") != NULL);
+	}
+
+	/* indefinite arrays 5000 deep, never closed: libcbor's stack would
+	 * overflow first and read as running out of memory */
+	{
+		static unsigned char open[5000];
+		json_t *v = NULL;
+		mxdb_error err;
+		memset(open, 0x9f, sizeof(open));
+		CHECK(cbj_decode(open, sizeof(open), &v, &err) == MXDB_EBADJSON &&
+		      strstr(err.message, "deeper") != NULL);
+		CHECK(v == NULL);
 	}
 
 	json_refused("{\"a\":[1,2.5]}", "a[1]: floats");

@@ -54,7 +54,7 @@ static char *restricted_room(mxdb *db, const char *rv, const char *rule, const c
 	json_t *ids = json_loads(allow_ids, 0, NULL), *allow = json_array(), *id;
 	size_t i;
 	json_array_foreach(ids, i, id)
-		json_array_append_new(allow, json_pack("{s:s, s:O}", "type", "m.room.membership", "room_id", id));
+		json_array_append_new(allow, json_pack("{s:s, s:O}", "type", "m.room_membership", "room_id", id));
 	json_t *initial = json_pack("[{s:s, s:s, s:{s:s, s:o}}]", "type", "m.room.join_rules",
 	                            "state_key", "", "content", "join_rule", rule, "allow", allow);
 	char *text = json_dumps(initial, JSON_COMPACT);
