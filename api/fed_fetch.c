@@ -315,6 +315,99 @@ static void fill_states(batch *b, char **order, size_t n_order, const char *room
 	}
 }
 
+/* The servers to ask about room_id, the origin first (it had the events'
+ * parents when it sent them): order[0..n_order) borrows from servers
+ * (free both with servers_free). */
+typedef struct servers {
+	char **all, **order;
+	size_t n_all, n_order;
+} servers;
+
+static void servers_get(fed_service *f, const char *origin, const char *room_id, servers *sv)
+{
+	*sv = (servers){0};
+	fed_room_servers(f->db, room_id, &sv->all, &sv->n_all, NULL);
+	if ((sv->order = calloc(sv->n_all + 1, sizeof(*sv->order))) == NULL)
+		return;
+	sv->order[sv->n_order++] = (char *)origin;
+	for (size_t i = 0; i < sv->n_all; i++)
+		if (strcmp(sv->all[i], origin) != 0 && strcmp(sv->all[i], f->server_name) != 0)
+			sv->order[sv->n_order++] = sv->all[i];
+}
+
+static void servers_free(servers *sv)
+{
+	for (size_t i = 0; i < sv->n_all; i++)
+		free(sv->all[i]);
+	free(sv->all);
+	free(sv->order);
+}
+
+/* The auth events of the outlier just added (fill's last) not held, into need. */
+static void need_auth_of_last(batch *b, json_t *need, size_t n_before)
+{
+	if (b->fill.n_outliers == n_before)
+		return;
+	const ev_t *ev = b->fill.outliers[b->fill.n_outliers - 1];
+	for (size_t i = 0; i < ev->n_auth; i++)
+		if (!held(b, ev->auth_events[i]))
+			json_object_set_new(need, ev->auth_events[i], json_true());
+}
+
+/* Auth events that room_id's events in the batch cite and we hold in no
+ * form are fetched (GET /event, from the origin first, with their own
+ * missing auth events) and become outliers; without them the events could
+ * only wait in pending, for events nobody may ever send us again. Costs
+ * one lookup per distinct auth event and no request in the common case. */
+static void fill_auth(batch *b, const char *origin, const char *room_id)
+{
+	json_t *need = json_object();
+	for (size_t i = 0; need && i < b->n; i++) {
+		const ev_t *ev = b->evs[i];
+		if (ev->room_id == NULL || strcmp(ev->room_id, room_id) != 0)
+			continue;
+		for (size_t j = 0; j < ev->n_auth; j++)
+			if (!held(b, ev->auth_events[j]))
+				json_object_set_new(need, ev->auth_events[j], json_true());
+	}
+	if (json_object_size(need) == 0) {
+		json_decref(need);
+		return;
+	}
+	servers sv;
+	servers_get(b->f, origin, room_id, &sv);
+	fed_room_memo memo = {"", NULL};
+	fed_room_version(b->f, room_id, &memo);
+	size_t gets = 0, fetched = 0;
+	/* need grows as fetched events name auth events of their own. */
+	for (bool more = true; more && gets < GAP_EVENT_GETS && fed_now_ms() < b->deadline;) {
+		more = false;
+		const char *id;
+		json_t *v;
+		json_object_foreach(need, id, v) {
+			if (held(b, id) || json_is_false(v))
+				continue;
+			json_object_set_new(need, id, json_false()); /* asked once */
+			more = true;
+			for (size_t si = 0; si < sv.n_order && !held(b, id) && gets < GAP_EVENT_GETS; si++, gets++) {
+				json_t *one = get_json(b->f, sv.order[si], "/_matrix/federation/v1/event/%s%s", id, "");
+				json_t *pdu = json_array_get(json_object_get(one, "pdus"), 0);
+				size_t n_before = b->fill.n_outliers;
+				if (pdu != NULL)
+					add_outlier(b, pdu, need, &memo, sv.order[si]);
+				fetched += b->fill.n_outliers != n_before;
+				need_auth_of_last(b, need, n_before);
+				json_decref(one);
+			}
+			break; /* need changed: iterate afresh */
+		}
+	}
+	if (fetched)
+		log_info("federation: %zu missing auth events of %s fetched", fetched, room_id);
+	servers_free(&sv);
+	json_decref(need);
+}
+
 /* Closes the gaps of room_id's events in the batch, as far as the bounds
  * and the servers allow; then learns the state after the prev events
  * still missing. The common case (every prev event known) costs the
@@ -327,18 +420,10 @@ static void fill_room(batch *b, const char *origin, const char *room_id)
 		return;
 	}
 	fed_service *f = b->f;
-	char **servers = NULL;
-	size_t n_servers = 0;
-	fed_room_servers(f->db, room_id, &servers, &n_servers, NULL);
-	/* The origin first: it had the events' parents when it sent them. */
-	char **order = calloc(n_servers + 1, sizeof(*order));
-	size_t n_order = 0;
-	if (order != NULL) {
-		order[n_order++] = (char *)origin;
-		for (size_t i = 0; i < n_servers; i++)
-			if (strcmp(servers[i], origin) != 0 && strcmp(servers[i], f->server_name) != 0)
-				order[n_order++] = servers[i];
-	}
+	servers sv;
+	servers_get(f, origin, room_id, &sv);
+	char **order = sv.order;
+	size_t n_order = sv.n_order;
 	if (fed_room_extremities(f->db, room_id, &earliest, NULL) != MXDB_OK)
 		earliest = json_array();
 	/* Nothing older than our oldest placed event (a joined room's join)
@@ -367,10 +452,7 @@ static void fill_room(batch *b, const char *origin, const char *room_id)
 		log_info("federation: closed a gap in %s with %zu events", room_id, fetched);
 	json_decref(latest);
 	json_decref(earliest);
-	for (size_t i = 0; i < n_servers; i++)
-		free(servers[i]);
-	free(servers);
-	free(order);
+	servers_free(&sv);
 }
 
 /* ---- ingesting, pending ---- */
@@ -518,6 +600,7 @@ mxdb_status fed_take_pdus(fed_service *f, const char *origin, ev_t **evs, size_t
 		if (room_id != NULL && json_object_get(rooms, room_id) == NULL) {
 			json_object_set_new(rooms, room_id, json_true());
 			fill_room(&b, origin, room_id);
+			fill_auth(&b, origin, room_id);
 		}
 	}
 	size_t total = b.n, stored = 0;

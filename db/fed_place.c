@@ -289,8 +289,10 @@ mxdb_status fed_persist_aside(wctx *c, eng_req *req, eng_room *room, ev_t *ev,
 
 /* An event whose descendants are here already (fed_outlier.h): an outlier
  * now arriving with its prev events gets its state group, a missing prev
- * event of them is stored aside. Neither changes the forward extremities
- * or current state: the state of the descendants has them already. Takes ev. */
+ * event of them is stored aside. Neither is a forward extremity nor
+ * changes a row itself: the state of the descendants has them already;
+ * the extremities they cite stop being ones, and the room then owes a
+ * merge over those left. Takes ev. */
 mxdb_status fed_place_late(wctx *c, eng_req *req, eng_room *room, ev_t *ev, int64_t before_sg,
                               bool rejected, bool outlier, mxdb_error *err)
 {
@@ -298,6 +300,7 @@ mxdb_status fed_place_late(wctx *c, eng_req *req, eng_room *room, ev_t *ev, int6
 	 * is none itself unless it cites them all. */
 	char room_id[EV_MAX_ID + 1];
 	snprintf(room_id, sizeof(room_id), "%s", room->room_id);
+	int64_t cur_sg = room->sg;
 	char **keep = calloc(room->n_extrem + 1, sizeof(*keep));
 	size_t n_keep = 0;
 	mxdb_status s = keep ? MXDB_OK : mx_fail(err, MXDB_ENOMEM, "extremities");
@@ -336,6 +339,14 @@ mxdb_status fed_place_late(wctx *c, eng_req *req, eng_room *room, ev_t *ev, int6
 		s = set_extremities(c->w, room, keep, n_keep, err);
 		fed_forget_room(c->db, room);
 	}
+	/* The current state resolved the dropped extremities too (one kept
+	 * beside an event placed over a gap): it becomes the resolution of
+	 * those left, at the batch's merge, or our next events would build on
+	 * a state no other server has. */
+	size_t rl = strlen(room_id);
+	if (s == MXDB_OK && changed && !map_has(c->pending, room_id, rl) &&
+	    map_put(c->pending, room_id, rl, (void *)(intptr_t)cur_sg, NULL) != 0)
+		s = mx_fail(err, MXDB_ENOMEM, "pending merge");
 	for (size_t i = 0; keep && i < n_keep; i++)
 		free(keep[i]);
 	free(keep);

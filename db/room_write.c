@@ -571,7 +571,11 @@ mxdb_status eng_persist(mxdb *db, eng_req *req, eng_room *room, ev_t *ev, const 
 			sqlite3_bind_int64(st, 1, room->nid);
 			sqlite3_bind_text(st, 2, ev->type, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 3, ev->state_key, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 4, (int64_t)pos);
+			/* A detached event only names the key (its state group needs
+			 * one): the row stays unset until a merge makes it the winner;
+			 * a late event is never one, and a losing fork event would
+			 * otherwise show as the row with no change record. */
+			sqlite3_bind_int64(st, 4, req->detached ? 0 : (int64_t)pos);
 		}
 		if (st != NULL && (s = step_done(w, st, err, "current state")) != MXDB_OK)
 			goto out;

@@ -18,7 +18,9 @@
 #    outliers join the timeline: B's timeline then equals C's.
 # 3. An event whose prev event only a server other than the origin has is
 #    placed from that server's state; one whose prev event no server has is
-#    kept pending on B, and placed as soon as that prev event arrives.
+#    kept pending on B, and placed as soon as that prev event arrives; one
+#    whose auth event B lacks gets it fetched (from A, the origin lacks it)
+#    and is judged, not kept pending for good.
 import os
 import sys
 import time
@@ -236,6 +238,34 @@ def other_server_and_pending():
         assert st == 200 and out["pdus"][event_id(p1)] == {}, out
         # p1's arrival placed the pending p2.
         assert row(b, room, "p1") == {"k": "p1"} and row(b, room, "p2") == {"k": "p2"}
+
+        # (c) An auth event only A has: eve's join, sent to A alone. Her row,
+        # over prev events B has, reaches B: B fetches the join (the origin
+        # lacks it, A has it) and judges the row.
+        _, tmpl = to_a.request("GET", "/_matrix/federation/v1/make_join/%s/%s?ver=10&ver=11&ver=12" %
+                               (q(room), q("@eve:c.test")))
+        join = dict(tmpl["event"], origin_server_ts=int(time.time() * 1000))
+        join.pop("signatures", None)
+        join.pop("hashes", None)
+        join = seal(join, fed.key, c.name)
+        st, out = to_a.send("eve-join", [join])
+        assert st == 200 and out["pdus"][event_id(join)] == {}, out
+        _, made = fed.request("GET", "/_matrix/federation/v1/make_join/%s/%s?ver=10&ver=11&ver=12" %
+                              (q(room), q("@frank:c.test")))
+        ev = row_event("by-eve", made["event"]["prev_events"], made["event"]["depth"])
+        ev["sender"] = "@eve:c.test"
+        ev["auth_events"] = [by_key[("m.room.power_levels", "")], event_id(join)] + \
+            ([by_key[("m.room.create", "")]] if made["room_version"] not in ("12",) else [])
+        ev.pop("signatures")
+        ev.pop("hashes")
+        ev = seal(ev, fed.key, c.name)
+        # Her join is in no state before the row: B decides (rejects) as A
+        # does, where it used to keep the row pending for good.
+        st, out = fed.send("eve-row", [ev])
+        assert st == 200 and "not joined" in out["pdus"][event_id(ev)].get("error", ""), out
+        st, out = to_a.send("eve-row", [ev])
+        assert st == 200 and "not joined" in out["pdus"][event_id(ev)].get("error", ""), out
+        assert row(b, room, "by-eve") is None and row(a, room, "by-eve") is None
 
 
 def main():
