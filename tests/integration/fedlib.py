@@ -18,12 +18,24 @@ import urllib.request
 BIN = os.environ.get("MXDB_BIN", os.path.join(os.path.dirname(__file__), "../../build/test"))
 
 
+_HANDED = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port free now and never handed out before in this process:
+    the probe socket is closed at once, so the kernel may offer the same port
+    again, and mxdbd listens with SO_REUSEPORT (MHD's address reuse): two
+    nodes given one port would both listen there and share its connections
+    (seed 19 of test_fed_heal: B and D on one port, D's join failing)."""
+    for _ in range(100):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _HANDED:
+            _HANDED.add(port)
+            return port
+    raise AssertionError("no fresh loopback port in 100 tries")
 
 
 def q(s):

@@ -19,6 +19,8 @@
 # state become the others' again (a row written in the gap and forbidden by
 # a level raised after it told them apart).
 # A new row of B's that loses its fork (A raised the level) shows nowhere.
+# A write of A's over one of B's that C relayed to A changes B's row at the
+# heal as a plain `remote` change (no merge: A's event extends B's state).
 # Last, D joins through A while cut from B: after the heal and one new
 # event, all four nodes hold the same rows and state.
 # MXDB_HEAL_SEED picks another scenario (the seed is printed),
@@ -100,6 +102,15 @@ class World:
         st, out = fed.request("GET", "/_matrix/federation/v1/state_ids/%s" % q(self.room))
         assert st == 200, (node.name, st, out)
         return out if full else sorted(out["pdu_ids"])
+
+    def state_before(self, node, event_id):
+        """The event IDs of node's state before event_id."""
+        other = next(n for n in self.cl.nodes if n is not node)
+        fed = Fed(node, other.name, load_key(os.path.join(other.data, "signing.key")))
+        st, out = fed.request("GET", "/_matrix/federation/v1/state_ids/%s?event_id=%s" % (
+            q(self.room), q(event_id)))
+        assert st == 200, (node.name, event_id, st, out)
+        return set(out["pdu_ids"])
 
     def quiet(self, nodes, still=0.8, timeout=20):
         """Waits until no node's change head moves for `still` seconds."""
@@ -341,6 +352,19 @@ def check(w, sides, before, heads, label):
             if server in {m.name for m in mine_side.nodes} or \
                     server not in {m.name for sd in sides for m in sd.nodes}:
                 continue  # its own side's, or C's when it saw both sides
+            # In A|B, C relays each side's events to the other (C's events
+            # cite them, the other side fetches them as missing). An event of
+            # the other side written over this side's write, which it held in
+            # its state, replaces it as any write does: when it extends this
+            # node's extremities it comes as `remote`, no resolution involved
+            # (seed 42, 4 rounds). Only a winner its writer never saw this
+            # side's write (or the row this node held) under must be a merge's.
+            held = {mine_side.ids.get(key), (before[n.name].get(k) or (None, None))[1]}
+            if held & w.state_before(n, recs_k[-1]["event"]):
+                if "merge" not in [r["cause"] for r in recs_k]:
+                    print("%s: %s: %s: %s saw its write, came as %s" % (
+                        label, n.name, key, recs_k[-1]["event"][:8], recs_k[-1]["cause"]))
+                continue
             assert "merge" in [r["cause"] for r in recs_k], \
                 "%s: %s: %s changed at the heal without a merge record: %s" % (
                     label, n.name, k, [(r["cause"], r["event"], r["sender"]) for r in recs_k])
@@ -543,6 +567,48 @@ def losing_new_row():
     print("a new row losing its fork: shown nowhere (%.1f s)" % (time.time() - T0))
 
 
+def remote_over_relayed_write():
+    """During A|B, C relays B's write of k to A (C's row cites it, A fetches
+    it as missing), and A then overwrites k holding B's write in its state.
+    At the heal A's write extends B's extremities (C's row): on B it is a
+    `remote` change replacing B's write, no resolution and no merge record,
+    and check() must accept it (it once asked for a merge: seed 42)."""
+    with Cluster(["a.test", "b.test", "c.test"]) as cl:
+        a, b, c = cl.nodes
+        room = shared_table(cl, "relay")
+        w = World(cl, room)
+        pl = w.power(a)
+        pl.setdefault("events", {})[TYPE] = 0
+        a.client("PUT", "/rooms/%s/state/%s/" % (q(room), PL), pl)
+        wait_for("rows open to all", lambda: all(w.power(n).get("events", {}).get(TYPE) == 0 for n in cl.nodes))
+        w.set_links({(a.name, b.name)})
+
+        def at(n, key):
+            return table_rows(n, room, TYPE).get((TYPE, key), (None, None))[1]
+        side_a, side_b = Side(w, [a], 0), Side(w, [b], 0)
+        side_b.write(b, b.token, b.user, "k", {"by": "b"})
+        bk = side_b.ids["k"]
+        wait_for("B's k on C", lambda: at(c, "k") == bk)
+        req(c, c.token, "PUT", row_path(room, "by-c"), {"v": 1})
+        wait_for("B's k on A through C", lambda: at(a, "k") == bk, timeout=30)
+        wait_for("C's row on B", lambda: at(b, "by-c") is not None)
+        w.quiet(cl.nodes)
+        before = {n.name: table_rows(n, room, TYPE) for n in cl.nodes}
+        heads = {n.name: w.head(n) for n in cl.nodes}
+        side_a.write(a, a.token, a.user, "k", {"by": "a"})
+        ak = side_a.ids["k"]
+        wait_for("A's k on C", lambda: at(c, "k") == ak)
+        w.quiet(cl.nodes)
+        assert at(b, "k") == bk, "A's write reached B before the heal"
+        w.pre_heal = {n.name: w.state_ids(n, full=True) for n in cl.nodes}
+        w.set_links(set())
+        wait_for("the heal", lambda: at(b, "k") == ak, timeout=30)
+        check(w, [side_a, side_b], before, heads, "relayed write")
+        recs = [(r["cause"], r["event"]) for r in w.changes(b) if r["seq"] > heads[b.name] and r["key"] == "k"]
+        assert recs == [("remote", ak)], recs
+    print("a write over the other side's relayed one: remote (%.1f s)" % (time.time() - T0))
+
+
 def main():
     rng = random.Random(SEED)
     print("test_fed_heal: seed %d" % SEED)
@@ -574,6 +640,7 @@ def main():
     late_events_reresolve()
     join_during_partition()
     losing_new_row()
+    remote_over_relayed_write()
     print("test_fed_heal: ok (seed %d, %.1f s)" % (SEED, time.time() - T0))
 
 
