@@ -152,14 +152,15 @@ class Cluster:
 USERS = ["alice", "bob", "carol", "dave", "erin"]
 
 
-def shared_table(cl, name, joiners=None, visibility="public"):
+def shared_table(cl, name, joiners=None, visibility="public", **fields):
     """The usual start: one user per node (alice on the first, bob on the
-    second...), a table created on the first node, joined from joiners
-    (default: every other node). Returns the table's room ID."""
+    second...), a table created on the first node (fields: more of the
+    create request, e.g. topic), joined from joiners (default: every other
+    node). Returns the table's room ID."""
     first = cl.nodes[0]
     for n, user in zip(cl.nodes, USERS):
         n.register(user)
-    _, t = first.call("POST", "/_mxdb/v1/tables", {"name": name, "visibility": visibility})
+    _, t = first.call("POST", "/_mxdb/v1/tables", dict(fields, name=name, visibility=visibility))
     room = t["room_id"]
     for n in cl.nodes[1:] if joiners is None else joiners:
         _, out = n.client("POST", "/join/%s" % q("#%s:%s" % (name, first.name)), {})

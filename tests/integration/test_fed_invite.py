@@ -11,18 +11,13 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, q, wait_for  # noqa: E402
+from fedlib import Cluster, q, shared_table, wait_for  # noqa: E402
 
 
 def main():
     with Cluster(["a.test", "b.test", "c.test"]) as cl:
         a, b, c = cl.nodes
-        a.register("alice")
-        b.register("bob")
-        c.register("carol")
-        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "secret", "visibility": "private",
-                                                  "topic": "for bob"})
-        room = t["room_id"]
+        room = shared_table(cl, "secret", joiners=[], visibility="private", topic="for bob")
 
         # Not invited yet: bob cannot join, and his sync shows nothing.
         st, _ = b.client("POST", "/join/%s?server_name=a.test" % q(room), {}, ok=())

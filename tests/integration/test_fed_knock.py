@@ -25,7 +25,7 @@ import sys
 import nio
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fedlib import Cluster, add_user, as_user, dead_port, q, wait_for  # noqa: E402
+from fedlib import Cluster, add_user, as_user, dead_port, q, shared_table, wait_for  # noqa: E402
 from keylib import Fed, event_id, load_key, now_ms, seal  # noqa: E402
 
 
@@ -49,12 +49,7 @@ def main():
     dead = ["--peer", "dead.test=127.0.0.1:%d" % dead_port()]
     with Cluster(["a.test", "b.test", "c.test"], per_node={"c.test": dead}) as cl:
         a, b, c = cl.nodes
-        a.register("alice")
-        b.register("bob")
-        c.register("carol")
-        _, t = a.call("POST", "/_mxdb/v1/tables", {"name": "door", "visibility": "private",
-                                                  "topic": "knock first"})
-        room = t["room_id"]
+        room = shared_table(cl, "door", joiners=[], visibility="private", topic="knock first")
         # Invite-only: A refuses the knock, and B keeps nothing.
         st, err = b.client("POST", "/knock/%s?server_name=a.test" % q(room), {}, ok=())
         assert st == 403 and err["errcode"] == "M_FORBIDDEN", (st, err)
